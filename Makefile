@@ -1,0 +1,52 @@
+# crm-reports: `make report` renders the sample reports, `make test` runs every test.
+# Both work on a fresh machine with only python3 and make: they create .venv when absent.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Use the venv's own python3 kernelspec, whatever kernels the machine has elsewhere.
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+export MPLBACKEND := Agg
+PYTEST_ARGS ?=
+
+.PHONY: help setup report test lint format lab sample bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (crm-reports)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install the project (quick when nothing changed)
+
+report: $(STAMP) ## Render reports/<as_of>/ from data/sample/ and print the index path
+	$(BIN)/crm-report render --data data/sample --out reports
+
+test: $(STAMP) ## Run the whole test suite (unit, notebooks with nbval, end-to-end)
+	$(BIN)/ruff check crmlib tests benchmarks
+	$(BIN)/ruff format --check crmlib tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## Lint and check formatting
+	$(BIN)/ruff check crmlib tests benchmarks
+	$(BIN)/ruff format --check crmlib tests benchmarks
+
+format: $(STAMP) ## Format the code
+	$(BIN)/ruff format crmlib tests benchmarks
+	$(BIN)/ruff check --fix crmlib tests benchmarks
+
+lab: $(STAMP) ## Start JupyterLab on notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+sample: $(STAMP) ## Regenerate the bundled sample in data/sample/
+	$(BIN)/crm-report sample --out data/sample --customers 3000 --seed 7
+
+clean: ## Remove the venv, caches and rendered reports
+	rm -rf $(VENV) .cache reports .pytest_cache

@@ -1,0 +1,225 @@
+"""Figures for every report: one theme, ``plot_*`` functions returning matplotlib Axes.
+
+Every figure has a title, axis labels with units, a colour-blind-safe palette and a size
+that reads well in the HTML. Seaborn is imported here only, so a process that never plots
+never pays its import cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import pandas as pd
+import seaborn as sns
+
+__all__ = [
+    "PALETTE",
+    "FIGSIZE",
+    "set_theme",
+    "money_axis",
+    "percent_axis",
+    "plot_bar",
+    "plot_lines",
+    "plot_stacked_monthly",
+    "plot_hist",
+]
+
+#: Colour-blind-safe qualitative palette (Okabe-Ito).
+PALETTE: list[str] = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+]
+#: Default figure size in inches (rendered at 100 dpi: 900 x 400 px).
+FIGSIZE: tuple[float, float] = (9.0, 4.0)
+
+_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei"]
+
+
+def set_theme() -> None:
+    """Apply the report theme: seaborn whitegrid, Okabe-Ito palette, CJK-capable fonts.
+
+    Chinese text renders with the first installed CJK font of ``Noto Sans CJK SC``,
+    ``WenQuanYi Zen Hei``…; without one, matplotlib falls back to DejaVu Sans.
+    """
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [f for f in _CJK_FONTS if f in installed]
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        palette=PALETTE,
+        font="sans-serif",
+        rc={
+            "figure.figsize": FIGSIZE,
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "font.sans-serif": ["DejaVu Sans", *cjk],
+            "axes.titlesize": 13,
+            "axes.titleweight": "bold",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "svg.hashsalt": "crm-reports",
+        },
+    )
+
+
+def money_axis(ax: plt.Axes, currency: str = "", axis: str = "y") -> plt.Axes:
+    """Format an axis as money with thousands separators (``12,500``) and the currency."""
+    fmt = mticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    return ax
+
+
+def percent_axis(ax: plt.Axes, axis: str = "y", xmax: float = 1.0) -> plt.Axes:
+    """Format an axis holding fractions (0-1) as percentages."""
+    fmt = mticker.PercentFormatter(xmax=xmax, decimals=0)
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    return ax
+
+
+def _unavailable(ax: plt.Axes | None, title: str, message: str) -> plt.Axes:
+    """Draw an empty panel that says why the figure is missing (e.g. a column is absent)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(FIGSIZE[0], 1.2))
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.4, message, ha="center", va="center", fontsize=11, style="italic")
+    return ax
+
+
+def _finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> plt.Axes:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.figure.tight_layout()
+    return ax
+
+
+def plot_bar(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hue: str | None = None,
+    horizontal: bool = False,
+    order: Sequence | None = None,
+    percent: bool = False,
+    empty_message: str = "No data for this figure.",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Bar chart of pre-aggregated values (no error bars: the numbers are exact counts).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per bar (per bar and hue).
+    x, y : str
+        Category and value columns (with ``horizontal`` the bars run along x).
+    percent : bool, default=False
+        Format the value axis as a percentage of 1.
+    """
+    if len(df) == 0:
+        return _unavailable(ax, title, empty_message)
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    if horizontal:
+        sns.barplot(df, x=y, y=x, hue=hue, order=order, errorbar=None, ax=ax, orient="h")
+        if percent:
+            percent_axis(ax, "x")
+    else:
+        sns.barplot(df, x=x, y=y, hue=hue, order=order, errorbar=None, ax=ax)
+        if percent:
+            percent_axis(ax, "y")
+        if df[x].astype(str).str.len().max() > 8:
+            ax.tick_params(axis="x", labelrotation=30)
+    return _finish(ax, title, xlabel, ylabel)
+
+
+def plot_lines(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hue: str | None = None,
+    percent: bool = False,
+    empty_message: str = "No data for this figure.",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Line chart of a time series (already aggregated; no bootstrap)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    sns.lineplot(df, x=x, y=y, hue=hue, errorbar=None, marker="o", markersize=3, ax=ax)
+    if percent:
+        percent_axis(ax, "y")
+    return _finish(ax, title, xlabel, ylabel)
+
+
+def plot_stacked_monthly(
+    df: pd.DataFrame,
+    month: str,
+    value: str,
+    by: str,
+    *,
+    title: str,
+    ylabel: str,
+    empty_message: str = "No data for this figure.",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Stacked area of a monthly value split by a category (e.g. revenue by channel)."""
+    if len(df) == 0:
+        return _unavailable(ax, title, empty_message)
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    wide = df.pivot_table(index=month, columns=by, values=value, aggfunc="sum", fill_value=0)
+    wide = wide[wide.sum().sort_values(ascending=False).index]
+    ax.stackplot(wide.index, wide.T.values, labels=wide.columns, colors=PALETTE, alpha=0.9)
+    ax.legend(title=by, loc="upper left", frameon=False)
+    ax.margins(x=0)
+    return _finish(ax, title, "Month", ylabel)
+
+
+def plot_hist(
+    values: pd.Series,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str = "Customers",
+    bins: int = 40,
+    log: bool = False,
+    clip_quantile: float | None = 0.99,
+    empty_message: str = "No data for this figure.",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Histogram of a per-customer value; the top tail beyond ``clip_quantile`` is folded in.
+    if len(df) == 0:
+        return _unavailable(ax, title, empty_message)
+
+    Values above the quantile are drawn in the last bin (the title says so), so a few
+    extreme customers do not flatten the rest of the distribution.
+    """
+    if values is None or len(values) == 0:
+        return _unavailable(ax, title, empty_message)
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    v = pd.Series(values).dropna()
+    if clip_quantile is not None and len(v):
+        hi = v.quantile(clip_quantile)
+        v = v.clip(upper=hi)
+        title = f"{title} (top {1 - clip_quantile:.0%} folded into the last bin)"
+    sns.histplot(v, bins=bins, log_scale=log, ax=ax, color=PALETTE[0])
+    return _finish(ax, title, xlabel, ylabel)

@@ -1,0 +1,347 @@
+"""The warehouse: one ibis connection holding the validated contract tables.
+
+``connect(data)`` accepts
+
+* a folder of CSV/Parquet exports: validated by :mod:`crmlib.ingest` into a DuckDB file in
+  the cache (:func:`crmlib.config.cache_dir`), rebuilt only when a file changed;
+* a ``.duckdb`` file holding the contract tables (opened read-only, not re-validated);
+* the *name* of an environment variable holding an ibis connection URL
+  (``postgres://…``, ``pyspark://…``, ``duckdb://…``). The URL itself, which may hold a
+  password, never appears in a parameter, a notebook or a report.
+* an empty string: the bundled sample (:data:`crmlib.config.SAMPLE_DATA`).
+
+Metric code only sees the ibis connection, so it runs unchanged on every ibis backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from crmlib import config
+from crmlib.contract import TABLES
+from crmlib.errors import CrmError, DataContractError, ParameterError
+from crmlib.ingest import IngestReport, find_table_files, ingest_folder, read_ingest_report
+
+__all__ = [
+    "connect",
+    "build_warehouse",
+    "describe_source",
+    "ingest_report",
+    "has_table",
+    "require_table",
+    "has_columns",
+    "latest_event_date",
+    "resolve_as_of",
+    "period_bounds",
+    "fetch",
+    "MAX_FETCH_ROWS",
+]
+
+#: Largest result a metric may pull out of the engine (guards against raw tables in pandas).
+MAX_FETCH_ROWS: int = 2_000_000
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SCHEMA_VERSION = "1"
+
+
+def _source_kind(data: str | os.PathLike | None) -> tuple[str, str | Path]:
+    if data is None or str(data).strip() == "":
+        return "folder", config.SAMPLE_DATA
+    text = str(data).strip()
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder", path.resolve()
+    if path.suffix in (".duckdb", ".db") and path.is_file():
+        return "duckdb", path.resolve()
+    if _ENV_NAME.match(text):
+        return "env", text
+    if "://" in text:
+        raise ParameterError(
+            "data looks like a database URL; put it in an environment variable and pass the "
+            "variable's name instead (e.g. data='CRM_DATABASE_URL'), so no password is "
+            "written into the executed notebook"
+        )
+    raise DataContractError(
+        f"data source {text!r} not found: pass a folder of CSV/Parquet files, a .duckdb file, "
+        "or the name of an environment variable (UPPER_CASE) holding a database URL"
+    )
+
+
+def describe_source(data: str | os.PathLike | None) -> str:
+    """Return a human-readable description of a data source that never contains a secret.
+
+    Parameters
+    ----------
+    data : str, path or None
+        As for :func:`connect`.
+    """
+    kind, value = _source_kind(data)
+    if kind == "env":
+        return f"database URL from environment variable {value}"
+    try:
+        return str(Path(value).relative_to(config.PROJECT_ROOT))
+    except ValueError:
+        return str(value)
+
+
+def _fingerprint(files: dict[str, Path]) -> str:
+    """Identify a folder's content cheaply: names, sizes, modification times, code version."""
+    here = Path(__file__).parent
+    code = hashlib.sha256()
+    for mod in ("contract.py", "ingest.py"):
+        code.update((here / mod).read_bytes())
+    items = [
+        [name, p.name, p.stat().st_size, p.stat().st_mtime_ns] for name, p in sorted(files.items())
+    ]
+    return json.dumps({"v": _SCHEMA_VERSION, "code": code.hexdigest()[:16], "files": items})
+
+
+def _cache_path(folder: Path) -> Path:
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return config.cache_dir() / f"{folder.name or 'data'}-{digest}.duckdb"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_suffix(".lock")
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT value FROM _meta WHERE key = 'fingerprint'").fetchone()
+            return row[0] if row else None
+    except duckdb.Error:
+        return None
+
+
+def build_warehouse(folder: str | Path, *, force: bool = False) -> tuple[Path, IngestReport]:
+    """Validate a folder of exports into a cached DuckDB file (only when something changed).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of ``<table>.csv`` / ``<table>.parquet`` files.
+    force : bool, default=False
+        Rebuild even when the cache is up to date.
+
+    Returns
+    -------
+    (Path, IngestReport)
+        The DuckDB file and the ingestion report.
+
+    Raises
+    ------
+    DataContractError
+        A required table or column is missing, or a file cannot be read.
+    """
+    folder = Path(folder).resolve()
+    files = find_table_files(folder)
+    fingerprint = _fingerprint(files)
+    target = _cache_path(folder)
+    with _locked(target):
+        if force or _stored_fingerprint(target) != fingerprint:
+            tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            try:
+                with duckdb.connect(str(tmp)) as con:
+                    ingest_folder(folder, con)
+                    con.execute("CREATE TABLE _meta (key VARCHAR, value VARCHAR)")
+                    con.execute("INSERT INTO _meta VALUES ('fingerprint', ?)", [fingerprint])
+                    con.execute("INSERT INTO _meta VALUES ('source', ?)", [str(folder)])
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        with duckdb.connect(str(target), read_only=True) as con:
+            report = read_ingest_report(con)
+    assert report is not None
+    return target, report
+
+
+def connect(data: str | os.PathLike | None = "") -> ibis.BaseBackend:
+    """Return an ibis connection holding the validated contract tables of ``data``.
+
+    Parameters
+    ----------
+    data : str, path or None, default=""
+        A folder of CSV/Parquet exports, a ``.duckdb`` file, the name of an environment
+        variable holding an ibis connection URL, or empty for the bundled sample.
+
+    Returns
+    -------
+    ibis.BaseBackend
+        A DuckDB connection (read-only) for folders and files; the URL's backend otherwise.
+
+    Raises
+    ------
+    DataContractError
+        The source does not exist, breaks the contract, or the variable is not set.
+
+    Examples
+    --------
+    >>> con = connect()  # the bundled sample
+    >>> sorted(con.list_tables())[:2]
+    ['_ingest_issues', '_ingest_report']
+    """
+    kind, value = _source_kind(data)
+    if kind == "folder":
+        path, _ = build_warehouse(value)
+        return ibis.duckdb.connect(str(path), read_only=True)
+    if kind == "duckdb":
+        return ibis.duckdb.connect(str(value), read_only=True)
+    url = os.environ.get(str(value))
+    if not url:
+        raise DataContractError(
+            f"environment variable {value} is not set; set it to a database URL "
+            "(e.g. postgres://user@host/db) or pass a data folder"
+        )
+    try:
+        return ibis.connect(url)
+    except Exception as exc:
+        raise DataContractError(
+            f"cannot connect to the database named by {value} ({type(exc).__name__}); "
+            "check the URL in that variable"
+        ) from None
+
+
+def ingest_report(con: ibis.BaseBackend) -> pd.DataFrame:
+    """Return the ingestion table (read / loaded / quarantined by rule) stored in ``con``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per table (see :meth:`crmlib.ingest.IngestReport.to_frame`); empty when the
+        source was not validated by crm-reports (a database URL or a DuckDB file).
+    """
+    raw = getattr(con, "con", None)
+    if isinstance(raw, duckdb.DuckDBPyConnection):
+        report = read_ingest_report(raw)
+        if report is not None:
+            return report.to_frame()
+    return IngestReport(source="").to_frame()
+
+
+def has_table(con: ibis.BaseBackend, name: str) -> bool:
+    """Return whether the warehouse holds the contract table ``name``."""
+    return name in con.list_tables()
+
+
+def require_table(con: ibis.BaseBackend, name: str) -> ir.Table:
+    """Return table ``name``, or raise :class:`DataContractError` saying it is missing."""
+    if not has_table(con, name):
+        raise DataContractError(
+            f"no {name} table in the data source; add {name}.csv or {name}.parquet "
+            f"(required columns: {', '.join(TABLES[name].required)})"
+        )
+    return con.table(name)
+
+
+def has_columns(table: ir.Table, *names: str) -> bool:
+    """Return whether ``table`` has every column in ``names``."""
+    return set(names) <= set(table.columns)
+
+
+def latest_event_date(con: ibis.BaseBackend) -> dt.date:
+    """Return the date of the latest event in the data (the default ``as_of``).
+
+    The events are each table's time column (:attr:`crmlib.contract.Table.event_time`).
+
+    Raises
+    ------
+    DataContractError
+        When the data holds no dated event at all.
+    """
+    latest: list[dt.date] = []
+    for name, spec in TABLES.items():
+        if spec.event_time and has_table(con, name):
+            t = con.table(name)
+            if spec.event_time in t.columns:
+                value = t[spec.event_time].max().execute()
+                if value is not None and not pd.isna(value):
+                    latest.append(pd.Timestamp(value).date())
+    if not latest:
+        raise DataContractError("the data holds no dated events; cannot choose as_of")
+    return max(latest)
+
+
+def resolve_as_of(con: ibis.BaseBackend, as_of: str | dt.date | None) -> dt.date:
+    """Return ``as_of`` as a date; empty means the latest event date in the data.
+
+    Raises
+    ------
+    ParameterError
+        When ``as_of`` is not an ISO date.
+    """
+    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
+        return latest_event_date(con)
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise ParameterError(
+            f"as_of={as_of!r} is not an ISO date; use YYYY-MM-DD or leave it empty for the "
+            "latest date in the data"
+        ) from None
+
+
+def period_bounds(as_of: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.datetime]:
+    """Return the reporting period ``[start, end)`` as timestamps.
+
+    The period is the ``lookback_days`` days ending at ``as_of`` inclusive, so
+    ``end`` is midnight after ``as_of``.
+
+    Raises
+    ------
+    ParameterError
+        When ``lookback_days`` is not a positive integer.
+    """
+    if int(lookback_days) != lookback_days or lookback_days < 1:
+        raise ParameterError(f"lookback_days={lookback_days!r} should be a positive integer")
+    end = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
+    return end - dt.timedelta(days=int(lookback_days)), end
+
+
+def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
+    """Execute ``expr`` and return a pandas DataFrame through Arrow.
+
+    Arrow conversion is 2-3x faster than ``to_pandas()`` on columns holding NULLs. The
+    size guard keeps raw event tables in the engine: metric results are per customer, per
+    campaign or per period, never per event.
+
+    Raises
+    ------
+    crmlib.errors.CrmError
+        When the result has more than ``max_rows`` rows.
+    """
+    if max_rows is None:
+        return expr.to_pyarrow().to_pandas()
+    table = expr.limit(max_rows + 1).to_pyarrow()
+    if table.num_rows > max_rows:
+        raise CrmError(
+            f"a query would fetch more than {max_rows:,} rows into pandas; aggregate it in "
+            "the engine first (see crmlib.warehouse.MAX_FETCH_ROWS)"
+        )
+    return table.to_pandas()

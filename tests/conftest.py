@@ -1,0 +1,68 @@
+"""Shared fixtures. Every path derives from this file, never from the current directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = TESTS_DIR.parent
+
+# One warehouse cache for the whole run (including nbval's kernels, which inherit it),
+# outside the checkout so tests never write into the repository.
+os.environ.setdefault("CRM_CACHE_DIR", tempfile.mkdtemp(prefix="crm-test-cache-"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+TINY = {
+    "customers.csv": """\
+customer_id,signup_date,name,email,phone,gender,birth_date,source,region,updated_at
+C1,2025-01-05,Ada Lovelace,ada@example.com,+44 20 7946 0958,female,1990-06-15,web,London,2025-01-05
+C2,2025-02-10,王伟,wang@example.cn,13800138000,male,,referral,上海,2025-02-10
+C3,2025-03-01,Bob Stone,bob_at_example.com,,,2010-03-02,web,,2025-03-01
+C2,2025-02-10,Wang Old,old@example.cn,,male,,referral,上海,2025-01-01
+""",
+    "orders.csv": """\
+order_id,customer_id,order_date,revenue,cost,channel,status
+O1,C1,2025-01-05,100.00,60,online,completed
+O2,C1,2025-03-10,50.50,,store,
+O3,C2,2025-03-15,200,120,online,cancelled
+O4,C2,2025-03-20,80,40,phone,completed
+O5,C9,2025-03-21,10,5,online,completed
+O6,C3,not a date,10,5,online,completed
+O1,C3,2025-03-22,10,5,online,completed
+O7,C3,2025-03-23,-5,5,online,completed
+O8,C1,2025-01-01,10,5,online,completed
+""",
+}
+"""A tiny data source whose every number is worked out by hand in the tests.
+
+customers: C2 appears twice; the row with the later updated_at (row 2) wins, row 4 is a
+duplicate. C3's e-mail is invalid (a warning). orders: O5 (unknown customer C9), O6
+(unparseable date), the second O1 (duplicate key) and O7 (negative revenue) are quarantined;
+O8 is dated before C1's signup (a warning, kept). O3 is cancelled (loaded, but not a sale).
+Valid sales: O1 100.00 (C1, 2025-01-05), O8 10.00 (C1, 2025-01-01), O2 50.50 (C1,
+2025-03-10, no cost), O4 80.00 (C2, 2025-03-20). Latest event: 2025-03-20.
+"""
+
+
+def write_tables(folder: Path, tables: dict[str, str]) -> Path:
+    """Write ``{file name: text}`` into ``folder`` and return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in tables.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """A folder holding the :data:`TINY` tables."""
+    return write_tables(tmp_path / "tiny", TINY)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """The bundled sample data folder."""
+    return PROJECT_ROOT / "data" / "sample"

@@ -1,0 +1,86 @@
+"""Customer metrics on the tiny table of tests/conftest.py, every expectation by hand."""
+
+import datetime as dt
+
+import pytest
+
+import crmlib
+from crmlib.metrics import customers as cm
+
+AS_OF = dt.date(2025, 3, 20)
+
+
+@pytest.fixture
+def con(tiny_data):
+    return crmlib.connect(tiny_data)
+
+
+def test_latest_event_is_the_default_as_of(con):
+    # the latest loaded order is O4 on 2025-03-20 (O5-O7 are quarantined)
+    assert crmlib.resolve_as_of(con, "") == AS_OF
+
+
+def test_base_summary(con):
+    assert cm.customer_base_summary(con, AS_OF, 90) == {"customers_total": 3, "customers_new": 3}
+    # a 30-day period (2025-02-19..2025-03-20) holds only C3's sign-up
+    assert cm.customer_base_summary(con, AS_OF, 30)["customers_new"] == 1
+
+
+def test_order_summary_counts_valid_orders_only(con):
+    s = cm.order_summary(con, AS_OF, 90)
+    assert s["orders_total"] == 4  # O1, O8, O2, O4; O3 is cancelled
+    assert s["revenue_total"] == 240.50
+    assert s["avg_order_value"] == pytest.approx(240.50 / 4)
+    assert (s["buyers"], s["repeat_buyers"]) == (2, 1)
+    assert s["repeat_customer_rate"] == 0.5
+
+
+def test_order_summary_sees_nothing_after_as_of(con):
+    s = cm.order_summary(con, dt.date(2025, 3, 15), 90)
+    assert s["orders_total"] == 3 and s["revenue_total"] == 160.50
+
+
+def test_customer_value_formula(con):
+    v = cm.customer_values(con, AS_OF).set_index("customer_id")
+    # C1: revenue 160.50, cost 60 + 5 (O2 has no cost); first order 2025-01-01,
+    # lifetime = 79 days (to the end of 2025-03-20) / 30.4375
+    months = 79 / 30.4375
+    assert v.loc["C1", "lifetime_months"] == pytest.approx(months)
+    assert v.loc["C1", "customer_value"] == pytest.approx((160.50 - 65) / months)
+    # C2: one order on as_of: lifetime floored to one month
+    assert v.loc["C2", "lifetime_months"] == 1.0
+    assert v.loc["C2", "customer_value"] == pytest.approx(80 - 40)
+    assert "C3" not in v.index
+
+
+def test_age_groups_and_unknown(con):
+    ages = cm.age_groups(con, AS_OF).set_index("age_group").customers
+    # C1 born 1990-06-15 is 34 on 2025-03-20; C3 born 2010-03-02 is 15; C2 unknown
+    assert ages["18-34"] == 1 and ages["0-17"] == 1 and ages["unknown"] == 1
+    assert ages.sum() == 3
+
+
+def test_customers_by_keeps_unknown(con):
+    df = cm.customers_by(con, "region", AS_OF).set_index("region")
+    assert df.customers.to_dict() == {"London": 1, "unknown": 1, "上海": 1}
+    assert df.share.sum() == pytest.approx(1.0)
+    assert cm.customers_by(con, "no_such_column", AS_OF).empty
+
+
+def test_orders_by_month(con):
+    df = cm.orders_by_month(con, AS_OF, by="channel")
+    got = {(str(r.month.date()), r.channel): (r.orders, r.revenue) for r in df.itertuples()}
+    assert got == {
+        ("2025-01-01", "online"): (2, 110.0),
+        ("2025-03-01", "store"): (1, 50.5),
+        ("2025-03-01", "phone"): (1, 80.0),
+    }
+
+
+def test_top_customers_are_masked_by_default(con):
+    top = cm.top_customers(con, AS_OF, n=2)
+    assert top.customer_id.tolist() == ["C2", "C1"]  # values 40.00 and 36.79 (see above)
+    assert top.name.tolist() == ["王*", "A*** L***"]
+    assert top.email.tolist() == ["w***@example.cn", "a***@example.com"]
+    assert top.phone.tolist() == ["***00", "***58"]
+    assert cm.top_customers(con, AS_OF, n=2, mask=False).name.tolist() == ["王伟", "Ada Lovelace"]

@@ -1,0 +1,116 @@
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crmlib.errors import DataContractError
+from crmlib.ingest import ingest_folder, read_ingest_report
+from tests.conftest import TINY, write_tables
+
+
+def _ingest(folder: Path):
+    con = duckdb.connect()
+    return con, ingest_folder(folder, con)
+
+
+def test_tiny_counts_by_hand(tiny_data):
+    con, report = _ingest(tiny_data)
+    c, o = report.tables["customers"], report.tables["orders"]
+    assert (c.rows_read, c.rows_loaded, c.rows_quarantined) == (4, 3, 1)
+    assert c.quarantined == {"duplicate_key": 1}
+    assert c.warnings == {"invalid_email": 1}
+    assert (o.rows_read, o.rows_loaded, o.rows_quarantined) == (9, 5, 4)
+    assert o.quarantined == {
+        "duplicate_key": 1,
+        "negative_value": 1,
+        "unknown_customer": 1,
+        "unparseable": 1,
+    }
+    assert o.warnings == {"order_before_signup": 1}
+
+
+def test_rows_read_equal_loaded_plus_quarantined(tiny_data):
+    _, report = _ingest(tiny_data)
+    for r in report.tables.values():
+        assert r.rows_read == r.rows_loaded + r.rows_quarantined
+
+
+def test_quarantine_names_row_rule_and_column(tiny_data):
+    con, _ = _ingest(tiny_data)
+    rows = con.execute(
+        "SELECT _row, _rule, _column, order_id FROM _quarantine_orders ORDER BY _row"
+    ).fetchall()
+    assert rows == [
+        (5, "unknown_customer", "customer_id", "O5"),
+        (6, "unparseable", "order_date", "O6"),
+        (7, "duplicate_key", "order_id", "O1"),
+        (8, "negative_value", "revenue", "O7"),
+    ]
+
+
+def test_latest_updated_at_wins_for_customers(tiny_data):
+    con, _ = _ingest(tiny_data)
+    assert con.execute("SELECT name FROM customers WHERE customer_id = 'C2'").fetchall() == [
+        ("王伟",)
+    ]
+    assert con.execute("SELECT _row FROM _quarantine_customers").fetchall() == [(4,)]
+
+
+def test_types_follow_the_contract(tiny_data):
+    con, _ = _ingest(tiny_data)
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE orders)").fetchall())
+    assert types["order_date"] == "TIMESTAMP"
+    assert types["revenue"] == "DECIMAL(18,2)"
+    assert types["order_id"] == "VARCHAR"
+
+
+def test_first_loaded_order_is_exact_money(tiny_data):
+    con, _ = _ingest(tiny_data)
+    total = con.execute("SELECT sum(revenue) FROM orders").fetchone()[0]
+    # O1 100.00 + O2 50.50 + O3 200 + O4 80 + O8 10 (cancelled rows are loaded)
+    assert str(total) == "440.50"
+
+
+def test_missing_required_file_names_the_file(tmp_path):
+    folder = write_tables(tmp_path / "d", {"customers.csv": TINY["customers.csv"]})
+    with pytest.raises(DataContractError, match=r"missing file orders\.csv"):
+        _ingest(folder)
+
+
+def test_missing_required_column_names_file_and_column(tmp_path):
+    text = TINY["orders.csv"].replace("revenue", "amount")
+    folder = write_tables(tmp_path / "d", {**TINY, "orders.csv": text})
+    with pytest.raises(DataContractError, match=r"orders\.csv: required column 'revenue'"):
+        _ingest(folder)
+
+
+def test_column_names_match_case_and_spaces(tmp_path):
+    text = TINY["orders.csv"].replace("order_id,customer_id", " Order ID , Customer_ID")
+    folder = write_tables(tmp_path / "d", {**TINY, "orders.csv": text})
+    _, report = _ingest(folder)
+    assert report.tables["orders"].rows_loaded == 5
+
+
+def test_rating_and_time_rules(tmp_path):
+    tickets = """\
+ticket_id,customer_id,created_at,resolved_at,satisfaction,reopens
+T1,C1,2025-03-01 10:00,2025-03-01 12:00,5,0
+T2,C1,2025-03-01 10:00,2025-03-01 09:00,4,0
+T3,C1,2025-03-01 10:00,,6,0
+T4,C1,2025-03-01 10:00,,,-1
+T5,C1,2025-03-01 10:00,,3.5,
+"""
+    folder = write_tables(tmp_path / "d", {**TINY, "tickets.csv": tickets})
+    con, report = _ingest(folder)
+    assert report.tables["tickets"].quarantined == {
+        "time_before_created": 1,
+        "rating_out_of_range": 2,
+        "negative_value": 1,
+    }
+    assert con.execute("SELECT ticket_id FROM tickets").fetchall() == [("T1",)]
+
+
+def test_report_is_stored_in_the_warehouse(tiny_data):
+    con, report = _ingest(tiny_data)
+    stored = read_ingest_report(con)
+    assert stored.to_frame().equals(report.to_frame())

@@ -1,0 +1,49 @@
+"""pyproject.toml and environment.yml name the same packages with the same pins."""
+
+import re
+import tomllib
+
+import yaml
+
+from crmlib.config import PROJECT_ROOT
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[\[=<>!~ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pin(spec: str) -> str:
+    spec = re.sub(r"\[.*?\]", "", spec.replace(" ", ""))
+    return spec[len(_name(spec)) :].lstrip("=")
+
+
+def _pyproject() -> dict[str, str]:
+    data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    specs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
+    return {_name(s): _pin(s) for s in specs}
+
+
+def _environment() -> dict[str, str]:
+    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    out = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and _name(dep) not in ("python", "pip"):
+            out[_name(dep)] = _pin(dep)
+    return out
+
+
+def test_same_packages_and_pins():
+    assert _environment() == _pyproject()
+
+
+def test_environment_installs_the_project_and_same_python():
+    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    pip = [d for d in env["dependencies"] if isinstance(d, dict)][0]["pip"]
+    assert pip == ["-e ."]
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_output_changing_packages_are_pinned_exactly():
+    deps = _pyproject()
+    for name in ("pandas", "numpy", "matplotlib", "seaborn", "scikit-learn", "duckdb"):
+        assert re.fullmatch(r"\d+(\.\d+)+", deps[name]), name
