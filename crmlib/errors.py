@@ -19,6 +19,10 @@ __all__ = [
 class CrmError(Exception):
     """Base class of every error raised on purpose by crmlib."""
 
+    def _render_traceback_(self) -> list[str]:
+        """Show a one-line message in Jupyter instead of a traceback (IPython protocol)."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class DataContractError(CrmError):
     """Raised when input data breaks the data contract (missing file, column, bad format)."""

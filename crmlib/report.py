@@ -61,7 +61,11 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 @dataclass
 class NotebookResult:
-    """Outcome of one notebook: ``status`` is ``"ok"`` or ``"failed"``."""
+    """Outcome of one notebook: ``status`` is ``"ok"``, ``"failed"`` or ``"skipped"``.
+
+    A notebook is skipped (not failed) when the data lacks a table it requires; its
+    report then says so in one sentence.
+    """
 
     name: str
     status: str
@@ -82,7 +86,7 @@ class RenderResult:
     @property
     def failed(self) -> list[NotebookResult]:
         """The notebooks that failed."""
-        return [n for n in self.notebooks if n.status != "ok"]
+        return [n for n in self.notebooks if n.status == "failed"]
 
 
 def list_notebooks(only: Sequence[str] | None = None, folder: Path | None = None) -> list[Path]:
@@ -176,11 +180,39 @@ def export_html(nb_path: Path, html_path: Path) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def _run_one(path: Path, out_dir: Path, parameters: dict) -> NotebookResult:
+def required_tables(path: Path) -> list[str]:
+    """Return the tables a notebook needs (``metadata.crm.requires`` in the notebook)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return list(nb.get("metadata", {}).get("crm", {}).get("requires", []))
+
+
+def _write_notice(path: Path, out_dir: Path, missing: list[str]) -> NotebookResult:
+    """Write a one-section report saying which table is missing (the notebook is skipped)."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    source = json.loads(path.read_text(encoding="utf-8"))
+    title = source.get("metadata", {}).get("crm", {}).get("title", path.stem)
+    files = ", ".join(f"{m}.csv (or {m}.parquet)" for m in missing)
+    text = (
+        f"# {title}\n\nNo {' and no '.join(missing)} table in this data source, so this report "
+        f"has nothing to show. Add {files} to the data folder to get it."
+    )
+    nb = new_notebook(cells=[new_markdown_cell(text)], metadata=source.get("metadata", {}))
+    nbformat.write(nb, str(out_dir / path.name))
+    export_html(out_dir / path.name, out_dir / f"{path.stem}.html")
+    return NotebookResult(
+        name=path.stem, status="skipped", seconds=0.0, error=f"no {', '.join(missing)} table"
+    )
+
+
+def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook."""
     import nbformat
     import papermill
 
+    if missing:
+        return _write_notice(path, out_dir, missing)
     _ensure_kernel()
     started = time.perf_counter()
     nb_out = out_dir / path.name
@@ -290,6 +322,7 @@ def render(
     say(f"validating data: {data or 'bundled sample'}")
     con = connect(data)
     as_of_date = resolve_as_of(con, as_of)
+    tables = set(con.list_tables())
     del con
     out_root = Path(out) if out else config.REPORTS_DIR
     out_root.mkdir(parents=True, exist_ok=True)
@@ -299,7 +332,8 @@ def render(
     for book in books:
         p = {"data": str(data or ""), "as_of": as_of_date.isoformat()}
         p.update({k: v for k, v in params.items() if k in declared[book]})
-        jobs_params.append((book, tmp, p))
+        missing = [t for t in required_tables(book) if t not in tables]
+        jobs_params.append((book, tmp, p, missing))
     results: list[NotebookResult] = []
     try:
         if jobs > 1 and len(books) > 1:
@@ -341,6 +375,8 @@ def _describe(data: str | os.PathLike) -> str:
 def _say_result(say: Callable[[str], None], i: int, n: int, r: NotebookResult) -> None:
     if r.status == "ok":
         say(f"[{i}/{n}] {r.name} ok ({r.seconds:.1f} s)")
+    elif r.status == "skipped":
+        say(f"[{i}/{n}] {r.name} skipped: {r.error}")
     else:
         say(f"[{i}/{n}] {r.name} FAILED at {r.error}")
 
