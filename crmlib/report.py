@@ -228,7 +228,9 @@ def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) ->
             log_output=False,
         )
     except papermill.PapermillExecutionError as exc:
-        error = f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).splitlines()[0][:300]}"
+        error = f"{_cell_label(nb_out, exc.cell_index)}: {exc.ename}: " + (
+            str(exc.evalue).splitlines()[0][:300] if str(exc.evalue) else ""
+        )
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
     kpis: dict = {}
@@ -246,6 +248,26 @@ def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) ->
         error=error,
         kpis=kpis,
     )
+
+
+def _cell_label(executed: Path, cell_index: int) -> str:
+    """Name a cell as the analyst sees it: its 1-based position in the source notebook."""
+    try:
+        cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return f"cell {cell_index}"
+    # papermill adds an error banner cell on failure; cell_index does not count it
+    cells = [
+        c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+    ]
+    injected = [
+        i
+        for i, c in enumerate(cells[:cell_index])
+        if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    source = "".join(cells[cell_index].get("source", "")).strip().splitlines()
+    first = source[0][:60] if source else ""
+    return f"cell {cell_index + 1 - len(injected)} ({first!r})"
 
 
 @contextmanager

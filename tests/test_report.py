@@ -1,0 +1,136 @@
+"""The renderer on tiny data and throwaway notebooks: files, KPIs, failures, index."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from crmlib.errors import ParameterError
+from crmlib.record import KPI_MIMETYPE
+from crmlib.report import build_index, harvest_kpis, list_notebooks, render
+from tests.conftest import TINY, write_tables
+
+PARAMS = """data: str = ""  # data source
+as_of: str = ""  # report date
+lookback_days: int = 90  # period
+currency: str = "EUR"  # currency
+seed: int = 42  # seed
+mask_pii: bool = True  # masking"""
+
+
+def _notebook(path: Path, body: str, requires=("customers", "orders")) -> Path:
+    params = new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    nb.metadata["crm"] = {"title": path.stem, "requires": list(requires)}
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def books(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(
+        folder / "01_ok.ipynb",
+        "import crmlib\ncon = crmlib.connect(data)\n"
+        "crmlib.record(orders=con.table('orders').count().execute(), as_of=as_of)",
+    )
+    _notebook(folder / "02_boom.ipynb", "x = 1\nraise ValueError('planted failure')")
+    _notebook(folder / "03_needs.ipynb", "print('never runs')", requires=("tickets",))
+    return folder
+
+
+def test_render_writes_files_kpis_and_marks_failures(tiny_data, books, tmp_path):
+    out = tmp_path / "reports"
+    result = render(tiny_data, out=out, notebooks_dir=books, progress=lambda m: None)
+    folder = out / "2025-03-20"
+    assert result.folder == folder
+    status = {r.name: r.status for r in result.notebooks}
+    assert status == {"01_ok": "ok", "02_boom": "failed", "03_needs": "skipped"}
+    failed = result.failed[0]
+    assert failed.name == "02_boom" and "ValueError: planted failure" in failed.error
+    # the notebook's second cell, as the analyst counts (papermill's injected cell excluded)
+    assert failed.error.startswith("cell 2 ('x = 1')")
+    for name in ("01_ok", "02_boom", "03_needs"):
+        assert (folder / f"{name}.ipynb").exists() and (folder / f"{name}.html").exists()
+    kpis = json.loads((folder / "kpis.json").read_text())
+    assert kpis["01_ok"] == {"orders": 5, "as_of": "2025-03-20"}
+    assert "No tickets table in this data source" in (folder / "03_needs.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "2025-03-20/01_ok.html" in index and "failed" in index
+    assert not [p for p in out.iterdir() if p.name.startswith(".2025")]  # no temp folder left
+
+
+def test_html_is_offline_and_codeless(tiny_data, books, tmp_path):
+    out = tmp_path / "reports"
+    render(tiny_data, out=out, notebooks_dir=books, only=["ok"], progress=lambda m: None)
+    html = (out / "2025-03-20" / "01_ok.html").read_text()
+    assert "cdnjs" not in html and "require.min.js" not in html and "mathjax" not in html.lower()
+    assert "crmlib.connect" not in html  # no code
+    assert "mask_pii" not in html  # no parameters cell
+
+
+def test_unknown_parameter_and_notebook_are_rejected(tiny_data, books, tmp_path):
+    with pytest.raises(ParameterError, match="unknown parameter 'lookback'"):
+        render(tiny_data, out=tmp_path, notebooks_dir=books, params={"lookback": 3})
+    with pytest.raises(ParameterError, match="no notebook called 'nope'"):
+        list_notebooks(["nope"], books)
+
+
+def test_index_is_rebuilt_from_dated_folders(tiny_data, books, tmp_path):
+    out = tmp_path / "reports"
+    render(tiny_data, out=out, notebooks_dir=books, only=["ok"], progress=lambda m: None)
+    render(
+        tiny_data,
+        as_of="2025-03-01",
+        out=out,
+        notebooks_dir=books,
+        only=["ok"],
+        progress=lambda m: None,
+    )
+    index = (out / "index.html").read_text()
+    assert index.index("2025-03-20") < index.index("2025-03-01")  # newest first
+    import shutil
+
+    shutil.rmtree(out / "2025-03-01")
+    assert "2025-03-01" not in build_index(out).read_text()
+
+
+def test_harvest_takes_every_record_call():
+    nb = {
+        "cells": [
+            {"outputs": [{"data": {KPI_MIMETYPE: {"a": 1, "b": 2}}}]},
+            {"outputs": [{"data": {"text/plain": "x"}}, {"data": {KPI_MIMETYPE: {"b": 3}}}]},
+        ]
+    }
+    assert harvest_kpis(nb) == {"a": 1, "b": 3}
+
+
+def test_cli_missing_orders_is_one_line_without_traceback(tmp_path):
+    folder = write_tables(tmp_path / "d", {"customers.csv": TINY["customers.csv"]})
+    cli = Path(sys.executable).parent / "crm-report"
+    proc = subprocess.run(
+        [str(cli), "render", "--data", str(folder), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("crm-report: error")]
+    assert len(errors) == 1 and "missing file orders.csv" in errors[0]
+
+
+def test_cli_validate_prints_counts(tiny_data):
+    cli = Path(sys.executable).parent / "crm-report"
+    proc = subprocess.run(
+        [str(cli), "validate", str(tiny_data)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "13 rows read = 8 loaded + 5 quarantined" in proc.stdout
