@@ -57,6 +57,7 @@ KINDS: dict[str, str] = {
 RULES: dict[str, str] = {
     "missing_required": "a required column is empty",
     "unparseable": "a value cannot be read as the column's kind",
+    "ambiguous_date": "a date like 03/04/2025 whose column never shows which part is the day",
     "negative_value": "money, a duration or a count is below zero",
     "rating_out_of_range": "a satisfaction score is not an integer from 1 to 5",
     "duplicate_key": "the key repeats an earlier row (customers: the later updated_at wins)",

@@ -21,6 +21,8 @@ contract names; ``_quarantine_<table>`` holds the quarantined rows as read (text
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +141,12 @@ def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _first_line(exc: Exception) -> str:
+    """The first line of an engine error, without DuckDB's multi-line hints."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _normalize(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lstrip("\ufeff").strip().lower())
 
@@ -174,22 +182,56 @@ def find_table_files(folder: str | Path) -> dict[str, Path]:
     return found
 
 
+def _transcoded(path: Path) -> Path | None:
+    """Return a UTF-8 copy of a CSV that is not UTF-8 but decodes as GB18030, else raise.
+
+    Chinese Excel exports are often GBK/GB18030. Such a file is decoded and read as UTF-8;
+    any other encoding is an error that says how to fix it.
+    """
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise DataContractError(
+            f"{path}: not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'), or convert it, e.g. iconv -f <encoding> -t UTF-8"
+        ) from None
+    target = Path(tempfile.mkdtemp(prefix="crm-utf8-")) / path.name
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
 def _read_raw(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> dict[str, str]:
     """Load ``path`` as all-text table ``_raw``; return ``{contract name: file column}``."""
+    if path.stat().st_size == 0 or (
+        path.suffix == ".csv" and not path.read_bytes()[:65536].strip(b"\xef\xbb\xbf \r\n\t")
+    ):
+        raise DataContractError(
+            f"{path}: the file is empty; expected a header row with {', '.join(table.required)}"
+        )
+    source = path
     if path.suffix == ".parquet":
         src = f"read_parquet({_lit(str(path))})"
     else:
+        source = _transcoded(path) or path
         src = (
-            f"read_csv({_lit(str(path))}, all_varchar=true, header=true, "
-            "auto_detect=true, sample_size=-1)"
+            f"read_csv({_lit(str(source))}, all_varchar=true, header=true, auto_detect=true, "
+            "sample_size=-1, max_line_size=268435456)"
         )
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
         select = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in cols)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT {select} FROM {src}")
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataContractError(f"{path}: cannot be read ({first})") from None
+        raise DataContractError(f"{path}: cannot be read ({_first_line(exc)})") from None
+    finally:
+        if source != path:
+            shutil.rmtree(source.parent, ignore_errors=True)
     mapping: dict[str, str] = {}
     for c in cols:
         norm = _normalize(c)
@@ -214,18 +256,84 @@ def _clean(raw: str) -> str:
     return f"CASE WHEN lower(trim({raw})) IN ({tokens}) THEN NULL ELSE trim({raw}) END"
 
 
-def _parse(kind: str, v: str) -> str:
+#: Date-time layouts accepted besides ISO 8601 (all unambiguous).
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%Y年%m月%d日",
+)
+_SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?)?$"
+_EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
+
+
+def _slash_order(con: duckdb.DuckDBPyConnection, raw: str) -> str | None:
+    """Infer whether a column's ``a/b/yyyy`` dates are day-first or month-first.
+
+    Returns ``"%d/%m/%Y"`` when some first part exceeds 12, ``"%m/%d/%Y"`` when some second
+    part does, and None when the column has no such dates or cannot tell (then those values
+    are quarantined as ``ambiguous_date``; both orders at once also count as ambiguous).
+    """
+    first, second = con.execute(
+        f"""
+        SELECT max(TRY_CAST(split_part(v, '/', 1) AS INT)),
+               max(TRY_CAST(split_part(split_part(v, '/', 2), ' ', 1) AS INT))
+        FROM (SELECT trim({raw}) AS v FROM _raw) WHERE regexp_matches(v, {_lit(_SLASH_DATE)})
+        """
+    ).fetchone()
+    if first is None:
+        return None
+    if first > 12 and second <= 12:
+        return "%d/%m/%Y"
+    if second > 12 and first <= 12:
+        return "%m/%d/%Y"
+    return None
+
+
+def _parse_timestamp(v: str, slash: str | None) -> str:
+    formats = list(DATE_FORMATS)
+    if slash:
+        formats += [slash, f"{slash} %H:%M", f"{slash} %H:%M:%S"]
+    fmts = "[" + ", ".join(_lit(f) for f in formats) + "]"
+    excel = (
+        f"CASE WHEN regexp_matches({v}, {_lit(_EXCEL_SERIAL)}) "
+        f"AND TRY_CAST({v} AS DOUBLE) BETWEEN 20000 AND 80000 "
+        "THEN TIMESTAMP '1899-12-30' + to_microseconds("
+        f"CAST(round(TRY_CAST({v} AS DOUBLE) * 86400e6) AS BIGINT)) END"
+    )
+    return f"COALESCE(TRY_CAST({v} AS TIMESTAMP), TRY_STRPTIME({v}, {fmts}), {excel})"
+
+
+def _parse_decimal(v: str) -> str:
+    """Money or numbers: accept ``1,234.50``, ``1.234,50``, ``1 234,5``, ``€12``, ``12 USD``."""
+    bare = (
+        f"regexp_replace(regexp_replace({v}, '^[^0-9+\\-.,]+|[^0-9.,]+$', '', 'g'), "
+        "'[\\s\u00a0\u2009'']', '', 'g')"
+    )
+    return f"""CASE
+        WHEN regexp_matches({bare}, '^[+-]?\\d{{1,3}}(,\\d{{3}})+(\\.\\d+)?$')
+            THEN replace({bare}, ',', '')
+        WHEN regexp_matches({bare}, '^[+-]?\\d{{1,3}}((\\.\\d{{3}})+,\\d+|(\\.\\d{{3}}){{2,}})$')
+            THEN replace(replace({bare}, '.', ''), ',', '.')
+        WHEN regexp_matches({bare}, '^[+-]?\\d+,\\d+$') THEN replace({bare}, ',', '.')
+        ELSE {bare} END"""
+
+
+def _parse(kind: str, v: str, slash: str | None = None) -> str:
     """SQL parsing the cleaned text ``v`` into ``kind`` (NULL when unparseable)."""
     if kind in ("id", "text"):
         return v
     if kind == "timestamp":
-        return f"TRY_CAST({v} AS TIMESTAMP)"
+        return _parse_timestamp(v, slash)
     if kind == "date":
-        return f"CAST(TRY_CAST({v} AS TIMESTAMP) AS DATE)"
+        return f"CAST({_parse_timestamp(v, slash)} AS DATE)"
     if kind == "money":
-        return f"TRY_CAST({v} AS DECIMAL(18, 2))"
+        return f"TRY_CAST({_parse_decimal(v)} AS DECIMAL(18, 2))"
     if kind in ("number", "rating"):
-        return f"TRY_CAST({v} AS DOUBLE)"
+        return f"TRY_CAST({_parse_decimal(v)} AS DOUBLE)"
     if kind == "count":
         return f"TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT)"
     if kind == "flag":
@@ -238,34 +346,50 @@ def _parse(kind: str, v: str) -> str:
 def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str]) -> None:
     """Create ``_parsed``: typed contract columns, text extras, ``_row``, ``_rule``, ``_column``."""
     present = [c for c in table.columns if c.name in mapping]
-    selects = ["rowid + 1 AS _row"]
-    checks: list[tuple[str, str, str]] = []  # (condition, rule, column)
-    for col in present:
+    # stage 1: cleaned text (c_i) and parsed value (p_i) per contract column
+    inner = ["rowid + 1 AS _row"]
+    for i, col in enumerate(present):
         raw = _q(mapping[col.name])
-        v = _clean(raw)
-        parsed = _parse(col.kind, v)
-        selects.append(f"{parsed} AS {_q(col.name)}")
+        slash = _slash_order(con, raw) if col.kind in ("timestamp", "date") else None
+        inner.append(f"{_clean(raw)} AS c{i}")
+        inner.append(f"{_parse(col.kind, f'c{i}', slash)} AS p{i}")
+    extras = [c for n, c in mapping.items() if n not in table.names and not n.startswith("_")]
+    inner += [f"{_q(c)} AS {_q('x_' + _normalize(c))}" for c in extras]
+    # stage 2: the first rule each row breaks
+    checks: list[tuple[str, str, str]] = []  # (condition, rule, column)
+    index = {col.name: i for i, col in enumerate(present)}
+    for i, col in enumerate(present):
         if col.required:
-            checks.append((f"{v} IS NULL", "missing_required", col.name))
-        checks.append((f"{v} IS NOT NULL AND {parsed} IS NULL", "unparseable", col.name))
+            checks.append((f"c{i} IS NULL", "missing_required", col.name))
+        if col.kind in ("timestamp", "date"):
+            checks.append(
+                (
+                    f"p{i} IS NULL AND regexp_matches(c{i}, {_lit(_SLASH_DATE)})",
+                    "ambiguous_date",
+                    col.name,
+                )
+            )
+        checks.append((f"c{i} IS NOT NULL AND p{i} IS NULL", "unparseable", col.name))
         if col.kind in ("money", "number", "count"):
-            checks.append((f"{parsed} < 0", "negative_value", col.name))
+            checks.append((f"p{i} < 0", "negative_value", col.name))
         if col.kind == "rating":
             checks.append(
-                (f"({parsed} NOT BETWEEN 1 AND 5 OR {parsed} <> round({parsed}))",)
+                (f"(p{i} NOT BETWEEN 1 AND 5 OR p{i} <> round(p{i}))",)
                 + ("rating_out_of_range", col.name)
             )
     for col, other in table.not_before.items():
-        if col in mapping and other in mapping:
-            a = _parse("timestamp", _clean(_q(mapping[col])))
-            b = _parse("timestamp", _clean(_q(mapping[other])))
-            checks.append((f"{a} < {b}", "time_before_created", col))
-    extras = [c for n, c in mapping.items() if n not in table.names and not n.startswith("_")]
-    selects += [f"{_q(c)} AS {_q(_normalize(c))}" for c in extras]
+        if col in index and other in index:
+            checks.append((f"p{index[col]} < p{index[other]}", "time_before_created", col))
     rule = "CASE " + " ".join(f"WHEN {c} THEN {_lit(r)}" for c, r, _ in checks) + " END"
     column = "CASE " + " ".join(f"WHEN {c} THEN {_lit(n)}" for c, _, n in checks) + " END"
-    selects += [f"{rule} AS _rule", f"{column} AS _column"]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT {', '.join(selects)} FROM _raw")
+    outer = ["_row"]
+    outer += [f"p{i} AS {_q(col.name)}" for i, col in enumerate(present)]
+    outer += [f"{_q('x_' + _normalize(c))} AS {_q(_normalize(c))}" for c in extras]
+    outer += [f"{rule} AS _rule", f"{column} AS _column"]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT {', '.join(outer)} "
+        f"FROM (SELECT {', '.join(inner)} FROM _raw)"
+    )
     # duplicate keys among the rows still valid
     keys = ", ".join(_q(k) for k in table.key)
     if table.latest_wins and table.latest_wins in mapping:
