@@ -55,6 +55,7 @@ KINDS: dict[str, str] = {
 
 #: Row rules: a row that breaks one is quarantined with the rule's name.
 RULES: dict[str, str] = {
+    "malformed_line": "a CSV line with too many or too few fields (quarantined with its line)",
     "missing_required": "a required column is empty",
     "unparseable": "a value cannot be read as the column's kind",
     "ambiguous_date": "a date like 03/04/2025 whose column never shows which part is the day",

@@ -219,14 +219,31 @@ def _read_raw(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> dict[
         src = f"read_parquet({_lit(str(path))})"
     else:
         source = _transcoded(path) or path
+        # Lines with too many or too few fields go to a rejects table (quarantined as
+        # malformed_line) instead of failing the whole file.
         src = (
             f"read_csv({_lit(str(source))}, all_varchar=true, header=true, auto_detect=true, "
-            "sample_size=-1, max_line_size=268435456)"
+            "sample_size=-1, max_line_size=268435456, store_rejects=true, "
+            "rejects_table='_rej_errors', rejects_scan='_rej_scans')"
         )
     try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-        select = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in cols)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT {select} FROM {src}")
+        con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
+        if path.suffix == ".parquet":
+            cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+            select = ", ".join(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in cols)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT {select} FROM {src}")
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _rejects "
+                "(line BIGINT, error VARCHAR, csv_line VARCHAR)"
+            )
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {src}")
+            cols = [r[0] for r in con.execute("DESCRIBE _raw").fetchall()]
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _rejects AS "
+                "SELECT line, string_agg(DISTINCT error_type, '; ') AS error, "
+                "any_value(csv_line) AS csv_line FROM _rej_errors GROUP BY line ORDER BY line"
+            )
     except duckdb.Error as exc:
         raise DataContractError(f"{path}: cannot be read ({_first_line(exc)})") from None
     finally:
@@ -480,7 +497,16 @@ def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> T
         "FROM _parsed p JOIN (SELECT rowid + 1 AS _row, * FROM _raw) r USING (_row) "
         "WHERE p._rule IS NOT NULL ORDER BY p._row"
     )
-    read = int(con.execute("SELECT count(*) FROM _raw").fetchone()[0])
+    rejects = con.execute("SELECT line, error, csv_line FROM _rejects ORDER BY line").fetchall()
+    if rejects:
+        con.execute(f"ALTER TABLE {_q('_quarantine_' + table.name)} ADD COLUMN _line BIGINT")
+        con.execute(f"ALTER TABLE {_q('_quarantine_' + table.name)} ADD COLUMN _text VARCHAR")
+        con.executemany(
+            f"INSERT INTO {_q('_quarantine_' + table.name)} (_rule, _column, _line, _text) "
+            "VALUES ('malformed_line', ?, ?, ?)",
+            [(err, line, text[:1000]) for line, err, text in rejects],
+        )
+    read = int(con.execute("SELECT count(*) FROM _raw").fetchone()[0]) + len(rejects)
     loaded = int(con.execute(f"SELECT count(*) FROM {_q(table.name)}").fetchone()[0])
     by_rule = dict(
         con.execute(
@@ -498,7 +524,10 @@ def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> T
     )
     if report.rows_read != report.rows_loaded + report.rows_quarantined:  # pragma: no cover
         raise AssertionError(f"{path}: rows read != loaded + quarantined")
-    con.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _parsed")
+    con.execute(
+        "DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _parsed; DROP TABLE IF EXISTS _rejects;"
+        "DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans"
+    )
     return report
 
 
