@@ -345,10 +345,13 @@ def render(
     con = connect(data)
     as_of_date = resolve_as_of(con, as_of)
     tables = set(con.list_tables())
-    del con
     out_root = Path(out) if out else config.REPORTS_DIR
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.", dir=out_root))
+    quarantined = export_quarantine(con, tmp / "quarantine")
+    if quarantined:
+        say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
+    del con
     say(f"rendering {len(books)} notebook(s) as of {as_of_date} into {out_root / str(as_of_date)}")
     jobs_params = []
     for book in books:
@@ -386,6 +389,35 @@ def render(
         shutil.rmtree(tmp, ignore_errors=True)
     say(f"index: {index}")
     return RenderResult(as_of_date.isoformat(), target, index, results)
+
+
+def export_quarantine(con, folder: Path) -> dict[str, int]:
+    """Write each table's quarantined rows, with their rule, to ``folder/<table>.csv``.
+
+    Only tables with quarantined rows get a file. Sources not validated by crm-reports
+    (a database URL, a DuckDB file) have no quarantine.
+
+    Returns
+    -------
+    dict
+        ``{table: rows written}``.
+    """
+    import duckdb
+
+    raw = getattr(con, "con", None)
+    if not isinstance(raw, duckdb.DuckDBPyConnection):
+        return {}
+    written = {}
+    for name in sorted(con.list_tables()):
+        if not name.startswith("_quarantine_"):
+            continue
+        n = raw.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        if n:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{name.removeprefix('_quarantine_')}.csv"
+            raw.execute(f"COPY (SELECT * FROM \"{name}\" ORDER BY _row) TO '{target}' (HEADER)")
+            written[name.removeprefix("_quarantine_")] = int(n)
+    return written
 
 
 def _describe(data: str | os.PathLike) -> str:

@@ -65,6 +65,17 @@ def test_render_writes_files_kpis_and_marks_failures(tiny_data, books, tmp_path)
     index = (out / "index.html").read_text()
     assert "2025-03-20/01_ok.html" in index and "failed" in index
     assert not [p for p in out.iterdir() if p.name.startswith(".2025")]  # no temp folder left
+    # quarantined rows, with their rule, next to the reports (see tests/conftest.py TINY)
+    import pandas as pd
+
+    q = pd.read_csv(folder / "quarantine" / "orders.csv")
+    assert q[["_row", "_rule"]].values.tolist() == [
+        [5, "unknown_customer"],
+        [6, "unparseable"],
+        [7, "duplicate_key"],
+        [8, "negative_value"],
+    ]
+    assert pd.read_csv(folder / "quarantine" / "customers.csv")._rule.tolist() == ["duplicate_key"]
 
 
 def test_html_is_offline_and_codeless(tiny_data, books, tmp_path):
