@@ -81,6 +81,25 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from crmlib.maintain import upsert_export
+
+    counts = upsert_export(args.export, args.into)
+    df = pd.DataFrame([vars(c) for c in counts])
+    print(df.to_string(index=False))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    from crmlib.maintain import delete_customers
+
+    df = delete_customers(args.from_, args.customer or [], confirm=args.yes)
+    print(df.to_string(index=False))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crm-report", description="Reproducible CRM analytics reports."
@@ -97,6 +116,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate a data folder against the contract")
     p.add_argument("data", help="folder of CSV/Parquet files")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("ingest", help="validate an export and upsert it into a warehouse")
+    p.add_argument("export", help="folder of CSV/Parquet files (a full or partial export)")
+    p.add_argument("--into", required=True, help="maintained DuckDB warehouse file")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("delete", help="delete customers and all their rows (explicit only)")
+    p.add_argument("--customer", action="append", metavar="ID", help="customer id (repeat)")
+    p.add_argument("--from", dest="from_", required=True, help="maintained DuckDB warehouse")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.set_defaults(func=_cmd_delete)
 
     p = sub.add_parser("render", help="render every report notebook into dated HTML")
     p.add_argument("--data", default="", help="data folder, .duckdb file or env var name")

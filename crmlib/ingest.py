@@ -446,34 +446,39 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _warnings(con: duckdb.DuckDBPyConnection, table: Table) -> dict[str, int]:
-    """Count the odd-but-usable rows of the just-loaded ``table``."""
+def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict[str, int]:
+    """Count the odd-but-usable rows of ``table`` just loaded into ``target``."""
     name = table.name
     out: dict[str, int] = {}
-    cols = {r[0] for r in con.execute(f"DESCRIBE {_q(name)}").fetchall()}
+    cols = {r[0] for r in con.execute(f"DESCRIBE {_q(target)}").fetchall()}
+    t = _q(target)
 
     def count(sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
 
     if name == "customers" and "email" in cols:
         out["invalid_email"] = count(
-            f"SELECT count(*) FROM customers WHERE email IS NOT NULL "
+            f"SELECT count(*) FROM {t} WHERE email IS NOT NULL "
             f"AND NOT regexp_matches(email, {_lit(_EMAIL_RE)})"
         )
     if name == "orders":
         out["order_before_signup"] = count(
-            "SELECT count(*) FROM orders o JOIN customers c USING (customer_id) "
+            f"SELECT count(*) FROM {t} o JOIN customers c USING (customer_id) "
             "WHERE o.order_date < c.signup_date"
         )
     if name == "campaign_contacts" and {"converted", "clicked"} <= cols:
         out["conversion_without_click"] = count(
-            "SELECT count(*) FROM campaign_contacts "
+            f"SELECT count(*) FROM {t} "
             "WHERE converted AND NOT coalesce(clicked, false)"
         )
     return {k: v for k, v in out.items() if v}
 
 
-def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> TableReport:
+def _ingest_table(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, target: str | None = None
+) -> TableReport:
+    """Validate ``path`` and load its valid rows into ``target`` (default: the table name)."""
+    target = target or table.name
     mapping = _read_raw(con, table, path)
     _validate(con, table, mapping)
     keep = [c.name for c in table.columns if c.name in mapping]
@@ -487,7 +492,7 @@ def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> T
         typed.append(f"CAST({_q(name)} AS {cast}) AS {_q(name)}")
     typed += [_q(e) for e in extras]
     con.execute(
-        f"CREATE OR REPLACE TABLE {_q(table.name)} AS SELECT {', '.join(typed)} "
+        f"CREATE OR REPLACE TABLE {_q(target)} AS SELECT {', '.join(typed)} "
         "FROM _parsed WHERE _rule IS NULL ORDER BY _row"
     )
     raw_cols = ", ".join(f"r.{_q(c)}" for c in mapping.values())
@@ -507,7 +512,7 @@ def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> T
             [(err, line, text[:1000]) for line, err, text in rejects],
         )
     read = int(con.execute("SELECT count(*) FROM _raw").fetchone()[0]) + len(rejects)
-    loaded = int(con.execute(f"SELECT count(*) FROM {_q(table.name)}").fetchone()[0])
+    loaded = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchone()[0])
     by_rule = dict(
         con.execute(
             f"SELECT _rule, count(*) FROM {_q('_quarantine_' + table.name)} GROUP BY 1 ORDER BY 1"
@@ -520,7 +525,7 @@ def _ingest_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> T
         rows_loaded=loaded,
         rows_quarantined=sum(by_rule.values()),
         quarantined={k: int(v) for k, v in by_rule.items()},
-        warnings=_warnings(con, table),
+        warnings=_warnings(con, table, target),
     )
     if report.rows_read != report.rows_loaded + report.rows_quarantined:  # pragma: no cover
         raise AssertionError(f"{path}: rows read != loaded + quarantined")
