@@ -66,3 +66,46 @@ def tiny_data(tmp_path: Path) -> Path:
 def sample_dir() -> Path:
     """The bundled sample data folder."""
     return PROJECT_ROOT / "data" / "sample"
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (Debian's) driven by Playwright; skipped when absent, except in CI."""
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing under CI=true: .ci/run must install it")
+        pytest.skip("Chromium not installed (apt-get install chromium); browser tests skipped")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def render_once(data, out: Path, **kwargs):
+    """Render every notebook of ``data`` into ``out`` (2 notebooks in parallel)."""
+    from crmlib.report import render
+
+    return render(data, out=out, jobs=2, progress=lambda m: None, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sample_render(tmp_path_factory, sample_dir):
+    """The bundled sample rendered once for the whole session: (result, out folder)."""
+    out = tmp_path_factory.mktemp("sample-render")
+    return render_once(sample_dir, out), out

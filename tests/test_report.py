@@ -22,8 +22,8 @@ seed: int = 42  # seed
 mask_pii: bool = True  # masking"""
 
 
-def _notebook(path: Path, body: str, requires=("customers", "orders")) -> Path:
-    params = new_code_cell(PARAMS)
+def _notebook(path: Path, body: str, requires=("customers", "orders"), extra: str = "") -> Path:
+    params = new_code_cell(PARAMS + ("\n" + extra if extra else ""))
     params.metadata["tags"] = ["parameters"]
     nb = new_notebook(cells=[params, new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}

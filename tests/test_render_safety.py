@@ -1,0 +1,78 @@
+"""Rendering never corrupts: a killed render leaves the previous reports and index intact,
+and two renders at once both finish and both appear in the index."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_report import _notebook
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from crmlib.report import render
+render(sys.argv[1], out=Path(sys.argv[2]), notebooks_dir=Path(sys.argv[3]),
+       as_of=sys.argv[4] or None, params={"pause": float(sys.argv[5])})
+"""
+
+BODY = "import time, crmlib\ntime.sleep(pause)\ncrmlib.record(pause=pause)"
+
+
+@pytest.fixture
+def slow_books(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in ("01_a", "02_b"):
+        _notebook(folder / f"{name}.ipynb", BODY, extra="pause: float = 0.0  # seconds")
+    return folder
+
+
+def _start(data, out, books, as_of="", pause=0.0):
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(data), str(out), str(books), as_of, str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".") and ".2025" not in str(p)
+    }
+
+
+def test_killed_render_leaves_previous_reports_intact(tiny_data, slow_books, tmp_path):
+    out = tmp_path / "reports"
+    first = _start(tiny_data, out, slow_books)
+    assert first.wait(timeout=180) == 0, first.stderr.read().decode()[-2000:]
+    before = _digest(out)
+    assert "2025-03-20/kpis.json" in before and "index.html" in before
+    second = _start(tiny_data, out, slow_books, pause=60)
+    time.sleep(8)  # it is now executing the first notebook
+    assert second.poll() is None
+    os.killpg(second.pid, signal.SIGKILL)
+    second.wait(timeout=30)
+    assert _digest(out) == before
+
+
+def test_two_renders_at_once_both_land_in_the_index(tiny_data, slow_books, tmp_path):
+    out = tmp_path / "reports"
+    a = _start(tiny_data, out, slow_books, as_of="2025-03-20", pause=1)
+    b = _start(tiny_data, out, slow_books, as_of="2025-03-10", pause=1)
+    for proc in (a, b):
+        assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+    index = (out / "index.html").read_text()
+    assert "2025-03-20/01_a.html" in index and "2025-03-10/01_a.html" in index
+    for day in ("2025-03-20", "2025-03-10"):
+        assert (out / day / "kpis.json").exists()
