@@ -21,6 +21,7 @@ import fcntl
 import html
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from crmlib import config
 from crmlib.errors import ParameterError, RenderError
@@ -155,16 +157,25 @@ def harvest_kpis(nb: dict) -> dict:
 
 
 def export_html(nb_path: Path, html_path: Path) -> None:
-    """Write the stakeholder HTML of an executed notebook (no code, offline)."""
+    """Write the stakeholder HTML of an executed notebook: no code, offline, deterministic.
+
+    The page (template ``crmlib/templates/crm``) has a header (title from
+    ``metadata.crm.title``, the report context, a link to the executed notebook beside it,
+    the parameters used), a table of contents built from the headings, an executive
+    summary (:mod:`crmlib.summary`: from the recorded KPIs and, for changes, the previous
+    dated run's ``kpis.json`` in the same output folder), then the sections. Recorded KPIs
+    show as tiles; an error shows as a one-line notice (the header says the report is
+    incomplete), never a traceback. The page loads nothing: no script, font or stylesheet
+    from elsewhere. The same notebook and output folder always give the same bytes.
+    """
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
+    nb_path, html_path = Path(nb_path), Path(html_path)
     nb = nbformat.read(str(nb_path), as_version=4)
-    for cell in nb.cells:  # papermill's bookkeeping is not for stakeholders
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-    nb.metadata.pop("papermill", None)
+    page = _page_context(nb, nb_path, html_path)
+    _prepare_cells(nb, page)
     exporter = HTMLExporter(
         template_name="crm",
         extra_template_basedirs=[str(_TEMPLATES)],
@@ -173,11 +184,404 @@ def export_html(nb_path: Path, html_path: Path) -> None:
         exclude_output_prompt=True,
     )
     remove = TagRemovePreprocessor(
-        remove_cell_tags={"parameters", "injected-parameters", "remove-cell"}, enabled=True
+        remove_cell_tags={
+            "parameters",
+            "injected-parameters",
+            "remove-cell",
+            "papermill-error-cell-tag",
+        },
+        enabled=True,
     )
     exporter.register_preprocessor(remove, enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": nb_path.stem}})
-    html_path.write_text(body, encoding="utf-8")
+    resources = {"metadata": {"name": nb_path.stem}, "crm": _page_parts(page)}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body = _with_toc(body)
+    tmp = html_path.with_name(f".{html_path.name}.{os.getpid()}")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, html_path)
+
+
+_DATED = re.compile(r"^\.?(\d{4}-\d{2}-\d{2})(?:\.|$)")
+
+
+@dataclass
+class _Page:
+    """What the report header and summary say (all plain text; escaped when written)."""
+
+    name: str
+    title: str
+    as_of: str
+    parameters: list[tuple[str, str, str]]  # (name, shown value, help)
+    context_html: str  # the notebook's own report_context table, if it showed one
+    period: str
+    source: str
+    currency: str
+    kpis: dict
+    previous_as_of: str = ""
+    previous: dict | None = None
+    status: str = "ok"  # ok / failed / skipped
+    error: str = ""
+    notebook_link: str = ""
+
+
+def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
+    """Collect the header's facts from the executed notebook and its output folder."""
+    crm = nb.metadata.get("crm", {})
+    name = nb_path.stem
+    values = _parameter_values(nb, nb_path)
+    folder = _DATED.match(html_path.parent.name)
+    as_of = str(values.get("as_of", ("", ""))[0] or (folder.group(1) if folder else ""))
+    lookback = values.get("lookback_days", (None, ""))[0]
+    period = ""
+    if as_of and isinstance(lookback, int) and lookback > 0:
+        try:
+            end = dt.date.fromisoformat(as_of)
+            start = end - dt.timedelta(days=lookback - 1)
+            period = f"{start.isoformat()} to {end.isoformat()} ({lookback} days)"
+        except ValueError:
+            period = ""
+    source = _source_text(values.get("data", ("", ""))[0]) if "data" in values else ""
+    currency = values.get("currency", ("", ""))[0]
+    shown = []
+    for key, (value, help_text) in values.items():
+        if key == "data":
+            text = source
+        elif isinstance(value, str):
+            text = value if value else "(empty: default)"
+        else:
+            text = repr(value) if not isinstance(value, int | float) else str(value)
+        shown.append((key, text, help_text))
+    kpis = _ordered(harvest_kpis(nb), _recorded_order(nb))
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    status, error = "ok", ""
+    if not code_cells and "papermill" not in nb.metadata:
+        status = "skipped"
+    for cell in code_cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                status = "failed"
+                error = error or _error_text(out)
+    previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name)
+    return _Page(
+        name=name,
+        title=str(crm.get("title") or name),
+        as_of=as_of,
+        parameters=shown,
+        context_html=_context_html(nb),
+        period=period,
+        source=source,
+        currency=currency if isinstance(currency, str) else "",
+        kpis=kpis,
+        previous_as_of=previous_as_of,
+        previous=previous,
+        status=status,
+        error=error,
+        notebook_link=nb_path.name,
+    )
+
+
+def _parameter_values(nb, nb_path: Path) -> dict[str, tuple[object, str]]:
+    """Return ``{name: (value used, help)}``: the notebook's defaults, then papermill's."""
+    import ast
+
+    values: dict[str, tuple[object, str]] = {}
+    try:
+        import papermill
+
+        declared = papermill.inspect_notebook(str(nb_path))
+    except Exception:  # a notebook without a parameters cell (e.g. a skipped report)
+        declared = {}
+    for key, spec in declared.items():
+        try:
+            default = ast.literal_eval(spec.get("default", ""))
+        except (ValueError, SyntaxError):
+            default = spec.get("default", "")
+        values[key] = (default, spec.get("help", "") or "")
+    injected = nb.metadata.get("papermill", {}).get("parameters", {}) or {}
+    for key, value in injected.items():
+        values[key] = (value, values.get(key, (None, ""))[1])
+    return values
+
+
+def _recorded_order(nb) -> list[str]:
+    """Return KPI names in the order the notebook recorded them.
+
+    The stored notebook sorts the KPI bundle's keys, but its text line (``name: value``
+    per KPI, written by :func:`crmlib.record`) keeps the recording order.
+    """
+    order: list[str] = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if KPI_MIMETYPE not in data:
+                continue
+            text = data.get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            for line in text.splitlines():
+                key = line.split(":", 1)[0].strip()
+                if key in data[KPI_MIMETYPE] and key not in order:
+                    order.append(key)
+    return order
+
+
+def _ordered(kpis: dict, order: list[str]) -> dict:
+    """Return ``kpis`` with the names in ``order`` first, then the rest by name."""
+    keys = [k for k in order if k in kpis] + sorted(k for k in kpis if k not in order)
+    return {k: kpis[k] for k in keys}
+
+
+def _source_text(data: object) -> str:
+    """Describe the data source without a secret (see ``warehouse.describe_source``)."""
+    from crmlib.warehouse import describe_source
+
+    try:
+        return describe_source(str(data or ""))
+    except Exception:  # the source is gone since the run: say what kind it was, no more
+        return "a data source no longer reachable from this machine"
+
+
+def _error_text(out) -> str:
+    evalue = str(out.get("evalue", "")).strip().splitlines()
+    return f"{out.get('ename', 'Error')}: {evalue[0][:300] if evalue else ''}".strip(": ")
+
+
+def _context_html(nb) -> str:
+    """Return the notebook's ``report_context`` table (our escaped HTML), or ""."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/html", "")
+            if isinstance(text, str) and text.startswith("<table class='crm-context'>"):
+                return text
+    return ""
+
+
+def _previous_kpis(out_root: Path, as_of: str, name: str) -> tuple[str, dict | None]:
+    """Return the latest dated run before ``as_of`` in ``out_root`` holding KPIs for ``name``."""
+    if not as_of or not out_root.is_dir():
+        return "", None
+    for folder in sorted(out_root.iterdir(), reverse=True):
+        if folder.name.startswith(".") or not folder.is_dir() or folder.name >= as_of:
+            continue
+        try:
+            dt.date.fromisoformat(folder.name)
+            kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            continue
+        if isinstance(kpis, dict) and isinstance(kpis.get(name), dict) and kpis[name]:
+            return folder.name, kpis[name]
+    return "", None
+
+
+def _prepare_cells(nb, page: _Page) -> None:
+    """Rewrite the notebook for readers (in memory): no bookkeeping, tiles, short errors."""
+    figures, section = 0, ""
+    for i, cell in enumerate(nb.cells):
+        cell.metadata.pop("papermill", None)  # papermill's bookkeeping is not for stakeholders
+        cell.metadata.pop("execution", None)
+        cell["id"] = f"c{i}"  # fixed ids (a new cell would get a random one)
+        if cell.cell_type == "markdown":
+            headings = re.findall(r"^#{1,3}\s+(.+?)\s*#*\s*$", cell.source, re.M)
+            section = headings[-1] if headings else section
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if out.get("output_type") == "error":
+                text = f"This step failed, so the report stops here: {_error_text(out)}"
+                out = {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"text/html": f"<p class='crm-error'>{html.escape(text)}</p>"},
+                }
+            elif "image/png" in data or "image/jpeg" in data:
+                figures += 1
+                kind = "image/png" if "image/png" in data else "image/jpeg"
+                meta = out.setdefault("metadata", {}).setdefault(kind, {})
+                where = f" in the section “{section}”" if section else ""
+                meta.setdefault("alt", f"Figure {figures}{where}")
+            elif KPI_MIMETYPE in data:
+                bundle = _ordered(data[KPI_MIMETYPE], list(page.kpis))
+                data["text/html"] = _tiles_html(bundle, page)
+            elif isinstance(data.get("text/html"), str) and data["text/html"].startswith(
+                "<table class='crm-context'>"
+            ):
+                continue  # shown in the header
+            outputs.append(out)
+        cell["outputs"] = outputs
+    nb.metadata.pop("papermill", None)
+    # the report's title is in the header: drop a leading "# title" line of the first text
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            if lines and re.match(r"^#\s+\S", lines[0]):
+                cell.source = "\n".join(lines[1:]).strip("\n")
+            break
+
+
+def _tiles_html(kpis: dict, page: _Page) -> str:
+    from crmlib.summary import format_change, format_kpi, kpi_label
+
+    tiles = []
+    for key, value in kpis.items():
+        change = ""
+        if page.previous is not None and key in page.previous and not isinstance(value, str):
+            direction, text = format_change(page.previous[key], value)
+            if direction != "none":
+                before = format_kpi(key, page.previous[key], page.currency)
+                change = (
+                    f"<div class='crm-tile-change {direction}'>{html.escape(text)} "
+                    f"<span class='crm-muted'>vs {html.escape(page.previous_as_of)} "
+                    f"({html.escape(before)})</span></div>"
+                )
+        tiles.append(
+            f"<div class='crm-tile'><div class='crm-tile-label'>{html.escape(kpi_label(key))}"
+            f"</div><div class='crm-tile-value'>"
+            f"{html.escape(format_kpi(key, value, page.currency))}</div>{change}</div>"
+        )
+    return f"<div class='crm-tiles'>{''.join(tiles)}</div>"
+
+
+def _page_parts(page: _Page) -> dict[str, str]:
+    """Return the escaped HTML of the header, summary and footer for the template."""
+    from crmlib.summary import RULES, executive_summary
+
+    e = html.escape
+    if page.context_html:
+        context = page.context_html
+    else:
+        rows = [("as of", page.as_of), ("reporting period", page.period)]
+        rows += [("data", page.source), ("currency", page.currency)]
+        context = "<table class='crm-context'>" + "".join(
+            f"<tr><th style='text-align:left'>{e(k)}</th><td style='text-align:left'>{e(v)}</td>"
+            "</tr>"
+            for k, v in rows
+            if v
+        )
+        context += "</table>"
+    params = "".join(
+        f"<tr><th style='text-align:left'><code>{e(k)}</code></th>"
+        f"<td style='text-align:left'>{e(v)}</td><td style='text-align:left'>{e(h)}</td></tr>"
+        for k, v, h in page.parameters
+    )
+    params_html = (
+        "<details class='crm-params'><summary>Parameters used</summary>"
+        "<table><thead><tr><th style='text-align:left'>parameter</th>"
+        "<th style='text-align:left'>value</th><th style='text-align:left'>meaning</th>"
+        f"</tr></thead><tbody>{params}</tbody></table></details>"
+        if params
+        else ""
+    )
+    status = ""
+    if page.status == "failed":
+        status = (
+            "<p class='crm-status failed' role='alert'>✗ Failed: this report is incomplete. "
+            f"It stopped at an error: {e(page.error)}</p>"
+        )
+    elif page.status == "skipped":
+        status = (
+            "<p class='crm-status skipped'>– Skipped: the data lacks a table this report needs.</p>"
+        )
+    header = (
+        "<header class='crm-header'>"
+        "<p class='crm-kicker'>crm-reports · <a href='../index.html'>all runs</a></p>"
+        f"<h1 id='top'>{e(page.title)}</h1>{context}"
+        f"<p class='crm-copy'>Analysts' copy: <a href='{e(page.notebook_link, quote=True)}'>"
+        f"{e(page.notebook_link)}</a> (the executed notebook, with its code)</p>"
+        f"{params_html}{status}</header>"
+    )
+    summary = ""
+    if page.status != "skipped":
+        sentences = executive_summary(
+            page.kpis,
+            page.previous,
+            as_of=page.as_of,
+            previous_as_of=page.previous_as_of,
+            currency=page.currency,
+        )
+        items = "".join(f"<li>{e(s)}</li>" for s in sentences)
+        rules = "".join(f"<li>{e(r)}</li>" for r in RULES)
+        summary = (
+            "<section class='crm-summary' aria-labelledby='executive-summary'>"
+            "<h2 id='executive-summary'>Executive summary</h2>"
+            f"<ul>{items}</ul><details class='crm-rules'><summary>How this summary is written"
+            f"</summary><ol>{rules}</ol></details></section>"
+        )
+    footer = (
+        f"{e(page.title)} · as of {e(page.as_of)} · generated by crm-reports from "
+        f"<a href='{e(page.notebook_link, quote=True)}'>{e(page.notebook_link)}</a>"
+    )
+    return {
+        "title": page.title,
+        "as_of": page.as_of,
+        "kpi_order": " ".join(page.kpis),
+        "currency": page.currency,
+        "status": page.status,
+        "lang": "en",
+        "header_html": header,
+        "summary_html": summary,
+        "footer_html": footer,
+    }
+
+
+_HEADING = re.compile(r"<h([1-3])([^>]*)>(.*?)</h\1>", re.S)
+_ID = re.compile(r"""\sid=(["'])(.*?)\1""")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _with_toc(page: str) -> str:
+    """Give every heading of the report a unique id and put a contents list at the marker.
+
+    Headings come from the page itself (after nbconvert gave them ids), so every contents
+    link lands on an element with that id.
+    """
+    marker = "<!--crm:toc-->"
+    head, sep, rest = page.partition(marker)
+    if not sep:
+        return page
+    seen: set[str] = set(m.group(2) for m in _ID.finditer(head))
+    entries: list[tuple[int, str, str]] = []
+
+    def visit(m: re.Match) -> str:
+        level, attrs, inner = m.group(1), m.group(2), m.group(3)
+        found = _ID.search(attrs)
+        text = html.unescape(_TAG.sub("", inner)).replace("¶", "").strip()
+        # nbconvert percent-encodes non-ASCII ids ("%E5%AE%A2"); readers see the heading
+        raw = unquote(html.unescape(found.group(2))) if found else ""
+        base = raw or re.sub(r"[^\w-]+", "-", text).strip("-") or "section"
+        ident, n = base, 2
+        while ident in seen:
+            ident, n = f"{base}-{n}", n + 1
+        seen.add(ident)
+        if found:
+            attrs = attrs.replace(found.group(0), f' id="{html.escape(ident, quote=True)}"')
+            inner = re.sub(
+                r"""href=(["'])#[^"']*\1""",
+                lambda _: f'href="#{html.escape(ident, quote=True)}"',
+                inner,
+                count=1,
+            )
+        else:
+            attrs = f' id="{html.escape(ident, quote=True)}"{attrs}'
+        entries.append((int(level), ident, text))
+        return f"<h{level}{attrs}>{inner}</h{level}>"
+
+    rest = _HEADING.sub(visit, rest)
+    summary = "<li class='level-2'><a href='#executive-summary'>Executive summary</a></li>"
+    items = [summary] if re.search(r"id=[\"']executive-summary[\"']", rest) else []
+    items += [
+        f"<li class='level-{max(level, 2)}'><a href='#{html.escape(ident, quote=True)}'>"
+        f"{html.escape(text)}</a></li>"
+        for level, ident, text in entries
+        if text and ident != "executive-summary"
+    ]
+    toc = (
+        "<nav class='crm-toc' aria-labelledby='crm-contents'><h2 id='crm-contents'>Contents</h2>"
+        f"<ol>{''.join(items)}</ol></nav>"
+        if items
+        else ""
+    )
+    return head + toc + rest
 
 
 def required_tables(path: Path) -> list[str]:
@@ -463,45 +867,69 @@ def _runs(out_root: Path) -> list[tuple[str, dict, dict]]:
 
 
 def build_index(out_root: str | os.PathLike) -> Path:
-    """Rebuild ``<out_root>/index.html`` from the ``kpis.json`` of every dated folder.
+    """Rebuild ``<out_root>/index.html`` from the ``kpis.json`` and ``run.json`` of every run.
 
-    Newest run first; per run each notebook's link, status and KPIs. Deleting a dated
-    folder removes it from the index on the next rebuild.
+    Newest run first. Per run and report: a link to the report and to the executed notebook,
+    its status (a failed or skipped report says so in words), and each recorded KPI with its
+    value, the change against the previous run that recorded it (arrow, signed percentage
+    and a colour that only repeats them) and a small inline SVG line of the KPI across all
+    runs. Deleting a dated folder removes it from the index on the next rebuild. Every text
+    is HTML-escaped; the page loads nothing from elsewhere.
     """
     out_root = Path(out_root)
-    runs = _runs(out_root)
+    runs = _runs(out_root)  # newest first
+    meta = {name: _report_meta(out_root / name) for name, _, _ in runs}
+    series: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for name, kpis, _ in reversed(runs):  # oldest first
+        for nb, values in kpis.items():
+            for key, value in (values or {}).items():
+                if _is_number(value):
+                    series.setdefault((nb, key), []).append((name, float(value)))
+    e = html.escape
+    nav = "".join(
+        f"<li><a href='#run-{e(name, quote=True)}'>{e(name)}</a>{_run_badge(run)}</li>"
+        for name, _, run in runs
+    )
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>crm-reports</title><style>",
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}",
-        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:2px 10px;"
-        "border-bottom:1px solid #ddd}td.num{text-align:right;font-variant-numeric:tabular-nums}",
-        ".failed{color:#b00020;font-weight:bold}</style></head><body>",
-        "<h1>crm-reports</h1>",
-        f"<p>{len(runs)} dated run(s), newest first.</p>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>crm-reports: {len(runs)} run(s)</title><style>{_INDEX_CSS}</style></head><body>",
+        "<header><h1>crm-reports</h1>",
     ]
-    for name, kpis, run in runs:
-        status = {n["name"]: n for n in run.get("notebooks", [])}
-        parts.append(f"<h2 id='run-{name}'>{html.escape(name)}</h2><ul>")
-        for nb in sorted(set(kpis) | set(status)):
-            st = status.get(nb, {})
-            failed = st.get("status") == "failed"
-            mark = (
-                f" <span class='failed'>✗ failed: {html.escape(st.get('error', ''))}</span>"
-                if failed
-                else ""
+    if runs:
+        parts += [
+            f"<p>{len(runs)} dated run(s), newest first. Each KPI shows its change against the "
+            "previous run that recorded it: <span class='up'>▲ up</span>, "
+            "<span class='down'>▼ down</span>, = unchanged (the arrow and the sign carry the "
+            "meaning; colour only repeats them). The line shows the KPI across every run, "
+            "oldest on the left; the dot marks the run it is shown under.</p>",
+            f"<nav aria-label='Runs'><ol class='runs'>{nav}</ol></nav></header><main>",
+        ]
+    else:
+        parts.append(
+            "<p>No run yet: <code>crm-report render</code> writes the first.</p></header><main>"
+        )
+    for i, (name, kpis, run) in enumerate(runs):
+        older = runs[i + 1 :]
+        status = {n.get("name"): n for n in run.get("notebooks", []) if isinstance(n, dict)}
+        info = [f"data: {run['data']}"] if run.get("data") else []
+        params = run.get("parameters") or {}
+        if params:
+            info.append("parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
+        parts.append(
+            f"<section class='run' id='run-{e(name, quote=True)}'>"
+            f"<h2>{e(name)}{_run_badge(run)}</h2>"
+            + (f"<p class='meta'>{e(' · '.join(info))}</p>" if info else "")
+            + "<div class='cards'>"
+        )
+        for nb in sorted(set(kpis) | {k for k in status if k}):
+            card = _IndexCard(
+                out_root, name, nb, kpis.get(nb) or {}, status.get(nb, {}), meta[name].get(nb, {})
             )
-            link = f"{name}/{nb}.html"
-            parts.append(f"<li><a href='{html.escape(link)}'>{html.escape(nb)}</a>{mark}</li>")
-        parts.append("</ul><table><tr><th>report</th><th>KPI</th><th>value</th></tr>")
-        for nb, values in sorted(kpis.items()):
-            for k, v in values.items():
-                parts.append(
-                    f"<tr><td>{html.escape(nb)}</td><td>{html.escape(k)}</td>"
-                    f"<td class='num'>{html.escape(_fmt(v))}</td></tr>"
-                )
-        parts.append("</table>")
-    parts.append("</body></html>\n")
+            parts.append(card.html(older, series))
+        parts.append("</div></section>")
+    parts.append("</main></body></html>\n")
     index = out_root / "index.html"
     tmp = index.with_name(f".index.html.{os.getpid()}")
     tmp.write_text("\n".join(parts), encoding="utf-8")
@@ -509,14 +937,207 @@ def build_index(out_root: str | os.PathLike) -> Path:
     return index
 
 
-def _fmt(v: object) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.2f}"
-    return str(v)
+_INDEX_CSS = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',Arial,"
+    "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif;"
+    "max-width:1180px;margin:0 auto;padding:0 1.2rem 3rem;color:#1f2328;line-height:1.45}"
+    "a{color:#0072B2}h1{margin:1.2rem 0 .3rem}h2{border-bottom:1px solid #d0d7de;"
+    "padding-bottom:.2rem;margin-top:2rem}h3{margin:0 0 .2rem;font-size:1.05rem}"
+    ".runs{display:flex;flex-wrap:wrap;gap:.4rem 1.6rem;padding-left:1.2rem}"
+    ".meta{color:#57606a;font-size:.9rem;margin:.2rem 0 .8rem}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(34rem,1fr));gap:1rem}"
+    ".card{border:1px solid #d0d7de;border-radius:6px;padding:.7rem .9rem}"
+    ".card.failed{border:2px solid #b00020}.card.skipped{border:2px dashed #8a5a00}"
+    ".links{margin:0 0 .3rem;font-size:.9rem}"
+    ".status{font-weight:600;margin:.2rem 0 .5rem}.status.failed{color:#b00020}"
+    ".status.skipped{color:#8a5a00}.status.ok{color:#1a7f37}"
+    ".badge{font-size:.8rem;font-weight:600;margin-left:.5rem;padding:0 .35rem;"
+    "border-radius:3px;border:1px solid currentColor;vertical-align:middle}"
+    ".badge.failed{color:#b00020}.badge.skipped{color:#8a5a00}"
+    "table{border-collapse:collapse;width:100%;font-size:.9rem;"
+    "font-variant-numeric:tabular-nums}"
+    "th,td{padding:.2rem .4rem;border-bottom:1px solid #eaeef2;text-align:left}"
+    "tbody th{font-weight:normal}"
+    "td.num,th.num{text-align:right;white-space:nowrap}td.spark{width:96px}"
+    ".up{color:#0072B2}.down{color:#D55E00}.flat,.none{color:#57606a}"
+    "svg{display:block}"
+)
+
+
+def _is_number(value: object) -> bool:
+    import math
+
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+_META = re.compile(r"<meta\s[^>]*>")
+_ATTR = re.compile(r"""([\w:-]+)=(["'])(.*?)\2""")
+
+
+def _report_meta(folder: Path) -> dict[str, dict[str, str]]:
+    """Return ``{notebook: {title, kpi-order, currency...}}`` from the reports' HTML heads."""
+    found: dict[str, dict[str, str]] = {}
+    for page in sorted(folder.glob("*.html")):
+        try:
+            with open(page, encoding="utf-8", errors="replace") as fh:
+                head = fh.read(4096)
+        except OSError:
+            continue
+        tags = [{k: html.unescape(v) for k, _, v in _ATTR.findall(t)} for t in _META.findall(head)]
+        found[page.stem] = {
+            t["name"].removeprefix("crm:"): t.get("content", "")
+            for t in tags
+            if t.get("name", "").startswith("crm:")
+        }
+    return found
+
+
+def _run_badge(run: dict) -> str:
+    """Return a badge saying how many reports of a run failed or were skipped ("" if none)."""
+    books = [n for n in run.get("notebooks", []) if isinstance(n, dict)]
+    parts = []
+    for status, mark in (("failed", "✗"), ("skipped", "–")):
+        n = sum(1 for b in books if b.get("status") == status)
+        if n:
+            parts.append(f"<span class='badge {status}'>{mark} {n} {status}</span>")
+    return "".join(parts)
+
+
+@dataclass
+class _IndexCard:
+    """One report of one run in the index: links, status and KPI rows."""
+
+    out_root: Path
+    run_name: str
+    nb: str
+    kpis: dict
+    status: dict
+    meta: dict
+
+    def _link(self, suffix: str) -> str:
+        return f"{self.run_name}/{self.nb}{suffix}"
+
+    def _status_line(self, state: str) -> str:
+        e = html.escape
+        error = str(self.status.get("error", ""))
+        if state == "failed":
+            return f"<p class='status failed'>✗ Failed: {e(error or 'see the report')}</p>"
+        if state == "skipped":
+            why = e(error or "a required table is missing")
+            return f"<p class='status skipped'>– Skipped: {why}</p>"
+        if state == "ok":
+            return "<p class='status ok'>✓ ok</p>"
+        return f"<p class='status'>{e(state)}</p>"
+
+    def html(
+        self,
+        older: list[tuple[str, dict, dict]],
+        series: dict[tuple[str, str], list[tuple[str, float]]],
+    ) -> str:
+        e = html.escape
+        state = self.status.get("status") or ("ok" if self.kpis else "unknown")
+        title = self.meta.get("title") or self.nb
+        folder = self.out_root / self.run_name
+        has_html = (folder / f"{self.nb}.html").exists()
+        links = []
+        if has_html:
+            links.append(f"<a href='{e(self._link('.html'), quote=True)}'>report</a>")
+        if (folder / f"{self.nb}.ipynb").exists():
+            links.append(f"<a href='{e(self._link('.ipynb'), quote=True)}'>executed notebook</a>")
+        heading = (
+            f"<a href='{e(self._link('.html'), quote=True)}'>{e(title)}</a>"
+            if has_html
+            else e(title)
+        )
+        rows = [self._row(key, older, series) for key in self._keys()]
+        table = (
+            "<table><thead><tr><th>KPI</th><th class='num'>value</th>"
+            "<th class='num'>vs previous run</th><th>all runs</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+            if rows
+            else ""
+        )
+        return (
+            f"<article class='card {e(state, quote=True)}'><h3>{heading}</h3>"
+            f"<p class='links'>{' · '.join(links)}</p>{self._status_line(state)}{table}"
+            "</article>"
+        )
+
+    def _keys(self) -> list[str]:
+        order = [k for k in self.meta.get("kpi-order", "").split() if k in self.kpis]
+        return order + sorted(k for k in self.kpis if k not in order)
+
+    def _row(
+        self,
+        key: str,
+        older: list[tuple[str, dict, dict]],
+        series: dict[tuple[str, str], list[tuple[str, float]]],
+    ) -> str:
+        from crmlib.summary import format_change, format_kpi, kpi_label
+
+        e = html.escape
+        currency = self.meta.get("currency", "")
+        value = self.kpis[key]
+        prev_name, prev = "", None
+        for name, values, _ in older:
+            candidate = (values.get(self.nb) or {}).get(key)
+            if _is_number(candidate) or isinstance(candidate, str):
+                prev_name, prev = name, candidate
+                break
+        change, css, tip = "", "none", ""
+        if _is_number(value) and _is_number(prev):
+            css, change = format_change(prev, value)
+            tip = f"previous run {prev_name}: {format_kpi(key, prev, currency)}"
+        elif isinstance(value, str) and isinstance(prev, str) and prev != value:
+            change, tip = "changed", f"previous run {prev_name}: {prev}"
+        label = kpi_label(key)
+        spark = _sparkline(series.get((self.nb, key), []), self.run_name, label, key, currency)
+        title = f" title='{e(tip, quote=True)}'" if tip else ""
+        return (
+            f"<tr><th scope='row'>{e(label)}</th>"
+            f"<td class='num'>{e(format_kpi(key, value, currency))}</td>"
+            f"<td class='num {css}'{title}>{e(change)}</td><td class='spark'>{spark}</td></tr>"
+        )
+
+
+def _sparkline(
+    points: list[tuple[str, float]], current: str, label: str, key: str, currency: str
+) -> str:
+    """Return a small inline SVG line of a KPI over runs (oldest left), the current run dotted."""
+    from crmlib.summary import format_kpi
+
+    if not points:
+        return ""
+    width, height, pad = 90, 22, 3
+    values = [v for _, v in points]
+    low, high = min(values), max(values)
+    span = high - low
+    n = len(points)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = pad + (width - 2 * pad) * (i / (n - 1) if n > 1 else 0.5)
+        y = height / 2 if span == 0 else pad + (height - 2 * pad) * (high - v) / span
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(i, v) for i, (_, v) in enumerate(points)]
+    text = "; ".join(f"{name}: {format_kpi(key, v, currency)}" for name, v in points)
+    desc = html.escape(f"{label} over {n} run(s): {text}", quote=True)
+    line = ""
+    if n > 1:
+        pts = " ".join(f"{x},{y}" for x, y in coords)
+        line = f"<polyline fill='none' stroke='#0072B2' stroke-width='1.5' points='{pts}'/>"
+    dot = ""
+    for (name, _), (x, y) in zip(points, coords, strict=True):
+        if name == current:
+            dot = f"<circle cx='{x}' cy='{y}' r='2.5' fill='#1f2328'/>"
+    return (
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
+        f"aria-label='{desc}'><title>{desc}</title>{line}{dot}</svg>"
+    )
 
 
 def raise_for_failures(result: RenderResult) -> None:

@@ -8,6 +8,7 @@ never pays its import cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -17,6 +18,8 @@ import seaborn as sns
 __all__ = [
     "PALETTE",
     "FIGSIZE",
+    "DPI",
+    "cjk_font",
     "set_theme",
     "money_axis",
     "percent_axis",
@@ -37,22 +40,64 @@ PALETTE: list[str] = [
     "#F0E442",
     "#000000",
 ]
-#: Default figure size in inches (rendered at 100 dpi: 900 x 400 px).
+#: Default figure size in inches (rendered at :data:`DPI`: 900 x 400 px).
 FIGSIZE: tuple[float, float] = (9.0, 4.0)
+#: Resolution of report figures: sharp at the report's width, small enough to keep a report
+#: with a dozen figures well under 2 MB.
+DPI: int = 100
 
-_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHei"]
+#: CJK fonts in order of preference (Simplified Chinese first); Debian's ``fonts-noto-cjk``
+#: provides the first, installed by the project's setup (``.ci/run``).
+_CJK_FONTS = [
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "Noto Sans CJK JP",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "SimHei",
+]
+_CJK_FILE_HINTS = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "simhei")
+_cjk_font: list[str | None] = []  # memo: [] = not looked up yet
+
+
+def cjk_font() -> str | None:
+    """Return the CJK font family figures use for Chinese text, or None when none is installed.
+
+    Matplotlib's font cache may predate the font (installed after matplotlib first ran), so
+    when no known CJK family is in the cache, the system's CJK font files are registered
+    for this process. The answer is looked up once per process.
+    """
+    from matplotlib import font_manager
+
+    if _cjk_font:
+        return _cjk_font[0]
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(f in installed for f in _CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            name = Path(path).name.lower().replace("-", "").replace("_", "")
+            if any(hint in name for hint in _CJK_FILE_HINTS):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # unreadable font file: skip it
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+    _cjk_font.append(next((f for f in _CJK_FONTS if f in installed), None))
+    return _cjk_font[0]
 
 
 def set_theme() -> None:
     """Apply the report theme: seaborn whitegrid, Okabe-Ito palette, CJK-capable fonts.
 
-    Chinese text renders with the first installed CJK font of ``Noto Sans CJK SC``,
-    ``WenQuanYi Zen Hei``…; without one, matplotlib falls back to DejaVu Sans.
+    Latin text uses DejaVu Sans; characters it lacks (Chinese names, cities, categories) fall
+    back to the first installed CJK font (:func:`cjk_font`: ``Noto Sans CJK SC``, …), so they
+    render as glyphs, not empty boxes. Inside a Jupyter kernel, figures are shown inline as
+    PNG at :data:`DPI` without the ``Software`` metadata, whatever ``MPLBACKEND`` says (a
+    batch backend such as ``Agg`` would drop every figure from the report).
     """
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [f for f in _CJK_FONTS if f in installed]
+    cjk = cjk_font()
+    _inline_png()  # first: switching the backend may reset rc parameters
     sns.set_theme(
         context="notebook",
         style="whitegrid",
@@ -60,9 +105,12 @@ def set_theme() -> None:
         font="sans-serif",
         rc={
             "figure.figsize": FIGSIZE,
-            "figure.dpi": 100,
-            "savefig.dpi": 100,
-            "font.sans-serif": ["DejaVu Sans", *cjk],
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            # explicit families (not the generic "sans-serif"): matplotlib falls back from
+            # one to the next glyph by glyph only across the families listed here
+            "font.family": ["DejaVu Sans", *([cjk] if cjk else []), "sans-serif"],
+            "font.sans-serif": ["DejaVu Sans", *([cjk] if cjk else [])],
             "axes.titlesize": 13,
             "axes.titleweight": "bold",
             "axes.spines.top": False,
@@ -70,6 +118,24 @@ def set_theme() -> None:
             "svg.hashsalt": "crm-reports",
         },
     )
+
+
+def _inline_png() -> None:
+    """In a Jupyter kernel: show figures inline as deterministic PNG (no-op elsewhere)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    import matplotlib
+
+    if "inline" not in matplotlib.get_backend():
+        shell.enable_matplotlib("inline")
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("png", bbox_inches="tight", dpi=DPI, metadata={"Software": None})
 
 
 def money_axis(ax: plt.Axes, currency: str = "", axis: str = "y") -> plt.Axes:
@@ -206,8 +272,6 @@ def plot_hist(
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
     """Histogram of a per-customer value; the top tail beyond ``clip_quantile`` is folded in.
-    if len(df) == 0:
-        return _unavailable(ax, title, empty_message)
 
     Values above the quantile are drawn in the last bin (the title says so), so a few
     extreme customers do not flatten the rest of the distribution.

@@ -1,0 +1,302 @@
+"""The stakeholder HTML and the index: header, contents, summary, tiles, escaping, determinism.
+
+Most tests export hand-built "executed" notebooks (no kernel), so they are fast; one test
+renders a throwaway notebook twice through papermill and compares the bytes.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from crmlib.record import KPI_MIMETYPE
+from crmlib.report import build_index, export_html, render
+
+PARAMS = """data: str = ""  # data source
+as_of: str = ""  # report date
+lookback_days: int = 90  # reporting period in days
+currency: str = "EUR"  # currency of money columns"""
+PNG_1PX = (  # a 1 x 1 pixel PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kg"
+    "AAAABJRU5ErkJggg=="
+)
+CONTEXT = (
+    "<table class='crm-context'><tr><th style='text-align:left'>data</th>"
+    "<td style='text-align:left'>data/sample</td></tr></table>"
+)
+
+
+def _kpi_output(kpis: dict) -> dict:
+    text = "\n".join(f"{k}: {v}" for k, v in kpis.items())  # record()'s text keeps the order
+    return new_output(
+        "display_data", data={KPI_MIMETYPE: kpis, "text/html": "<table>", "text/plain": text}
+    )
+
+
+def _executed(title="Report <&> 报告", error=False) -> nbformat.NotebookNode:
+    """A notebook as papermill leaves it (outputs stored; cell ids random on every call)."""
+    params = new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    injected = new_code_cell('as_of = "2025-03-20"\nlookback_days = 30\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    setup = new_code_cell("report_context(...)")
+    setup.outputs = [new_output("execute_result", data={"text/html": CONTEXT}, execution_count=1)]
+    kpis = new_code_cell("crmlib.record(...)")
+    kpis.outputs = [_kpi_output({"revenue_total": 1200.0, "orders_total": 40, "top": "上海"})]
+    figure = new_code_cell("plots.plot_bar(...);")
+    figure.outputs = [new_output("display_data", data={"image/png": PNG_1PX})]
+    cells = [
+        params,
+        injected,
+        new_markdown_cell("# Report title\n\nWhat this report is for."),
+        setup,
+        new_markdown_cell("## Headline numbers"),
+        kpis,
+        new_markdown_cell("## 客户 by city"),
+        figure,
+        new_markdown_cell("## Orders\n\n### Orders"),  # the same heading twice
+    ]
+    if error:
+        boom = new_code_cell("1 / 0")
+        boom.outputs = [
+            new_output(
+                "error",
+                ename="ZeroDivisionError",
+                evalue="division by zero",
+                traceback=["\x1b[31mTraceback (most recent call last)\x1b[0m", "secret frame"],
+            )
+        ]
+        cells.append(boom)
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    nb.metadata["crm"] = {"title": title, "requires": ["customers"]}
+    nb.metadata["papermill"] = {
+        "parameters": {"data": "", "as_of": "2025-03-20", "lookback_days": 30},
+        "exception": error,
+    }
+    return nb
+
+
+def _export(folder: Path, nb, name="01_x") -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    export_html(folder / f"{name}.ipynb", folder / f"{name}.html")
+    return (folder / f"{name}.html").read_text(encoding="utf-8")
+
+
+def _toc_links_and_ids(page: str) -> tuple[list[str], list[str]]:
+    nav = re.search(r"<nav class=.crm-toc.*?</nav>", page, re.S).group(0)
+    links = re.findall(r"href=.#([^'\"]+)", nav)
+    ids = re.findall(r"\sid=[\"']([^\"']+)", page)
+    return links, ids
+
+
+def test_report_page_header_contents_summary_and_tiles(tmp_path):
+    out = tmp_path / "reports"
+    (out / "2025-02-28").mkdir(parents=True)
+    previous = {"01_x": {"revenue_total": 1000.0, "orders_total": 50, "top": "北京"}}
+    (out / "2025-02-28" / "kpis.json").write_text(json.dumps(previous))
+    page = _export(out / "2025-03-20", _executed())
+
+    # offline and codeless: nothing to load, no code, no parameters cell
+    for banned in ("<script", "<link", "@import", "http://", "https://", "report_context("):
+        assert banned not in page
+    assert "reporting period in days" in page  # the parameters' help, in "Parameters used"
+    assert "lookback_days" in page and '<td style="text-align:left">30</td>' in page
+    # header: escaped title, as_of, period of 30 days ending 2025-03-20, analysts' copy
+    assert "<title>Report &lt;&amp;&gt; 报告 · 2025-03-20</title>" in page
+    assert "2025-02-19 to 2025-03-20 (30 days)" not in page  # the notebook's context wins
+    assert "data/sample" in page and 'href="01_x.ipynb"' in page
+    assert page.count("<h1") == 1  # the notebook's "# Report title" gives way to the header
+    # contents: every link lands on an id, ids are unique, the repeated heading got "-2"
+    links, ids = _toc_links_and_ids(page)
+    assert len(ids) == len(set(ids))
+    assert set(links) <= set(ids)
+    assert links == ["executive-summary", "Headline-numbers", "客户-by-city", "Orders", "Orders-2"]
+    # summary: revenue 1000 -> 1200 is +20%, orders 50 -> 40 is -20% (tie: recorded order)
+    assert (
+        "The largest movements against the previous run (2025-02-28): total revenue rose 20.0%, "
+        "from EUR 1,000 to EUR 1,200; total orders fell 20.0%, from 50 to 40." in page
+    )
+    # tiles in recorded order, with the change and the previous value
+    tiles = re.findall(r"crm-tile-label\">([^<]+)<", page)
+    assert tiles == ["Total revenue", "Total orders", "Top"]
+    assert "▲ +20.0%" in page and "vs 2025-02-28 (EUR 1,000)" in page
+    assert "class=\"crm-status" not in page  # not failed, not skipped
+    assert 'src="data:image/png;base64,' in page
+
+
+def test_failed_report_says_so_without_a_traceback(tmp_path):
+    page = _export(tmp_path / "2025-03-20", _executed(error=True))
+    assert "✗ Failed: this report is incomplete" in page
+    assert "ZeroDivisionError: division by zero" in page
+    assert "Traceback" not in page and "secret frame" not in page
+
+
+def test_skipped_report_has_a_banner_and_no_summary(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("# Service\n\nNo tickets table in this data.")])
+    nb.metadata["crm"] = {"title": "Service", "requires": ["tickets"]}
+    page = _export(tmp_path / ".2025-03-20.abc", nb, "04_csm")  # render's temporary folder
+    assert "– Skipped" in page and "No tickets table in this data." in page
+    assert "Executive summary" not in page
+    assert "<title>Service · 2025-03-20</title>" in page  # as_of from the folder's name
+
+
+def test_same_notebook_gives_the_same_bytes(tmp_path):
+    # two notebooks that differ only in their random cell ids
+    a = _export(tmp_path / "a" / "2025-03-20", _executed())
+    b = _export(tmp_path / "b" / "2025-03-20", _executed())
+    assert hashlib.sha256(a.encode()).hexdigest() == hashlib.sha256(b.encode()).hexdigest()
+
+
+def _run(out: Path, day: str, kpis: dict, notebooks: list[dict]) -> None:
+    folder = out / day
+    folder.mkdir(parents=True)
+    (folder / "kpis.json").write_text(json.dumps(kpis), encoding="utf-8")
+    run = {"as_of": day, "data": "data/sample", "parameters": {}, "notebooks": notebooks}
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    for nb in kpis:
+        (folder / f"{nb}.html").write_text(
+            '<head><meta content="CDM &lt;report&gt;" name="crm:title"/>'
+            '<meta content="EUR" name="crm:currency"/>'
+            '<meta content="revenue_total orders_total" name="crm:kpi-order"/></head>'
+        )
+
+
+def test_index_trends_changes_statuses_and_escaping(tmp_path):
+    out = tmp_path / "reports"
+    ok = {"name": "01_cdm", "status": "ok", "seconds": 1.0, "error": ""}
+    _run(out, "2025-01-31", {"01_cdm": {"revenue_total": 100.0, "orders_total": 10}}, [ok])
+    _run(out, "2025-02-28", {"01_cdm": {"revenue_total": 120.0, "orders_total": 10}}, [ok])
+    failed = {"name": "02_ctm", "status": "failed", "error": "cell 3 ('x'): <b>Boom</b>"}
+    skipped = {"name": "04_csm", "status": "skipped", "error": "no tickets table"}
+    _run(
+        out,
+        "2025-03-31",
+        {"01_cdm": {"revenue_total": 90.0, "orders_total": 10, "<script>": "<i>x</i>"}},
+        [ok, failed, skipped],
+    )
+    page = build_index(out).read_text(encoding="utf-8")
+    # newest first
+    assert page.index("id='run-2025-03-31'") < page.index("id='run-2025-02-28'")
+    assert page.index("id='run-2025-02-28'") < page.index("id='run-2025-01-31'")
+    # 120 -> 90 is -25%; 100 -> 120 is +20%; 10 -> 10 unchanged (arrows and signs, not colour)
+    assert "▼ −25.0%" in page and "▲ +20.0%" in page and "= 0.0%" in page
+    assert "title='previous run 2025-02-28: EUR 120.00'" in page
+    # sparkline of revenue 100, 120, 90: x = 3 + 84 * i / 2; y = 3 + 16 * (120 - v) / 30
+    assert "points='3.0,13.7 45.0,3.0 87.0,19.0'" in page
+    assert "<circle cx='87.0' cy='19.0'" in page  # the newest run's own point
+    # failed and skipped in words; badges on the run
+    assert "✗ Failed: cell 3 (&#x27;x&#x27;): &lt;b&gt;Boom&lt;/b&gt;" in page
+    assert "– Skipped: no tickets table" in page and "✗ 1 failed" in page
+    # everything escaped; the title from the report's head; KPI order from the report
+    assert "<script>" not in page and "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page
+    assert "CDM &lt;report&gt;" in page
+    assert page.index("Total revenue") < page.index("Total orders")
+    assert "http" not in page and "<script" not in page
+    # deleting a dated folder removes it on the next rebuild
+    shutil.rmtree(out / "2025-02-28")
+    page = build_index(out).read_text(encoding="utf-8")
+    assert "2025-02-28" not in page and "▼ −10.0%" in page  # 100 -> 90 now
+
+
+def test_empty_index(tmp_path):
+    assert "No run yet" in build_index(tmp_path).read_text(encoding="utf-8")
+
+
+def _cjk_font_or_skip() -> str:
+    import os
+
+    from crmlib import plots
+
+    font = plots.cjk_font()
+    if font is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no CJK font under CI=true: .ci/run must install fonts-noto-cjk")
+        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    return font
+
+
+def _ink(text: str):
+    """Return the dark pixels of ``text`` drawn alone with the report theme (a numpy mask)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig = plt.figure(figsize=(1, 1), dpi=100)
+    fig.text(0.1, 0.3, text, fontsize=40)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].mean(axis=2) < 128
+    plt.close(fig)
+    return pixels
+
+
+def test_chinese_labels_render_as_glyphs():
+    import io
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from crmlib import plots
+
+    font = _cjk_font_or_skip()
+    plots.set_theme()
+    assert font == "Noto Sans CJK SC" or font  # the first installed of the preferred fonts
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = pd.DataFrame({"city": ["上海", "北京", "London"], "customers": [3, 2, 1]})
+        ax = plots.plot_bar(
+            df, "city", "customers", title="客户 by city", xlabel="城市", ylabel="Customers"
+        )
+        ax.figure.savefig(io.BytesIO(), format="png")
+        plt.close(ax.figure)
+        # a missing glyph is drawn as the same empty box whatever the character: real glyphs
+        # of two different characters have ink, and different ink
+        first, second = _ink("上"), _ink("海")
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert first.sum() > 50 and second.sum() > 50
+    assert (first != second).sum() > 50
+
+
+def test_render_twice_gives_identical_html_with_figures(tiny_data, tmp_path):
+    """Two renders of the same data and parameters: byte-identical HTML (hashes printed)."""
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    params = new_code_cell(PARAMS + "\nseed: int = 42  # seed\nmask_pii: bool = True  # masking")
+    params.metadata["tags"] = ["parameters"]
+    body = new_code_cell(
+        "import pandas as pd\nimport crmlib\nfrom crmlib import plots\n"
+        "from crmlib.tables import report_context, style_table\n"
+        "plots.set_theme()\ncon = crmlib.connect(data)\nas_of = crmlib.resolve_as_of(con, as_of)\n"
+        "report_context(source='tiny', as_of=as_of, lookback_days=lookback_days, "
+        "currency=currency)"
+    )
+    figure = new_code_cell(
+        "df = pd.DataFrame({'city': ['上海', 'London'], 'customers': [2, 1]})\n"
+        "plots.plot_bar(df, 'city', 'customers', title='Customers by city', xlabel='City', "
+        "ylabel='Customers');"
+    )
+    table = new_code_cell("style_table(df, caption='Customers by city')")
+    record = new_code_cell("crmlib.record(orders_total=con.table('orders').count().execute())")
+    nb = new_notebook(cells=[params, body, new_markdown_cell("## Cities"), figure, table, record])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    nb.metadata["crm"] = {"title": "Tiny", "requires": ["customers", "orders"]}
+    nbformat.write(nb, str(books / "01_tiny.ipynb"))
+    out = tmp_path / "reports"
+    hashes = []
+    for _ in range(2):
+        render(tiny_data, out=out, notebooks_dir=books, progress=lambda m: None)
+        page = (out / "2025-03-20" / "01_tiny.html").read_bytes()
+        hashes.append(hashlib.sha256(page).hexdigest())
+    print("sha256 of two renders:", *hashes)
+    assert hashes[0] == hashes[1]
+    text = page.decode()
+    assert text.count('src="data:image/png;base64,') == 1  # the figure, despite MPLBACKEND=Agg
+    assert "Glyph" not in text and "上海" in text
+    body = text[text.index("<body>") :]
+    assert "orders_total" not in body and "Total orders" in body
