@@ -42,8 +42,11 @@ format: $(STAMP) ## Format the code
 	$(BIN)/ruff format crmlib tests benchmarks
 	$(BIN)/ruff check --fix crmlib tests benchmarks
 
-lab: $(STAMP) ## Start JupyterLab on notebooks/
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --ServerApp.port=8899"
+LAB_ARGS ?=
+
+lab: $(STAMP) ## Start JupyterLab on notebooks/ (options in LAB_ARGS, e.g. --no-browser)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 sample: $(STAMP) ## Regenerate the bundled sample in data/sample/
 	$(BIN)/crm-report sample --out data/sample --customers 3000 --seed 7

@@ -1,0 +1,155 @@
+"""The rendered sample in headless Chromium: every report and the index load cleanly.
+
+Per page: no console error, no failed request and no request leaving the page (only file:
+and data: URLs), every image decoded, every contents link lands on its heading, and a
+full-page screenshot kept in tests/artifacts/ (the paths are printed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def _open(browser, path: Path):
+    """Open ``path`` in a new page; return (page, problems), problems filled as it loads."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url}"))
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:", "about:")):
+            route.continue_()
+        else:
+            problems.append(f"request leaving the page: {url}")
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(path.as_uri(), wait_until="load")
+    return page, problems
+
+
+def _images(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "img",
+        "els => els.map(e => ({src: e.src.slice(0, 40), complete: e.complete, "
+        "width: e.naturalWidth}))",
+    )
+
+
+def _screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def _check_toc(page) -> int:
+    """Click every contents link; each must land on an element with that id, in view."""
+    hrefs = page.eval_on_selector_all(
+        "nav.crm-toc a", "els => els.map(e => e.getAttribute('href'))"
+    )
+    for i, href in enumerate(hrefs):
+        assert href.startswith("#"), href
+        target = page.evaluate(
+            "h => { const e = document.getElementById(decodeURIComponent(h.slice(1)));"
+            " return e ? e.tagName : null }",
+            href,
+        )
+        assert target in ("H1", "H2", "H3"), f"contents link {href} lands on {target}"
+        page.locator("nav.crm-toc a").nth(i).click()
+        top = page.evaluate(
+            "h => document.getElementById(decodeURIComponent(h.slice(1)))"
+            ".getBoundingClientRect().top",
+            href,
+        )
+        assert 0 <= top < page.viewport_size["height"], f"{href} not scrolled into view ({top})"
+    return len(hrefs)
+
+
+def test_every_report_loads_cleanly(browser, sample_render):
+    result, out = sample_render
+    folder = out / result.as_of
+    status = {n.name: n.status for n in result.notebooks}
+    assert status, "the render produced no report"
+    for name, state in sorted(status.items()):
+        page, problems = _open(browser, folder / f"{name}.html")
+        images = _images(page)
+        links = _check_toc(page)
+        _screenshot(page, f"report-{result.as_of}-{name}")
+        page.context.close()
+        assert not problems, f"{name}: {problems}"
+        assert all(i["complete"] and i["width"] > 0 for i in images), f"{name}: {images}"
+        if state == "ok":
+            assert images, f"{name}: an executed report without a single figure"
+            assert links >= 2, f"{name}: contents with {links} link(s)"
+        print(f"{name} ({state}): {len(images)} image(s), {links} contents link(s) checked")
+
+
+def test_index_loads_cleanly_and_links_every_report(browser, sample_render):
+    result, out = sample_render
+    page, problems = _open(browser, out / "index.html")
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+    sparklines = page.locator("svg[role=img]").count()
+    _screenshot(page, "index")
+    text = page.inner_text("body")
+    page.context.close()
+    assert not problems, problems
+    for r in result.notebooks:
+        assert f"{result.as_of}/{r.name}.html" in hrefs, r.name
+    for href in hrefs:  # every link resolves: an anchor on the page or a file beside it
+        if not href.startswith("#"):
+            assert (out / href).exists(), href
+    kpis = json.loads((out / result.as_of / "kpis.json").read_text())
+    numeric = sum(
+        1
+        for values in kpis.values()
+        for v in values.values()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    )
+    assert sparklines >= numeric > 0  # one line per numeric KPI (None values have none)
+    for r in result.notebooks:
+        if r.status == "failed":
+            assert "✗ Failed" in text
+        if r.status == "skipped":
+            assert "– Skipped" in text
+
+
+def test_chinese_text_renders_as_glyphs_in_the_page(browser, sample_render):
+    """The report's font stack draws Chinese with real glyphs in Chromium, not tofu boxes.
+
+    Every missing character is drawn as the same box, so two different characters drawn
+    with the report's font must differ, and both must have ink.
+    """
+    result, out = sample_render
+    page, problems = _open(browser, out / result.as_of / f"{result.notebooks[0].name}.html")
+    ink = page.evaluate(
+        """() => {
+          const font = getComputedStyle(document.body).fontFamily;
+          const draw = ch => {
+            const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+            const g = c.getContext('2d'); g.fillStyle = '#fff'; g.fillRect(0, 0, 64, 64);
+            g.fillStyle = '#000'; g.font = '48px ' + font; g.fillText(ch, 4, 52);
+            return Array.from(g.getImageData(0, 0, 64, 64).data.filter((_, i) => i % 4 == 0))
+              .map(v => v < 128 ? 1 : 0);
+          };
+          const a = draw('上'), b = draw('海');
+          return {a: a.reduce((s, v) => s + v, 0), b: b.reduce((s, v) => s + v, 0),
+                  differ: a.reduce((s, v, i) => s + (v != b[i] ? 1 : 0), 0), font};
+        }"""
+    )
+    page.context.close()
+    assert not problems, problems
+    assert "Noto Sans CJK SC" in ink["font"]
+    assert ink["a"] > 50 and ink["b"] > 50 and ink["differ"] > 50, ink
