@@ -467,9 +467,13 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict
             "WHERE o.order_date < c.signup_date"
         )
     if name == "campaign_contacts" and {"converted", "clicked"} <= cols:
+        # control-group customers get no message, so they cannot click: treated rows only
+        treated = (
+            "coalesce(lower(\"group\"), 'treatment') <> 'control'" if "group" in cols else "TRUE"
+        )
         out["conversion_without_click"] = count(
             f"SELECT count(*) FROM {t} "
-            "WHERE converted AND NOT coalesce(clicked, false)"
+            f"WHERE converted AND NOT coalesce(clicked, false) AND {treated}"
         )
     return {k: v for k, v in out.items() if v}
 

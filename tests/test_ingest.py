@@ -114,3 +114,19 @@ def test_report_is_stored_in_the_warehouse(tiny_data):
     con, report = _ingest(tiny_data)
     stored = read_ingest_report(con)
     assert stored.to_frame().equals(report.to_frame())
+
+
+def test_sample_bad_rows_are_quarantined_with_their_planted_rule(sample_dir):
+    from crmlib.sample import generate
+
+    truth = generate(3000, seed=7).truth
+    con = duckdb.connect()
+    report = ingest_folder(sample_dir, con)
+    got = set()
+    for table in report.tables:
+        for row, rule in con.execute(f"SELECT _row, _rule FROM _quarantine_{table}").fetchall():
+            got.add((table, row - 1, rule))  # _row is 1-based, the truth's row 0-based
+    planted = set(zip(truth.bad_rows.table, truth.bad_rows.row, truth.bad_rows.rule, strict=True))
+    assert got == planted
+    warnings = {(t, w): n for t, r in report.tables.items() for w, n in r.warnings.items()}
+    assert warnings == truth.warnings.groupby(["table", "warning"]).size().to_dict()
