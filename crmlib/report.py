@@ -400,6 +400,10 @@ def _prepare_cells(nb, page: _Page) -> None:
                 meta = out.setdefault("metadata", {}).setdefault(kind, {})
                 where = f" in the section “{section}”" if section else ""
                 meta.setdefault("alt", f"Figure {figures}{where}")
+            elif isinstance(data.get("text/html"), str) and data["text/html"].startswith(
+                "<table class='crm-table'>"
+            ):
+                data["text/html"] = _breakable_headers(_align_numbers(data["text/html"]))
             elif KPI_MIMETYPE in data:
                 bundle = _ordered(data[KPI_MIMETYPE], list(page.kpis))
                 data["text/html"] = _tiles_html(bundle, page)
@@ -417,6 +421,53 @@ def _prepare_cells(nb, page: _Page) -> None:
             if lines and re.match(r"^#\s+\S", lines[0]):
                 cell.source = "\n".join(lines[1:]).strip("\n")
             break
+
+
+_NUMBER = r"(?:[A-Z]{3} )?[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?: ?(?:%|pp|x|h|days))?"
+_NUMERIC_TEXT = re.compile(rf"^{_NUMBER}(?: to {_NUMBER})?$")
+_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+_CELL = re.compile(r"<(t[dh]) style='text-align:(left|right)'>(.*?)</\1>", re.S)
+
+
+def _align_numbers(table: str) -> str:
+    """Right-align the columns of a ``style_table`` whose every value is a formatted number.
+
+    ``style_table`` right-aligns numeric columns; a column a notebook formatted as text
+    (``"1,234.50"``, ``"12.3%"``, ``"+1.2 pp"``) still reads as numbers, so it is aligned
+    like them.
+    """
+    rows = [[c.groups() for c in _CELL.finditer(r)] for r in _ROW.findall(table)]
+    body = [r for r in rows if r and all(tag == "td" for tag, _, _ in r)]
+    if not body or len({len(r) for r in rows}) != 1:
+        return table
+    numeric = set()
+    for j in range(len(body[0])):
+        values = [html.unescape(r[j][2]).strip() for r in body]
+        if all(r[j][1] == "left" for r in body) and any(values):
+            if all(v in ("", "n/a", "–", "-") or _NUMERIC_TEXT.match(v) for v in values):
+                numeric.add(j)
+    if not numeric:
+        return table
+
+    def row(m: re.Match) -> str:
+        cells = iter(range(10**6))
+
+        def cell(c: re.Match) -> str:
+            j = next(cells)
+            align = "right" if j in numeric else c.group(2)
+            return f"<{c.group(1)} style='text-align:{align}'>{c.group(3)}</{c.group(1)}>"
+
+        return "<tr>" + _CELL.sub(cell, m.group(1)) + "</tr>"
+
+    return _ROW.sub(row, table)
+
+
+_TH = re.compile(r"(<th\b[^>]*>)(.*?)(</th>)", re.S)
+
+
+def _breakable_headers(table: str) -> str:
+    """Let long column names (``treated_conversion_rate``) wrap after their underscores."""
+    return _TH.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>") + m.group(3), table)
 
 
 def _tiles_html(kpis: dict, page: _Page) -> str:

@@ -128,7 +128,7 @@ def test_report_page_header_contents_summary_and_tiles(tmp_path):
     tiles = re.findall(r"crm-tile-label\">([^<]+)<", page)
     assert tiles == ["Total revenue", "Total orders", "Top"]
     assert "▲ +20.0%" in page and "vs 2025-02-28 (EUR 1,000)" in page
-    assert "class=\"crm-status" not in page  # not failed, not skipped
+    assert 'class="crm-status' not in page  # not failed, not skipped
     assert 'src="data:image/png;base64,' in page
 
 
@@ -300,3 +300,34 @@ def test_render_twice_gives_identical_html_with_figures(tiny_data, tmp_path):
     assert "Glyph" not in text and "上海" in text
     body = text[text.index("<body>") :]
     assert "orders_total" not in body and "Total orders" in body
+
+
+def test_text_columns_of_formatted_numbers_are_right_aligned(tmp_path):
+    import pandas as pd
+
+    from crmlib.tables import style_table
+
+    df = pd.DataFrame(
+        {
+            "campaign": ["K1", "K2"],
+            "cost": ["1,636.40", "n/a"],  # formatted by a notebook: text, but numbers
+            "lift": ["+1.2 pp", "-0.4 pp"],
+            "interval": ["6.5% to 8.7%", "1.0% to 2.0%"],
+            "code": ["A1", "7"],  # not every value a number: stays left
+            "orders": [3, 4],  # numeric already: right
+        }
+    )
+    nb = _executed()
+    nb.cells[5].outputs.append(new_output("display_data", data={"text/html": style_table(df).data}))
+    page = _export(tmp_path / "2025-03-20", nb)
+    table = re.search(r"<table class=\"crm-table\">.*?</table>", page, re.S).group(0)
+    heads = re.findall(r"<th style=\"text-align:(\w+)\">(.*?)</th>", table)
+    assert heads == [
+        ("left", "campaign"),
+        ("right", "cost"),
+        ("right", "lift"),
+        ("right", "interval"),
+        ("left", "code"),
+        ("right", "orders"),
+    ]
+    assert '<td style="text-align:right">1,636.40</td>' in table
