@@ -381,12 +381,12 @@ def plot_channel_comparison(
         for off, v in ((-w / 2, a), (w / 2, b)):
             if np.isnan(v):
                 right.text(xi + off, 0.02, "n/a", ha="center", va="bottom", fontsize=8)
-    right.axhline(1, color="black", lw=0.8, ls="--")
+    right.axhline(1, color="black", lw=0.8, ls="--", label="break-even")
     right.set_xticks(x, names)
     right.set_title("Revenue per unit of cost (1 = break-even)")
     right.set_xlabel(by.capitalize())
     right.set_ylabel("Revenue / cost")
-    right.legend(frameon=False, fontsize=9)
+    right.legend(frameon=True, framealpha=0.9, fontsize=9, loc="best")
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
     return fig
