@@ -65,6 +65,7 @@ _WORDS = {
     "csat": "CSAT",
     "sla": "SLA",
     "roi": "ROI",
+    "roas": "ROAS",
     "nps": "NPS",
     "clv": "CLV",
     "aov": "AOV",

@@ -54,6 +54,7 @@ def test_kind_follows_the_naming_conventions(name, value, kind):
         ("csat_pct", "CSAT"),
         ("median_first_response_hours", "Median first response"),
         ("sla_attainment_pct", "SLA attainment"),
+        ("roas", "ROAS"),
     ],
 )
 def test_labels_read_as_words(name, label):

@@ -126,6 +126,38 @@ def test_index_loads_cleanly_and_links_every_report(browser, sample_render):
             assert "– Skipped" in text
 
 
+def test_index_with_history_shows_changes_and_trends(browser, sample_render, tmp_path):
+    """The index over three runs: arrows, signed changes and sparklines render cleanly.
+
+    The two earlier runs are synthetic (the sample's KPIs scaled by 0.8 and 1.1, a copy of
+    its reports), so one render is enough to see the index as it looks after months.
+    """
+    import shutil
+
+    from crmlib.report import build_index
+
+    result, out = sample_render
+    history = tmp_path / "reports"
+    shutil.copytree(out / result.as_of, history / result.as_of)
+    kpis = json.loads((history / result.as_of / "kpis.json").read_text())
+    for day, factor in (("2000-01-31", 0.8), ("2000-02-29", 1.1)):
+        shutil.copytree(out / result.as_of, history / day)
+        scaled = {
+            nb: {k: round(v * factor, 6) if isinstance(v, float) else v for k, v in values.items()}
+            for nb, values in kpis.items()
+        }
+        (history / day / "kpis.json").write_text(json.dumps(scaled))
+    page, problems = _open(browser, build_index(history))
+    arrows = page.locator("td.up, td.down").count()
+    lines = page.locator("svg[role=img] polyline").count()
+    _screenshot(page, "index-with-history")
+    page.context.close()
+    assert not problems, problems
+    floats = sum(isinstance(v, float) for values in kpis.values() for v in values.values())
+    assert arrows >= floats > 0  # every float KPI moved in the two newer runs
+    assert lines >= floats
+
+
 def test_chinese_text_renders_as_glyphs_in_the_page(browser, sample_render):
     """The report's font stack draws Chinese with real glyphs in Chromium, not tofu boxes.
 
