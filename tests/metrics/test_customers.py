@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import crmlib
@@ -84,3 +86,90 @@ def test_top_customers_are_masked_by_default(con):
     assert top.email.tolist() == ["w***@example.cn", "a***@example.com"]
     assert top.phone.tolist() == ["***00", "***58"]
     assert cm.top_customers(con, AS_OF, n=2, mask=False).name.tolist() == ["王伟", "Ada Lovelace"]
+
+
+COHORTS = {
+    "customers.csv": """\
+customer_id,signup_date
+P,2025-01-01
+Q,2025-01-01
+R,2025-01-01
+S,2025-01-01
+""",
+    "orders.csv": """\
+order_id,customer_id,order_date,revenue,status
+P1,P,2025-01-05,10,
+P2,P,2025-02-10,10,
+P3,P,2025-04-02,10,
+Q1,Q,2025-01-20,10,
+Q2,Q,2025-01-25,10,
+Q3,Q,2025-03-15,10,
+R1,R,2025-02-14,10,
+R2,R,2025-03-01,10,cancelled
+R3,R,2025-04-10,10,
+S1,S,2025-04-12,10,
+""",
+}
+"""Cohorts by first valid order: January = P, Q; February = R; April = S (none in March).
+Active months: P Jan, Feb, Apr; Q Jan, Mar; R Feb, Apr (its March order is cancelled); S Apr."""
+
+
+def _grid(df, column="retention"):
+    return {
+        (str(r.cohort.date())[:7], r.months_since_first): getattr(r, column)
+        for r in df.itertuples()
+    }
+
+
+def test_cohort_retention_by_hand(tmp_path):
+    from crmlib.stats import wilson_interval
+    from tests.conftest import write_tables
+
+    con = crmlib.connect(write_tables(tmp_path / "cohorts", COHORTS))
+    # as_of 2025-04-15: April has not ended, so April cells are not observable (NaN)
+    df = cm.cohort_retention(con, dt.date(2025, 4, 15))
+    assert df.cohort_customers.groupby(df.cohort).first().tolist() == [2, 1, 1]
+    got = _grid(df)
+    nan = float("nan")
+    want = {
+        ("2025-01", 0): 1.0,  # P and Q of 2
+        ("2025-01", 1): 0.5,  # February: P
+        ("2025-01", 2): 0.5,  # March: Q
+        ("2025-01", 3): nan,  # April: not over yet
+        ("2025-02", 0): 1.0,  # R
+        ("2025-02", 1): 0.0,  # March: R's only order was cancelled -> 0, observable
+        ("2025-02", 2): nan,
+        ("2025-02", 3): nan,
+        ("2025-04", 0): nan,  # S ordered in April, which has not ended
+        ("2025-04", 1): nan,
+        ("2025-04", 2): nan,
+        ("2025-04", 3): nan,
+    }
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert (np.isnan(got[key]) and np.isnan(value)) or got[key] == value, key
+    active = _grid(df, "active_customers")
+    assert active[("2025-02", 1)] == 0 and active[("2025-01", 3)] is pd.NA
+    row = df[(df.cohort == "2025-01-01") & (df.months_since_first == 1)].iloc[0]
+    low, high = wilson_interval(1, 2)
+    assert (row.retention_low, row.retention_high) == pytest.approx((low, high))
+
+
+def test_cohort_retention_partial_and_complete_months(tmp_path):
+    from tests.conftest import write_tables
+
+    con = crmlib.connect(write_tables(tmp_path / "cohorts", COHORTS))
+    partial = _grid(cm.cohort_retention(con, dt.date(2025, 4, 15), include_partial_month=True))
+    # April counts: January cohort P (1 of 2), February cohort R (1 of 1), April cohort S
+    assert partial[("2025-01", 3)] == 0.5
+    assert partial[("2025-02", 2)] == 1.0
+    assert partial[("2025-04", 0)] == 1.0
+    assert np.isnan(partial[("2025-02", 3)])  # May
+    # on the last day of April the month is complete: the same numbers by default
+    complete = _grid(cm.cohort_retention(con, dt.date(2025, 4, 30)))
+    assert complete[("2025-01", 3)] == 0.5 and complete[("2025-04", 0)] == 1.0
+    # only the cohorts of the last 2 months (March and April): April's S
+    recent = cm.cohort_retention(con, dt.date(2025, 4, 30), months=2)
+    assert _grid(recent) == {("2025-04", 0): 1.0}
+    with pytest.raises(ValueError, match="months=0 should be a positive whole number"):
+        cm.cohort_retention(con, dt.date(2025, 4, 30), months=0)

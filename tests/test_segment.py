@@ -1,0 +1,317 @@
+"""crmlib.segment: features and RFM by hand, the segmenter on planted clusters and on the
+sample's planted behaviour segments, needs analysis on a tiny table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+import crmlib
+from crmlib import segment
+from tests.conftest import write_tables
+
+SEG = {
+    "customers.csv": """\
+customer_id,signup_date
+A,2025-01-01
+B,2025-01-01
+C,2025-01-01
+D,2025-01-01
+""",
+    "orders.csv": """\
+order_id,customer_id,order_date,revenue,category,status
+O1,A,2025-01-10,100.00,books,completed
+O2,A,2025-03-05,50.00,toys,
+O3,B,2025-02-01,30.00,books,completed
+O4,B,2025-03-10,20.00,,completed
+O5,C,2025-03-15,200.00,toys,cancelled
+O6,C,2025-01-20,10.00,toys,completed
+""",
+}
+"""Valid orders: A 100 books (Jan 10) + 50 toys (Mar 5); B 30 books (Feb 1) + 20 without a
+category (Mar 10); C 10 toys (Jan 20; the Mar 15 order is cancelled). D never ordered."""
+AS_OF = dt.date(2025, 3, 31)
+
+
+@pytest.fixture
+def con(tmp_path):
+    return crmlib.connect(write_tables(tmp_path / "seg", SEG))
+
+
+def test_customer_features_by_hand(con):
+    f = segment.customer_features(con, AS_OF).set_index("customer_id")
+    assert f.index.tolist() == ["A", "B", "C"]  # D has no valid order
+    # A: last order Mar 5 (26 days before Mar 31), first Jan 10 (21 + 28 + 31 = 80 days)
+    assert f.loc["A", list(segment.FEATURES)].tolist() == [26, 2, 150.0, 80]
+    # B: Mar 10 (21 days), Feb 1 (27 + 31 = 58 days)
+    assert f.loc["B", list(segment.FEATURES)].tolist() == [21, 2, 50.0, 58]
+    # C: only the Jan 20 order counts (11 + 28 + 31 = 70 days)
+    assert f.loc["C", list(segment.FEATURES)].tolist() == [70, 1, 10.0, 70]
+
+
+def test_rfm_scores_share_a_score_on_ties():
+    f = pd.DataFrame(
+        {
+            "recency_days": [1, 5, 5, 30, 400],
+            "frequency": [9, 1, 1, 1, 2],
+            "monetary": [900.0, 20, 20, 50, 10],
+        }
+    )
+    s = segment.rfm_scores(f)
+    # score = 1 + floor(5 * customers strictly worse / 5): recency 1 has 4 worse (longer ago)
+    # -> 5; recency 5 has 2 worse -> 3 (both); frequency 1 has none fewer -> 1 (all three);
+    # frequency 2 has 3 fewer -> 4; monetary 50 has 3 lower -> 4
+    assert s.r_score.tolist() == [5, 3, 3, 2, 1]
+    assert s.f_score.tolist() == [5, 1, 1, 1, 4]
+    assert s.m_score.tolist() == [5, 2, 2, 4, 1]
+    assert s.rfm_score.tolist() == ["555", "312", "312", "214", "141"]
+    # all equal, or a single customer: no qcut-style failure, everybody scores 1
+    same = segment.rfm_scores(f.assign(frequency=1))
+    assert set(same.f_score) == {1}
+    assert segment.rfm_scores(f.head(1))[["r_score", "f_score", "m_score"]].iloc[0].tolist() == [
+        1,
+        1,
+        1,
+    ]
+
+
+def test_default_rfm_rules_cover_every_score_combination():
+    combos = pd.DataFrame(
+        list(itertools.product(range(1, 6), repeat=3)), columns=["r_score", "f_score", "m_score"]
+    )
+    seg = segment.rfm_segments(combos)
+    assert segment.OTHER_SEGMENT not in set(seg.segment)
+    by = seg.set_index(["r_score", "f_score", "m_score"]).segment
+    assert by[(5, 5, 5)] == "Champions"
+    assert by[(1, 5, 5)] == "Can't lose them"
+    assert by[(5, 1, 1)] == "New"
+    assert by[(1, 1, 1)] == "Hibernating"
+    assert by[(2, 4, 2)] == "At risk"
+
+
+def test_rfm_segments_with_a_custom_config():
+    combos = pd.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "m_score": [1, 1]})
+    config = {"Frequent": {"f": (4, 5)}}
+    assert segment.rfm_segments(combos, segment_config=config).segment.tolist() == [
+        "Frequent",
+        segment.OTHER_SEGMENT,
+    ]
+    with pytest.raises(ValueError, match="segment rule 'X' uses 'q'; use the letters"):
+        segment.rfm_segments(combos, segment_config={"X": {"q": (1, 2)}})
+    with pytest.raises(ValueError, match=r"segment rule 'X': r=\(4, 2\) has low above high"):
+        segment.rfm_segments(combos, segment_config={"X": {"r": (4, 2)}})
+    with pytest.raises(ValueError, match="should be a \\(low, high\\) pair"):
+        segment.rfm_segments(combos, segment_config={"X": {"r": 3}})
+    with pytest.raises(ValueError, match="features have no column"):
+        segment.rfm_scores(pd.DataFrame({"frequency": [1]}))
+
+
+def test_customer_segments_rfm_by_hand(con):
+    seg = segment.customer_segments(con, AS_OF).set_index("customer_id").segment
+    # recency 26 / 21 / 70 -> R 2 / 4 / 1; frequency 2 / 2 / 1 -> F 2 / 2 / 1;
+    # A (R2, F2) "About to sleep"; B (R4, F2) "Potential loyalists"; C (R1, F1) "Hibernating"
+    assert seg.to_dict() == {
+        "A": "About to sleep",
+        "B": "Potential loyalists",
+        "C": "Hibernating",
+        "D": segment.NO_ORDERS_SEGMENT,
+    }
+    clusters = segment.customer_segments(con, AS_OF, method="cluster", n_segments=2)
+    assert clusters.customer_id.tolist() == ["A", "B", "C", "D"]
+    assert clusters.segment.nunique() == 3  # two clusters and "No orders yet"
+    with pytest.raises(ValueError, match="method='kmeans' should be 'rfm' or 'cluster'"):
+        segment.customer_segments(con, AS_OF, method="kmeans")
+
+
+def _blobs(n_per: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Four groups of customers far apart in log space, with +-15 % noise."""
+    rng = np.random.default_rng(seed)
+    centers = np.array(
+        [  # recency, frequency, monetary, tenure
+            [10, 40, 5000, 700],  # frequent, valuable, recent
+            [400, 3, 90, 650],  # gone
+            [30, 2, 1500, 60],  # new big spenders
+            [60, 12, 600, 300],  # regulars
+        ]
+    )
+    truth = np.repeat(np.arange(4), n_per)
+    values = centers[truth] * rng.uniform(0.85, 1.15, (len(truth), 4))
+    df = pd.DataFrame(values, columns=list(segment.FEATURES))
+    df.insert(0, "customer_id", [f"K{i:05d}" for i in range(len(df))])
+    return df, truth
+
+
+def test_segmenter_finds_planted_clusters_and_orders_them_by_value():
+    X, truth = _blobs()
+    model = segment.CustomerSegmenter(random_state=0).fit(X)
+    assert model.n_segments_ == 4  # "auto": the silhouette peaks at the planted k
+    assert max(model.silhouette_, key=model.silhouette_.get) == 4
+    assert adjusted_rand_score(truth, model.labels_) == 1.0
+    # ids by mean monetary, highest first: 5000 (group 0), 1500 (2), 600 (3), 90 (1)
+    assert [int(np.bincount(model.labels_[truth == g]).argmax()) for g in range(4)] == [0, 3, 1, 2]
+    assert np.all(np.diff(model.cluster_value_) < 0)
+    assert model.names_ == ["Champions", "Big-ticket buyers", "Loyal", "Lapsed"]
+    # stable across runs and seeds: the same ids, not just the same partition
+    other = segment.CustomerSegmenter(random_state=7).fit(X)
+    np.testing.assert_array_equal(other.labels_, model.labels_)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert list(model.segment_names(np.array([0, 3]))) == ["Champions", "Lapsed"]
+    assert model.n_features_in_ == 4
+
+
+def test_segmenter_with_a_fixed_number_and_as_text():
+    X, truth = _blobs(100)
+    assert segment.CustomerSegmenter(n_segments=2).fit(X).n_segments_ == 2
+    assert segment.CustomerSegmenter(n_segments="4").fit(X).n_segments_ == 4  # papermill text
+    assert segment.CustomerSegmenter(n_segments=4).fit(X).silhouette_ == {}
+
+
+def test_segmenter_errors():
+    X, _ = _blobs(2)
+    with pytest.raises(ValueError, match="n_segments='many' should be 'auto' or a whole number"):
+        segment.CustomerSegmenter(n_segments="many").fit(X)
+    with pytest.raises(ValueError, match="n_samples=8 should be >= n_segments=9"):
+        segment.CustomerSegmenter(n_segments=9).fit(X)
+    with pytest.raises(ValueError, match="features have no column\\(s\\) tenure_days"):
+        segment.CustomerSegmenter().fit(X.drop(columns="tenure_days"))
+    with pytest.raises(ValueError, match="must be >= 0 and not NaN"):
+        segment.CustomerSegmenter().fit(X.assign(monetary=-1.0))
+    with pytest.raises(ValueError, match="k_range=\\(1, 3\\) should be"):
+        segment.CustomerSegmenter(k_range=(1, 3)).fit(X)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        segment.CustomerSegmenter().predict(X)
+    with pytest.raises(ValueError, match="2 distinct customers are too few"):
+        segment.CustomerSegmenter().fit(pd.concat([X.head(1)] * 3 + [X.tail(1)]))
+
+
+def test_cluster_names_from_profiles():
+    centers = np.array(
+        [  # z of recency, frequency, monetary, tenure
+            [-1.0, 1.0, 1.0, 0.0],
+            [1.0, 1.0, 0.0, 0.0],
+            [1.0, -1.0, -1.0, 0.0],
+            [0.0, -1.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, -1.0],
+            [0.0, 0.5, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [0.9, 0.0, -0.5, 0.0],
+        ]
+    )
+    assert segment.CustomerSegmenter.name_clusters(centers, list(segment.FEATURES)) == [
+        "Champions",
+        "At risk",
+        "Lapsed 1",
+        "Big-ticket buyers",
+        "New",
+        "Loyal",
+        "Occasional",
+        "Lapsed 2",
+    ]
+
+
+def test_silhouette_scores_equal_scikit_learn():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(700, 4)) + rng.integers(0, 3, (700, 1))
+    labelings = [rng.integers(0, k, 700) for k in (2, 3, 5)]
+    labelings.append(np.r_[np.zeros(699, dtype=int), 1])  # a singleton cluster scores 0
+    got = segment.silhouette_scores(X, labelings, chunk=128)
+    want = [silhouette_score(X, lab) for lab in labelings]
+    # both expand |x - y|^2 = |x|^2 + |y|^2 - 2 x.y; summation order differs in the last bits
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-10)
+    assert np.isnan(segment.silhouette_scores(X, [np.zeros(700, dtype=int)])[0])
+
+
+def test_segmenter_recovers_the_planted_segments_of_the_sample(sample_dir):
+    """ARI >= 0.8 between clusters and the sample's planted behaviour segments."""
+    from crmlib import sample
+
+    con = crmlib.connect(sample_dir)
+    as_of = crmlib.resolve_as_of(con, "")
+    features = segment.customer_features(con, as_of)
+    model = segment.CustomerSegmenter(random_state=42).fit(features)
+    truth = sample.generate(3000, seed=7).truth.customer_segment
+    ari = adjusted_rand_score(truth.reindex(features.customer_id).to_numpy(), model.labels_)
+    print(
+        f"\nsample: {len(features):,} customers, k={model.n_segments_} "
+        f"({', '.join(model.names_)}), adjusted Rand index vs planted segments = {ari:.3f}"
+    )
+    assert truth.reindex(features.customer_id).notna().all()
+    assert ari >= 0.8
+
+
+def test_segment_profiles_by_hand(con):
+    f = segment.customer_features(con, AS_OF)  # A, B, C
+    p = segment.segment_profiles(f, ["x", "x", "y"]).set_index("segment")
+    assert p.customers.to_dict() == {"x": 2, "y": 1}
+    assert p.share["x"] == pytest.approx(2 / 3)
+    # revenue: x = 150 + 50, y = 10; shares of 210
+    assert p.revenue.to_dict() == {"x": 200.0, "y": 10.0}
+    assert p.revenue_share["x"] == pytest.approx(200 / 210)
+    assert p.recency_days_mean["x"] == 23.5  # (26 + 21) / 2
+    assert p.frequency_median["y"] == 1
+    assert p.index.tolist() == ["x", "y"]  # by revenue
+    ordered = segment.segment_profiles(f, ["x", "x", "y"], order=["y", "x"])
+    assert ordered.segment.tolist() == ["y", "x"]
+    with pytest.raises(ValueError, match="segments has 2 labels for 3 customers"):
+        segment.segment_profiles(f, ["x", "y"])
+
+
+def test_standardized_profiles_by_hand():
+    e2 = np.exp(2.0) - 1  # log1p(e2) = 2
+    f = pd.DataFrame({c: [0.0, e2] for c in segment.FEATURES})
+    # log1p values 0 and 2: mean 1, population sd 1, so z = -1 and +1
+    z = segment.standardized_profiles(f, ["low", "high"], order=["low", "high"])
+    np.testing.assert_allclose(z.loc["low"], -1.0)
+    np.testing.assert_allclose(z.loc["high"], 1.0)
+
+
+def test_segment_crosstab():
+    t = segment.segment_crosstab(["a", "a", "b"], ["x", "y", "y"])
+    assert t.columns.tolist() == ["rfm_segment", "x", "y", "customers"]
+    assert t.set_index("rfm_segment").to_dict("index") == {
+        "a": {"x": 1, "y": 1, "customers": 2},
+        "b": {"x": 0, "y": 1, "customers": 1},
+    }
+
+
+def test_category_mix_by_hand(con):
+    segs = pd.DataFrame({"customer_id": ["A", "B", "C", "D"], "segment": ["S1", "S2", "S1", "S3"]})
+    mix = segment.category_mix(con, AS_OF, segs).set_index(["segment", "category"])
+    # S1 = A + C: books 100, toys 50 + 10; S2 = B: books 30, unknown 20 (empty category)
+    assert mix.revenue.to_dict() == {
+        ("S1", "books"): 100.0,
+        ("S1", "toys"): 60.0,
+        ("S2", "books"): 30.0,
+        ("S2", "unknown"): 20.0,
+    }
+    assert mix.orders[("S1", "toys")] == 2
+    # overall: books 130, toys 60, unknown 20 of 210
+    books = mix.loc[("S1", "books")]
+    assert books.share == pytest.approx(100 / 160)
+    assert books.overall_share == pytest.approx(130 / 210)
+    assert books["index"] == pytest.approx(100 * (100 / 160) / (130 / 210))
+    assert mix.loc[("S2", "unknown"), "index"] == pytest.approx(100 * 0.4 / (20 / 210))
+
+
+def test_category_trends_by_hand(con):
+    t = segment.category_trends(con, AS_OF, lookback_days=30).set_index("category")
+    # current: Mar 2 - Mar 31 (A toys 50, B unknown 20); previous: Jan 31 - Mar 1 (B books 30)
+    assert t.index.tolist() == ["toys", "unknown", "books"]  # by change in share
+    assert t.revenue_current.to_dict() == {"toys": 50.0, "unknown": 20.0, "books": 0.0}
+    assert t.revenue_previous.to_dict() == {"toys": 0.0, "unknown": 0.0, "books": 30.0}
+    assert t.share_current["toys"] == pytest.approx(50 / 70)
+    assert t.share_change["books"] == pytest.approx(-1.0)
+    assert t.revenue_growth["books"] == pytest.approx(-1.0)
+    assert np.isnan(t.revenue_growth["toys"])  # nothing before
+
+
+def test_needs_analysis_without_a_category_column(tiny_data):
+    con = crmlib.connect(tiny_data)  # conftest.TINY orders have no category column
+    segs = pd.DataFrame({"customer_id": ["C1"], "segment": ["x"]})
+    assert segment.category_mix(con, dt.date(2025, 3, 20), segs).empty
+    assert segment.category_trends(con, dt.date(2025, 3, 20)).empty
