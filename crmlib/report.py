@@ -184,12 +184,7 @@ def export_html(nb_path: Path, html_path: Path) -> None:
         exclude_output_prompt=True,
     )
     remove = TagRemovePreprocessor(
-        remove_cell_tags={
-            "parameters",
-            "injected-parameters",
-            "remove-cell",
-            "papermill-error-cell-tag",
-        },
+        remove_cell_tags=set(_REMOVED_TAGS),
         enabled=True,
     )
     exporter.register_preprocessor(remove, enabled=True)
@@ -372,9 +367,21 @@ def _previous_kpis(out_root: Path, as_of: str, name: str) -> tuple[str, dict | N
     return "", None
 
 
+#: Cells with these tags are not part of the stakeholder report.
+_REMOVED_TAGS = ("parameters", "injected-parameters", "remove-cell", "papermill-error-cell-tag")
+
+
 def _prepare_cells(nb, page: _Page) -> None:
-    """Rewrite the notebook for readers (in memory): no bookkeeping, tiles, short errors."""
+    """Rewrite the notebook for readers (in memory): no bookkeeping, tiles, short errors.
+
+    After a cell that failed nothing ran, so the cells after it are dropped: the report
+    ends with the failure notice instead of empty sections.
+    """
     figures, section = 0, ""
+    for i, cell in enumerate(nb.cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            nb.cells = nb.cells[: i + 1]
+            break
     for i, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)  # papermill's bookkeeping is not for stakeholders
         cell.metadata.pop("execution", None)
@@ -416,7 +423,9 @@ def _prepare_cells(nb, page: _Page) -> None:
     nb.metadata.pop("papermill", None)
     # the report's title is in the header: drop a leading "# title" line of the first text
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
+        if cell.cell_type == "markdown" and not set(_REMOVED_TAGS) & set(
+            cell.metadata.get("tags", [])
+        ):
             lines = cell.source.splitlines()
             if lines and re.match(r"^#\s+\S", lines[0]):
                 cell.source = "\n".join(lines[1:]).strip("\n")

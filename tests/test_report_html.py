@@ -72,7 +72,13 @@ def _executed(title="Report <&> 报告", error=False) -> nbformat.NotebookNode:
                 traceback=["\x1b[31mTraceback (most recent call last)\x1b[0m", "secret frame"],
             )
         ]
-        cells.append(boom)
+        for at in (0, len(cells)):  # papermill puts one banner first and one before the cell
+            banner = new_markdown_cell(
+                '<span id="papermill-error-cell">An Exception was here</span>'
+            )
+            banner.metadata["tags"] = ["papermill-error-cell-tag"]
+            cells.insert(at, banner)
+        cells += [boom, new_markdown_cell("## Never reached")]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
     nb.metadata["crm"] = {"title": title, "requires": ["customers"]}
@@ -137,6 +143,9 @@ def test_failed_report_says_so_without_a_traceback(tmp_path):
     assert "✗ Failed: this report is incomplete" in page
     assert "ZeroDivisionError: division by zero" in page
     assert "Traceback" not in page and "secret frame" not in page
+    assert "papermill" not in page and "An Exception was here" not in page
+    assert "Never reached" not in page  # nothing after the failure ran: not shown
+    assert page.count("<h1") == 1
 
 
 def test_skipped_report_has_a_banner_and_no_summary(tmp_path):
