@@ -284,7 +284,7 @@ def test_bgnbd_recovers_simulated_parameters():
     print("\nBG/NBD true     ", CDNOW_BGNBD)
     print("BG/NBD estimated", {k: round(v, 4) for k, v in model.params_.items()})
     print("BG/NBD std error", {k: round(v, 4) for k, v in model.standard_errors_.items()})
-    print("BG/NBD z-scores ", {k: round(v, 2) for k, v in z.items()})
+    print("BG/NBD z-scores ", {k: round(float(v), 2) for k, v in z.items()})
     assert model.converged_
     assert all(abs(v) < 4 for v in z.values())
     # the MLE beats the truth on its own sample
@@ -321,7 +321,7 @@ def test_gamma_gamma_recovers_simulated_parameters():
     z = _z_scores(model, CDNOW_GG)
     print("\nGamma-Gamma true     ", CDNOW_GG)
     print("Gamma-Gamma estimated", {k: round(v, 4) for k, v in model.params_.items()})
-    print("Gamma-Gamma z-scores ", {k: round(v, 2) for k, v in z.items()})
+    print("Gamma-Gamma z-scores ", {k: round(float(v), 2) for k, v in z.items()})
     assert model.converged_
     assert all(abs(v) < 4 for v in z.values())
     assert abs(model.frequency_spend_correlation_) < 0.05  # independent by construction
