@@ -32,7 +32,7 @@ report: $(STAMP) ## Render reports/<as_of>/ from data/sample/ and print the inde
 test: $(STAMP) ## Run the whole test suite (unit, notebooks with nbval, end-to-end)
 	$(BIN)/ruff check crmlib tests benchmarks
 	$(BIN)/ruff format --check crmlib tests benchmarks
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check crmlib tests benchmarks

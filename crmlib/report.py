@@ -817,9 +817,13 @@ def render(
         say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
     del con
     say(f"rendering {len(books)} notebook(s) as of {as_of_date} into {out_root / str(as_of_date)}")
+    # notebooks run with notebooks/ as working directory: pass paths absolute
+    data_param = str(data or "")
+    if data_param and Path(data_param).exists():
+        data_param = str(Path(data_param).resolve())
     jobs_params = []
     for book in books:
-        p = {"data": str(data or ""), "as_of": as_of_date.isoformat()}
+        p = {"data": data_param, "as_of": as_of_date.isoformat()}
         p.update({k: v for k, v in params.items() if k in declared[book]})
         missing = [t for t in required_tables(book) if t not in tables]
         jobs_params.append((book, tmp, p, missing))

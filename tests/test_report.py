@@ -84,7 +84,7 @@ def test_html_is_offline_and_codeless(tiny_data, books, tmp_path):
     html = (out / "2025-03-20" / "01_ok.html").read_text()
     assert "cdnjs" not in html and "require.min.js" not in html and "mathjax" not in html.lower()
     assert "crmlib.connect" not in html  # no code
-    assert "mask_pii" not in html  # no parameters cell
+    assert "mask_pii: bool" not in html  # no parameters cell (the header lists values only)
 
 
 def test_unknown_parameter_and_notebook_are_rejected(tiny_data, books, tmp_path):
@@ -145,3 +145,10 @@ def test_cli_validate_prints_counts(tiny_data):
     )
     assert proc.returncode == 0, proc.stderr
     assert "13 rows read = 8 loaded + 5 quarantined" in proc.stdout
+
+
+def test_relative_data_path_works_from_any_directory(tiny_data, books, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_data.parent)
+    out = tmp_path / "reports"
+    result = render(tiny_data.name, out=out, notebooks_dir=books, only=["ok"])
+    assert [r.status for r in result.notebooks] == ["ok"], result.notebooks
