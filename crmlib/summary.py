@@ -30,8 +30,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 __all__ = [
     "RULES",
+    "best_and_worst",
     "Movement",
     "kpi_kind",
     "kpi_label",
@@ -373,3 +377,48 @@ def executive_summary(
     sentences += _best_worst(kpis, currency)
     sentences += _sla(kpis)
     return sentences[:max_sentences]
+
+
+def best_and_worst(
+    df: pd.DataFrame,
+    label: str,
+    value: str,
+    *,
+    thing: str,
+    exclude: tuple[str, ...] = ("all",),
+) -> dict[str, object]:
+    """Return the best and worst rows of ``df`` by ``value`` as KPIs for the summary rules.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per item (campaign, channel, ...).
+    label : str
+        Column naming the item (shown in the sentence).
+    value : str
+        Column to rank by (higher is better); rows where it is missing or infinite are
+        ignored, and so are rows whose label is in ``exclude`` (totals).
+    thing : str
+        What an item is, e.g. ``"campaign"``: keys are ``best_<thing>_<value>``,
+        ``best_<thing>_<value>_value`` and the same for ``worst_``.
+
+    Returns
+    -------
+    dict
+        Empty when fewer than two items can be ranked (a best and a worst of one item say
+        nothing). Ties are broken by the label, so the result is deterministic.
+    """
+    ranked = df[[label, value]].copy()
+    ranked = ranked[~ranked[label].astype(str).isin(exclude)]
+    ranked = ranked[np.isfinite(pd.to_numeric(ranked[value], errors="coerce"))]
+    if len(ranked) < 2:
+        return {}
+    ranked = ranked.sort_values([value, label], ascending=[False, True], kind="stable")
+    best, worst = ranked.iloc[0], ranked.iloc[-1]
+    key = f"{thing}_{value}"
+    return {
+        f"best_{key}": str(best[label]),
+        f"best_{key}_value": float(best[value]),
+        f"worst_{key}": str(worst[label]),
+        f"worst_{key}_value": float(worst[value]),
+    }

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pandas as pd
 from IPython.display import HTML
 
-__all__ = ["style_table", "report_context", "notice"]
+__all__ = ["style_table", "report_context", "notice", "quarantine_links"]
 
 
 def style_table(
@@ -121,3 +121,30 @@ def report_context(
 def notice(text: str) -> HTML:
     """Return a one-line notice (e.g. a section that cannot be computed on this data)."""
     return HTML(f"<p class='crm-notice'><em>{html.escape(text)}</em></p>")
+
+
+def quarantine_links(report: pd.DataFrame) -> HTML:
+    """Return links to the quarantined rows a render writes beside the report.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        The ingestion table (:func:`crmlib.ingest_report`).
+
+    Notes
+    -----
+    ``crm-report render`` writes the quarantined rows of each table, with the rule each
+    broke, to ``quarantine/<table>.csv`` in the dated report folder.
+    """
+    rows = report[report.rows_quarantined > 0] if len(report) else report
+    if not len(rows):
+        return notice("No row was quarantined.")
+    items = "".join(
+        f"<li><a href='quarantine/{html.escape(str(t))}.csv'>quarantine/{html.escape(str(t))}"
+        f".csv</a>: {int(n):,} row(s)</li>"
+        for t, n in zip(rows.table, rows.rows_quarantined, strict=True)
+    )
+    return HTML(
+        "<p>Quarantined rows, each with the rule it broke, beside this report:</p>"
+        f"<ul class='crm-quarantine'>{items}</ul>"
+    )

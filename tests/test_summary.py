@@ -183,3 +183,22 @@ def test_at_most_six_sentences_and_nothing_without_kpis():
 
 def test_rules_are_stated():
     assert len(RULES) == 5 and all(rule.endswith(".") for rule in RULES)
+
+
+def test_best_and_worst_by_hand():
+    import numpy as np
+    import pandas as pd
+
+    from crmlib.summary import best_and_worst
+
+    df = pd.DataFrame(
+        {"name": ["A", "B", "C", "D", "all"], "roi": [0.5, np.nan, -0.2, np.inf, 9.0]}
+    )
+    # B (missing) and D (infinite) cannot be ranked; "all" is a total
+    assert best_and_worst(df, "name", "roi", thing="campaign") == {
+        "best_campaign_roi": "A",
+        "best_campaign_roi_value": 0.5,
+        "worst_campaign_roi": "C",
+        "worst_campaign_roi_value": -0.2,
+    }
+    assert best_and_worst(df.iloc[:2], "name", "roi", thing="campaign") == {}
