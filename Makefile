@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 PYTEST_ARGS ?=
+LINT_PATHS := crmlib tests $(wildcard benchmarks)
 
 .PHONY: help setup report test lint format lab sample bench clean
 
@@ -30,17 +31,17 @@ report: $(STAMP) ## Render reports/<as_of>/ from data/sample/ and print the inde
 	$(BIN)/crm-report render --data data/sample --out reports
 
 test: $(STAMP) ## Run the whole test suite (unit, notebooks with nbval, end-to-end)
-	$(BIN)/ruff check crmlib tests benchmarks
-	$(BIN)/ruff format --check crmlib tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Lint and check formatting
-	$(BIN)/ruff check crmlib tests benchmarks
-	$(BIN)/ruff format --check crmlib tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: $(STAMP) ## Format the code
-	$(BIN)/ruff format crmlib tests benchmarks
-	$(BIN)/ruff check --fix crmlib tests benchmarks
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --ServerApp.port=8899"
 LAB_ARGS ?=
