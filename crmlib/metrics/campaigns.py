@@ -164,7 +164,9 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     }
     false = ibis.literal(False)
     if has_columns(c, "group"):
-        is_control = c.group.lower().strip().isin(list(CONTROL_GROUPS)).fill_null(False)
+        # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
+        # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
+        is_control = c.group.lower().lstrip().rstrip().isin(list(CONTROL_GROUPS)).fill_null(False)
     else:
         is_control = false
     if has_columns(c, "converted"):
@@ -1334,7 +1336,7 @@ def _with_segments(
                 "segments=None uses the campaigns' target_segment column, which this data "
                 "lacks; pass a DataFrame of customer_id and segment instead"
             )
-        value = camp.target_segment.strip()
+        value = camp.target_segment.lstrip().rstrip()
         seg = camp.select(
             "campaign_id",
             segment=ibis.cases((value.isnull() | (value == ""), "unspecified"), else_=value),

@@ -99,7 +99,9 @@ def _end(as_of: dt.date) -> dt.datetime:
 
 def _label(col: ir.Value) -> ir.StringValue:
     """Trimmed, lower-cased text; NULL or empty becomes ``"unknown"``."""
-    value = col.cast("string").strip().lower()
+    # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
+    # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
+    value = col.cast("string").lstrip().rstrip().lower()
     return ibis.cases((value.isnull() | (value == ""), "unknown"), else_=value)
 
 
@@ -862,7 +864,7 @@ def success_rates(
     cols = [*by, *counts, "success_rate", "success_rate_low", "success_rate_high"]
     if not has_columns(c, "outcome"):
         return pd.DataFrame(columns=cols)
-    outcome = c.outcome.cast("string").strip().lower()
+    outcome = c.outcome.cast("string").lstrip().rstrip().lower()
     known = outcome.notnull() & (outcome != "")
     c = c.mutate(_known=known.cast("int64"), _success=(known & outcome.isin(wanted)).cast("int64"))
     metrics = dict(

@@ -75,7 +75,9 @@ def valid_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     orders = require_table(con, "orders")
     cond = orders.order_date < _end(as_of)
     if "status" in orders.columns:
-        status = orders.status.lower().strip()
+        # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
+        # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
+        status = orders.status.lower().lstrip().rstrip()
         cond &= status.isnull() | ~status.isin(list(INVALID_ORDER_STATUSES))
     return orders.filter(cond)
 
@@ -146,7 +148,7 @@ def customers_by(
     c = customers_as_of(con, as_of)
     if column not in c.columns:
         return pd.DataFrame(columns=[column, "customers", "share"])
-    value = c[column].cast("string").strip()
+    value = c[column].cast("string").lstrip().rstrip()
     value = ibis.cases((value.isnull() | (value == ""), "unknown"), else_=value)
     df = fetch(c.group_by(**{column: value}).aggregate(customers=c.count()))
     df = df.sort_values(["customers", column], ascending=[False, True], ignore_index=True)

@@ -106,7 +106,9 @@ def _end(as_of: dt.date) -> ir.Scalar:
 
 def _label(value: ir.Value, *, lower: bool = False) -> ir.Value:
     """A text label with empty values shown as ``"unknown"``."""
-    v = value.cast("string").strip()
+    # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
+    # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
+    v = value.cast("string").lstrip().rstrip()
     if lower:
         v = v.lower()
     return ibis.cases((v.isnull() | (v == ""), "unknown"), else_=v)
