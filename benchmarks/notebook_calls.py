@@ -200,6 +200,7 @@ def run_notebook(
     params: dict | None = None,
     con: object = None,
     record: bool = True,
+    namespace: dict | None = None,
 ) -> list[StepResult]:
     """Execute a notebook's steps in a fresh namespace; return one result per step.
 
@@ -216,6 +217,8 @@ def run_notebook(
         same tables); it replaces ``con`` right after the notebook connects.
     record : bool, default=True
         Record every engine result (see :func:`engine_recorder`) per step.
+    namespace : dict, optional
+        Filled with the notebook's variables after the run (``as_of``, ``segments`` ...).
     """
     import ibis.backends.duckdb
 
@@ -254,4 +257,6 @@ def run_notebook(
                     list(calls[n_before:]) if record else [],
                 )
             )
+    if namespace is not None:
+        namespace.update({k: v for k, v in ns.items() if not k.startswith("__")})
     return results

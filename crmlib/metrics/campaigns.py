@@ -627,7 +627,11 @@ def _add_rates_and_money(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
         np.where(has, df.denominator.clip(lower=0), 0),
         1 - alpha,
     )
-    df["conversion_rate_low"], df["conversion_rate_high"] = low, high
+    # at 0 (or n) successes the Wilson bound comes out 1e-17 beyond the rate; a bound on the
+    # wrong side of its rate is a negative error bar (matplotlib refuses it), so clamp
+    rate = df.conversion_rate.to_numpy(dtype=float)
+    df["conversion_rate_low"] = np.fmin(low, rate)
+    df["conversion_rate_high"] = np.fmax(high, rate)
     cost = df.cost.where(df.cost > 0)
     df["roas"] = _ratio(df.revenue, cost)
     df["roi"] = (df.revenue - cost) / cost

@@ -1,0 +1,210 @@
+"""Turn a benchmark's ``results.json`` into the Markdown tables of RESULTS.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
+GIB = 2**30
+TARGETS = {
+    "metric_vs_sql": 1.25,
+    "pandas_vs_metric": 1.5,
+    "segmentation_s": 15.0,
+    "clv_s": 30.0,
+    "render_s": 120.0,
+    "peak_gib": 4.0,
+    "html_mb": 2.0,
+    "vs_sample": 1.5,
+}
+
+
+def _ok(good: bool) -> str:
+    return "met" if good else "**missed**"
+
+
+def summary(res: dict) -> dict:
+    """The headline numbers of one run (also used by the tests)."""
+    from benchmarks.cases import CASES
+
+    steps = res["steps"]
+    covered_names = {c.name for c in CASES}
+    case_rows = {r["case"]: r for r in res["b_sql"]}
+    pandas_rows = {r["case"]: r for r in res["c_pandas"]}
+    crm = {}
+    for case in CASES:
+        match = [s for s in steps if s["notebook"] == case.notebook and case.match in s["full"]]
+        crm[case.name] = match[0]["median"] if match else float("nan")
+    a_cov = sum(crm.values())
+    b = sum(case_rows[n]["median"] for n in covered_names)
+    c = sum(pandas_rows[n]["median"] for n in covered_names)
+    engine = [s for s in steps if s["kind"] == "engine"]
+    a_all = sum(s["median"] for s in engine)
+    seg = sum(s["median"] for s in steps if any(w in s["full"] for w in _SEG))
+    clv_fit = sum(s["median"] for s in steps if any(w in s["full"] for w in _CLV))
+    clv_query = sum(s["median"] for s in steps if "summary = clv.rfm_summary(" in s["full"])
+    out = {
+        "a_covered": a_cov,
+        "b_sql": b,
+        "c_pandas": c,
+        "c_load": res.get("c_load_s", float("nan")),
+        "a_all_engine_steps": a_all,
+        "a_engine_only": sum(s["engine_median"] for s in engine),
+        "metric_vs_sql": a_cov / b,
+        "pandas_vs_metric": c / a_cov,
+        "pandas_with_load_vs_metric": (c + res.get("c_load_s", 0)) / a_cov,
+        "segmentation_s": seg,
+        "clv_fit_s": clv_fit,
+        "clv_s": clv_fit + clv_query,
+        "per_case": [(n, crm[n], case_rows[n]["median"], pandas_rows[n]["median"]) for n in crm],
+    }
+    if "render" in res:
+        r = res["render"]
+        out["render_s"] = r["wall_median"]
+        out["peak_gib"] = r["peak_max"] / GIB
+        out["html_mb"] = max(nb["html_bytes"] for nb in r["median_run"]["notebooks"].values()) / 1e6
+        out["sample_render_s"] = res["render_sample"]["wall_median"]
+        out["vs_sample"] = out["render_s"] / out["sample_render_s"]
+    return out
+
+
+_SEG = ("segment.customer_features(", "segment.CustomerSegmenter(", "segmenter.segment_names(")
+_CLV = ("bgnbd = clv.BetaGeoModel()", "spend_model = clv.GammaGammaModel()")
+
+
+def markdown(res: dict) -> str:
+    s = summary(res)
+    m = res["machine"]
+    n = res["size"]
+    lines = [
+        f"### {n:,} customers",
+        "",
+        f"Run {m['date']} on {m['nproc']} cores ({m['cpu']}), {m['memory_gb']} GiB RAM, "
+        f"Python {m['python']}; load average before {_load(res['load_before'])}, "
+        f"after {_load(res['load_after'])}.",
+        "",
+        "Rows loaded: "
+        + ", ".join(f"{t} {v:,}" for t, v in res["data"]["rows"].items())
+        + f". Warehouse {res['data']['warehouse_mb']:,} MB; ingestion (validate + load, "
+        f"once, cached) {res['data'].get('ingest_s', float('nan')):.0f} s "
+        f"({res['data'].get('ingest_when', '')}).",
+        "",
+        "| target | measured | limit | |",
+        "|---|---|---|---|",
+        f"| metric layer vs hand-written SQL (same {len(s['per_case'])} tables) | "
+        f"{s['metric_vs_sql']:.2f}x ({s['a_covered']:.1f} s vs {s['b_sql']:.1f} s) | <= 1.25x | "
+        f"{_ok(s['metric_vs_sql'] <= TARGETS['metric_vs_sql'])} |",
+        f"| pandas vs metric layer (compute only; with load) | {s['pandas_vs_metric']:.2f}x "
+        f"({s['c_pandas']:.1f} s); {s['pandas_with_load_vs_metric']:.2f}x (+{s['c_load']:.1f} s"
+        " read_parquet) | >= 1.5x | "
+        f"{_ok(s['pandas_vs_metric'] >= TARGETS['pandas_vs_metric'])} |",
+        f"| segmentation: features -> labels, k auto | {s['segmentation_s']:.1f} s | <= 15 s | "
+        f"{_ok(s['segmentation_s'] <= TARGETS['segmentation_s'])} |",
+        f"| BG/NBD + Gamma-Gamma: rfm_summary query + both fits | {s['clv_s']:.1f} s (fits "
+        f"{s['clv_fit_s']:.1f} s) | <= 30 s | {_ok(s['clv_s'] <= TARGETS['clv_s'])} |",
+    ]
+    if "render_s" in s:
+        r = res["render"]
+        lines += [
+            f"| full render, 4 reports (wall, median of {len(r['walls'])}: "
+            f"{', '.join(f'{w:.0f}' for w in r['walls'])} s) | {s['render_s']:.0f} s | "
+            f"<= 120 s | {_ok(s['render_s'] <= TARGETS['render_s'])} |",
+            f"| peak memory, whole process tree | {s['peak_gib']:.2f} GiB | <= 4 GB | "
+            f"{_ok(s['peak_gib'] * GIB <= 4e9)} |",
+            f"| largest HTML | {s['html_mb']:.2f} MB | <= 2 MB | "
+            f"{_ok(s['html_mb'] <= TARGETS['html_mb'])} |",
+            f"| render vs the bundled sample's ({s['sample_render_s']:.0f} s) | "
+            f"{s['vs_sample']:.2f}x | <= 1.5x at 100k | "
+            + (_ok(s["vs_sample"] <= TARGETS["vs_sample"]) if n <= 100_000 else "(100k only)")
+            + " |",
+        ]
+    lines += [
+        "",
+        f"Metric layer, all {sum(1 for x in res['steps'] if x['kind'] == 'engine')} notebook "
+        f"steps that query the engine: {s['a_all_engine_steps']:.1f} s (median per step; of "
+        f"which inside the engine and Arrow {s['a_engine_only']:.1f} s); first, cold run "
+        f"{sum(x['first'] for x in res['steps'] if x['kind'] == 'engine'):.1f} s. Peak RSS of "
+        f"the benchmark process: (a) {res['a_peak_bytes'] / GIB:.2f} GiB, (b) "
+        f"{res['b_peak_bytes'] / GIB:.2f} GiB, (c) {res['c_peak_bytes'] / GIB:.2f} GiB "
+        "(cumulative: each includes what the earlier phases still hold).",
+        "",
+        "| table (notebook: step) | crmlib s | SQL s | pandas s | crmlib / SQL | pandas / crmlib |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, a, b, c in sorted(s["per_case"], key=lambda x: -x[1]):
+        lines.append(
+            f"| {name.replace('|', '/')} | {a:.2f} | {b:.2f} | {c:.2f} | {a / b:.2f} | "
+            f"{c / a:.2f} |"
+        )
+    lines.append(
+        f"| **total** | **{s['a_covered']:.2f}** | **{s['b_sql']:.2f}** | **{s['c_pandas']:.2f}**"
+        f" | **{s['metric_vs_sql']:.2f}** | **{s['pandas_vs_metric']:.2f}** |"
+    )
+    uncovered = [
+        x
+        for x in res["steps"]
+        if x["kind"] == "engine"
+        and not any(name.split(": ", 1)[1] in x["full"] for name, *_ in s["per_case"])
+    ]
+    lines += [
+        "",
+        f"Engine steps without a hand-written twin ({len(uncovered)}, "
+        f"{sum(x['median'] for x in uncovered):.1f} s together): "
+        + "; ".join(
+            f"{x['notebook']} `{x['source'][:60]}` {x['median']:.2f} s"
+            for x in sorted(uncovered, key=lambda x: -x["median"])[:12]
+        )
+        + ("; ..." if len(uncovered) > 12 else "")
+        + ".",
+        "",
+    ]
+    if "profile" in res:
+        lines += [
+            "Where the render's time goes (seconds per notebook, from the executed notebooks' "
+            "cell timings; queries and fitting split by the step timings of (a)'s cold run):",
+            "",
+            "| notebook | kernel + papermill | imports + connect | queries | model fitting | "
+            "plots, tables, pandas | HTML export | total |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, p in res["profile"].items():
+            html_kb = res["render"]["median_run"]["notebooks"][name]["html_bytes"] / 1e3
+            lines.append(
+                f"| {name} ({html_kb:,.0f} kB) | {p['kernel_and_papermill']:.1f} | "
+                f"{p['imports_connect']:.1f} | {p['queries']:.1f} | {p['fitting']:.1f} | "
+                f"{p['display']:.1f} | {p['html_export']:.1f} | {p['total']:.1f} |"
+            )
+        rl = res["render"]["median_run"]["lines"]
+        lines += ["", "Renderer progress (seconds since start):", ""]
+        lines += [f"    {t:6.1f}  {text}" for t, text in rl if "WARNING" not in text]
+        lines.append("")
+    slow = sorted(res["steps"], key=lambda x: -x["median"])[:15]
+    lines += [
+        "Slowest notebook steps (median of the runs of (a), seconds):",
+        "",
+        "| notebook | kind | step | median | cold | rows fetched (largest) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {x['notebook']} | {x['kind']} | `{x['source'][:70]}` | {x['median']:.2f} | "
+        f"{x['first']:.2f} | {x['max_rows']:,} |"
+        for x in slow
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _load(values) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def write_results(size: int, text: str) -> None:
+    """Replace the block between ``<!-- bench N -->`` markers in RESULTS.md (or append it)."""
+    begin, end = f"<!-- bench {size} -->", f"<!-- /bench {size} -->"
+    block = f"{begin}\n{text}{end}"
+    current = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else ""
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if pattern.search(current):
+        current = pattern.sub(lambda _: block, current)
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    RESULTS_MD.write_text(current, encoding="utf-8")
