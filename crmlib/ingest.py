@@ -468,9 +468,9 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict
         )
     if name == "campaign_contacts" and {"converted", "clicked"} <= cols:
         # control-group customers get no message, so they cannot click: treated rows only
-        treated = (
-            "coalesce(lower(\"group\"), 'treatment') <> 'control'" if "group" in cols else "TRUE"
-        )
+        treated = "TRUE"
+        if "group" in cols:
+            treated = "coalesce(lower(trim(\"group\")), '') NOT IN ('control', 'holdout')"
         out["conversion_without_click"] = count(
             f"SELECT count(*) FROM {t} "
             f"WHERE converted AND NOT coalesce(clicked, false) AND {treated}"
@@ -499,19 +499,20 @@ def _ingest_table(
         f"CREATE OR REPLACE TABLE {_q(target)} AS SELECT {', '.join(typed)} "
         "FROM _parsed WHERE _rule IS NULL ORDER BY _row"
     )
-    raw_cols = ", ".join(f"r.{_q(c)}" for c in mapping.values())
+    # quarantined rows as read, under the contract's (normalized) column names
+    raw_cols = ", ".join(f"r.{_q(c)} AS {_q(n)}" for n, c in mapping.items())
+    quarantine = _q("_quarantine_" + table.name)
     con.execute(
-        f"CREATE OR REPLACE TABLE {_q('_quarantine_' + table.name)} AS "
-        f"SELECT p._row, p._rule, p._column, {raw_cols} "
+        f"CREATE OR REPLACE TABLE {quarantine} AS "
+        f"SELECT p._row, CAST(NULL AS BIGINT) AS _line, p._rule, p._column, {raw_cols}, "
+        "CAST(NULL AS VARCHAR) AS _text "
         "FROM _parsed p JOIN (SELECT rowid + 1 AS _row, * FROM _raw) r USING (_row) "
         "WHERE p._rule IS NOT NULL ORDER BY p._row"
     )
     rejects = con.execute("SELECT line, error, csv_line FROM _rejects ORDER BY line").fetchall()
     if rejects:
-        con.execute(f"ALTER TABLE {_q('_quarantine_' + table.name)} ADD COLUMN _line BIGINT")
-        con.execute(f"ALTER TABLE {_q('_quarantine_' + table.name)} ADD COLUMN _text VARCHAR")
         con.executemany(
-            f"INSERT INTO {_q('_quarantine_' + table.name)} (_rule, _column, _line, _text) "
+            f"INSERT INTO {quarantine} (_rule, _column, _line, _text) "
             "VALUES ('malformed_line', ?, ?, ?)",
             [(err, line, text[:1000]) for line, err, text in rejects],
         )

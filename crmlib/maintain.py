@@ -209,11 +209,15 @@ def delete_customers(
     with duckdb.connect(str(warehouse)) as con:
         con.execute("BEGIN TRANSACTION")
         for name in reversed(LOAD_ORDER):
-            if name == "campaigns" or not _exists(con, name):
+            if name == "campaigns":
                 continue
-            n = con.execute(
-                f"DELETE FROM {_q(name)} WHERE customer_id IN (SELECT unnest(?))", [ids]
-            ).fetchone()[0]
-            rows.append((name, int(n)))
+            # the contract table, and the quarantined raw rows that mention the customer
+            for target in (name, f"_quarantine_{name}"):
+                if not _exists(con, target) or "customer_id" not in _columns(con, target):
+                    continue
+                n = con.execute(
+                    f"DELETE FROM {_q(target)} WHERE customer_id IN (SELECT unnest(?))", [ids]
+                ).fetchone()[0]
+                rows.append((target, int(n)))
         con.execute("COMMIT")
     return pd.DataFrame(rows, columns=["table", "rows_deleted"])

@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from crmlib import config
-from crmlib.errors import ParameterError, RenderError
+from crmlib.errors import ParameterError
 from crmlib.record import KPI_MIMETYPE
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "export_html",
     "harvest_kpis",
     "build_index",
+    "export_quarantine",
 ]
 
 #: Parameters every report notebook declares.
@@ -256,7 +257,8 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
             if out.get("output_type") == "error":
                 status = "failed"
                 error = error or _error_text(out)
-    previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name)
+    same = {k: v for k, (v, _) in values.items() if k != "as_of"}
+    previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name, same)
     return _Page(
         name=name,
         title=str(crm.get("title") or name),
@@ -350,8 +352,15 @@ def _context_html(nb) -> str:
     return ""
 
 
-def _previous_kpis(out_root: Path, as_of: str, name: str) -> tuple[str, dict | None]:
-    """Return the latest dated run before ``as_of`` in ``out_root`` holding KPIs for ``name``."""
+def _previous_kpis(
+    out_root: Path, as_of: str, name: str, parameters: dict | None = None
+) -> tuple[str, dict | None]:
+    """Return the latest comparable dated run before ``as_of`` holding KPIs for ``name``.
+
+    A run is comparable when its executed notebook had the same parameters (data source,
+    period length, currency, ...) apart from ``as_of``: a change against a run on other
+    data or another period would not be a movement.
+    """
     if not as_of or not out_root.is_dir():
         return "", None
     for folder in sorted(out_root.iterdir(), reverse=True):
@@ -362,9 +371,23 @@ def _previous_kpis(out_root: Path, as_of: str, name: str) -> tuple[str, dict | N
             kpis = json.loads((folder / "kpis.json").read_text(encoding="utf-8"))
         except (ValueError, OSError):
             continue
-        if isinstance(kpis, dict) and isinstance(kpis.get(name), dict) and kpis[name]:
-            return folder.name, kpis[name]
+        if not (isinstance(kpis, dict) and isinstance(kpis.get(name), dict) and kpis[name]):
+            continue
+        if parameters is not None and _run_parameters(folder / f"{name}.ipynb") != parameters:
+            continue
+        return folder.name, kpis[name]
     return "", None
+
+
+def _run_parameters(nb_path: Path) -> dict | None:
+    """The parameter values of an executed notebook, without ``as_of`` (None if unreadable)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(nb_path), as_version=4)
+    except (OSError, ValueError):
+        return None
+    return {k: v for k, (v, _) in _parameter_values(nb, nb_path).items() if k != "as_of"}
 
 
 #: Cells with these tags are not part of the stakeholder report.
@@ -812,7 +835,8 @@ def render(
     out_root = Path(out) if out else config.REPORTS_DIR
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.", dir=out_root))
-    quarantined = export_quarantine(con, tmp / "quarantine")
+    mask = bool(params.get("mask_pii", True))
+    quarantined = export_quarantine(con, tmp / "quarantine", mask=mask)
     if quarantined:
         say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
     del con
@@ -859,11 +883,12 @@ def render(
     return RenderResult(as_of_date.isoformat(), target, index, results)
 
 
-def export_quarantine(con, folder: Path) -> dict[str, int]:
+def export_quarantine(con, folder: Path, *, mask: bool = True) -> dict[str, int]:
     """Write each table's quarantined rows, with their rule, to ``folder/<table>.csv``.
 
     Only tables with quarantined rows get a file. Sources not validated by crm-reports
-    (a database URL, a DuckDB file) have no quarantine.
+    (a database URL, a DuckDB file) have no quarantine. The files sit beside stakeholder
+    reports, so names, e-mails and phones are masked unless ``mask`` is False.
 
     Returns
     -------
@@ -872,6 +897,8 @@ def export_quarantine(con, folder: Path) -> dict[str, int]:
     """
     import duckdb
 
+    from crmlib.privacy import mask_pii
+
     raw = getattr(con, "con", None)
     if not isinstance(raw, duckdb.DuckDBPyConnection):
         return {}
@@ -879,12 +906,12 @@ def export_quarantine(con, folder: Path) -> dict[str, int]:
     for name in sorted(con.list_tables()):
         if not name.startswith("_quarantine_"):
             continue
-        n = raw.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-        if n:
+        rows = raw.execute(f'SELECT * FROM "{name}" ORDER BY _row, _line').df()
+        if len(rows):
             folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"{name.removeprefix('_quarantine_')}.csv"
-            raw.execute(f"COPY (SELECT * FROM \"{name}\" ORDER BY _row) TO '{target}' (HEADER)")
-            written[name.removeprefix("_quarantine_")] = int(n)
+            table = name.removeprefix("_quarantine_")
+            mask_pii(rows, enabled=mask).to_csv(folder / f"{table}.csv", index=False)
+            written[table] = len(rows)
     return written
 
 
@@ -1202,10 +1229,3 @@ def _sparkline(
         f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
         f"aria-label='{desc}'><title>{desc}</title>{line}{dot}</svg>"
     )
-
-
-def raise_for_failures(result: RenderResult) -> None:
-    """Raise :class:`RenderError` naming each failed notebook and its cell."""
-    if result.failed:
-        lines = "; ".join(f"{r.name} failed at {r.error}" for r in result.failed)
-        raise RenderError(lines)

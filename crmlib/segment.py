@@ -777,7 +777,7 @@ def category_mix(con: ibis.BaseBackend, as_of: dt.date, segments: pd.DataFrame) 
     if not has_columns(o, "category"):
         return pd.DataFrame(columns=_MIX_COLUMNS)
     seg = ibis.memtable(segments[["customer_id", "segment"]].astype({"segment": str}))
-    cat = o.category.cast("string").strip()
+    cat = o.category.cast("string").lstrip().rstrip()
     cat = ibis.cases((cat.isnull() | (cat == ""), "unknown"), else_=cat)
     joined = o.mutate(category=cat).join(seg, "customer_id")
     df = fetch(
@@ -830,7 +830,7 @@ def category_trends(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 
     start, end = period_bounds(as_of, lookback_days)
     prev_start = start - dt.timedelta(days=int(lookback_days))
     o = o.filter(o.order_date >= ibis.timestamp(prev_start))
-    cat = o.category.cast("string").strip()
+    cat = o.category.cast("string").lstrip().rstrip()
     cat = ibis.cases((cat.isnull() | (cat == ""), "unknown"), else_=cat)
     current = o.order_date >= ibis.timestamp(start)
     zero = ibis.literal(0).cast(o.revenue.type())

@@ -44,6 +44,7 @@ __all__ = [
     "require_table",
     "has_columns",
     "latest_event_date",
+    "AS_OF_TABLES",
     "resolve_as_of",
     "period_bounds",
     "fetch",
@@ -261,10 +262,16 @@ def has_columns(table: ir.Table, *names: str) -> bool:
     return set(names) <= set(table.columns)
 
 
+#: Tables whose event times define the default ``as_of``. Campaign dates are left out on
+#: purpose: a campaign scheduled ahead must not move the report into the future.
+AS_OF_TABLES: tuple[str, ...] = ("customers", "orders", "communications", "tickets")
+
+
 def latest_event_date(con: ibis.BaseBackend) -> dt.date:
     """Return the date of the latest event in the data (the default ``as_of``).
 
-    The events are each table's time column (:attr:`crmlib.contract.Table.event_time`).
+    The events are the time columns (:attr:`crmlib.contract.Table.event_time`) of
+    :data:`AS_OF_TABLES`: sign-ups, orders, communications and tickets.
 
     Raises
     ------
@@ -272,7 +279,8 @@ def latest_event_date(con: ibis.BaseBackend) -> dt.date:
         When the data holds no dated event at all.
     """
     latest: list[dt.date] = []
-    for name, spec in TABLES.items():
+    for name in AS_OF_TABLES:
+        spec = TABLES[name]
         if spec.event_time and has_table(con, name):
             t = con.table(name)
             if spec.event_time in t.columns:

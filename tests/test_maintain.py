@@ -95,10 +95,20 @@ def test_delete_only_when_confirmed(tmp_path):
     )
     with pytest.raises(ParameterError, match="add --yes to confirm"):
         delete_customers(wh, ["C1"])
+    # a quarantined row of C1 (negative revenue) must go too
+    bad = write_tables(tmp_path / "v2", {"orders.csv": ORDERS_V1 + "O9,C1,2025-01-07,-1\n"})
+    upsert_export(bad, wh)
     df = delete_customers(wh, ["C1"], confirm=True).set_index("table").rows_deleted
-    assert df.to_dict() == {"orders": 1, "customers": 1}
+    assert df.to_dict() == {
+        "orders": 1,
+        "_quarantine_orders": 1,
+        "customers": 1,
+        "_quarantine_customers": 0,
+    }
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM customers").fetchone()[0] == 2
+        left = con.execute("SELECT count(*) FROM _quarantine_orders WHERE customer_id = 'C1'")
+        assert left.fetchone()[0] == 0
 
 
 def test_inactive_customers_are_marked_not_deleted(tmp_path):

@@ -62,8 +62,9 @@ def test_cdm_kpis_match_an_independent_pandas_computation(sample_render, sample_
         revenue=("rev", "sum"), cost=("cst", lambda s: s.fillna(0).sum()), first=("date", "min")
     )
     months = np.maximum((end - life["first"]).dt.total_seconds() / 86400 / 30.4375, 1.0)
-    value = (life.revenue - life.cost) / months
-    assert kpis["avg_customer_value"] == pytest.approx(value.mean(), rel=1e-6)
+    # ratio of sums: margin per customer-month of the whole base
+    expected = (life.revenue - life.cost).sum() / months.sum()
+    assert kpis["avg_customer_value"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_two_renders_give_identical_kpis(sample_render, sample_dir, tmp_path):

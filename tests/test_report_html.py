@@ -340,3 +340,26 @@ def test_text_columns_of_formatted_numbers_are_right_aligned(tmp_path):
         ("right", "orders"),
     ]
     assert '<td style="text-align:right">1,636.40</td>' in table
+
+
+def test_changes_compare_only_runs_with_the_same_parameters(tiny_data, tmp_path):
+    """A run with another lookback is not 'the previous run' of this one."""
+    import json
+
+    from crmlib.report import render
+    from tests.test_report import _notebook
+
+    books = tmp_path / "nb"
+    books.mkdir()
+    _notebook(books / "01_k.ipynb", "import crmlib\ncrmlib.record(n=lookback_days)")
+    out = tmp_path / "out"
+    quiet = {"progress": lambda m: None, "notebooks_dir": books, "out": out}
+    render(tiny_data, as_of="2025-03-01", params={"lookback_days": 30}, **quiet)
+    render(tiny_data, as_of="2025-03-10", params={"lookback_days": 90}, **quiet)
+    render(tiny_data, as_of="2025-03-20", params={"lookback_days": 90}, **quiet)
+    from crmlib.report import _previous_kpis, _run_parameters
+
+    params = _run_parameters(out / "2025-03-20" / "01_k.ipynb")
+    assert _previous_kpis(out, "2025-03-20", "01_k", params)[0] == "2025-03-10"
+    assert _previous_kpis(out, "2025-03-10", "01_k", params)[0] == ""  # 03-01 had 30 days
+    assert json.loads((out / "2025-03-01" / "kpis.json").read_text()) == {"01_k": {"n": 30}}

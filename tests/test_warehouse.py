@@ -78,3 +78,11 @@ def test_cache_dir_comes_from_the_environment(tiny_data, tmp_path, monkeypatch):
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM orders").fetchone()[0] == 5
     assert os.environ["CRM_CACHE_DIR"] == str(tmp_path / "cache")
+
+
+def test_a_campaign_scheduled_ahead_does_not_move_as_of(tiny_data):
+    (tiny_data / "campaigns.csv").write_text(
+        "campaign_id,channel,start_date,cost\nK1,email,2025-12-24,100\n"
+    )
+    con = crmlib.connect(tiny_data)
+    assert resolve_as_of(con, "") == dt.date(2025, 3, 20)  # the latest order, not 2025-12-24

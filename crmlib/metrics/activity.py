@@ -1,9 +1,9 @@
 """Customer activity: who is active, who is inactive (marked, never deleted).
 
-A customer is *inactive* at ``as_of`` when their latest activity - a valid order, a
-communication or a ticket, whichever tables exist - or, without any, their sign-up, is more
-than ``inactive_after_days`` days before ``as_of``. Inactive customers stay in the data and
-in ``customers_total``; reports show them separately.
+A customer is *inactive* at ``as_of`` when they had no activity - a valid order, a
+communication or a ticket, whichever tables exist, or their sign-up - in the
+``inactive_after_days`` days ending at ``as_of`` (inclusive). Inactive customers stay in
+the data and in ``customers_total``; reports show them separately.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of, valid_orders
@@ -66,7 +67,7 @@ def activity_summary(
     row = fetch(
         s.aggregate(customers_inactive=s.inactive.cast("int64").sum(), customers_total=s.count())
     ).iloc[0]
-    inactive = int(row.customers_inactive or 0)
+    inactive = 0 if pd.isna(row.customers_inactive) else int(row.customers_inactive)
     return {
         "customers_active": int(row.customers_total) - inactive,
         "customers_inactive": inactive,

@@ -106,7 +106,8 @@ def customer_base_summary(
         customers_new=(c.signup_date >= ibis.timestamp(start)).sum(),
     )
     row = fetch(expr).iloc[0]
-    return {"customers_total": int(row.customers_total), "customers_new": int(row.customers_new)}
+    new = 0 if pd.isna(row.customers_new) else int(row.customers_new)  # empty sum is NULL
+    return {"customers_total": int(row.customers_total), "customers_new": new}
 
 
 def new_customers_by_month(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
@@ -439,3 +440,29 @@ def cohort_retention(
     grid["retention_low"] = np.where(observable, low, np.nan)
     grid["retention_high"] = np.where(observable, high, np.nan)
     return grid.sort_values(["cohort", "months_since_first"], ignore_index=True)[columns]
+
+
+def customer_value_summary(values: pd.DataFrame) -> dict[str, float]:
+    """Return the headline customer value from :func:`customer_values`, as a ratio of sums.
+
+    ``avg_customer_value = sum(revenue - cost) / sum(lifetime_months)`` over the customers
+    with a valid order: the margin the customer base earns per customer-month, where a
+    customer of long standing weighs by their months (not a mean of per-customer ratios).
+    ``median_customer_value`` is the median of the per-customer values, for the typical
+    customer.
+
+    Returns
+    -------
+    dict
+        ``avg_customer_value``, ``median_customer_value`` (NaN without customers),
+        ``customers_valued``, ``margin_total``, ``customer_months``.
+    """
+    margin = float((values.revenue - values.cost).sum())
+    months = float(values.lifetime_months.sum())
+    return {
+        "avg_customer_value": margin / months if months else float("nan"),
+        "median_customer_value": float(values.customer_value.median()),
+        "customers_valued": len(values),
+        "margin_total": margin,
+        "customer_months": months,
+    }

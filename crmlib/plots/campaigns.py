@@ -54,8 +54,12 @@ def _drawable(text: str) -> bool:
 
 
 def _plain(text: str) -> str:
-    """Text that matplotlib shows literally (``$`` would start mathtext)."""
-    return text.replace("$", r"\$")
+    """Text that matplotlib shows literally.
+
+    :func:`crmlib.plots.set_theme` turns mathtext off (``text.parse_math``), so a ``$`` is
+    already drawn as itself; it is escaped only when a caller turned mathtext back on.
+    """
+    return text.replace("$", r"\$") if rcParams["text.parse_math"] else text
 
 
 def campaign_label(campaign_id: object, name: object = None, *, max_chars: int = 28) -> str:

@@ -173,3 +173,22 @@ def test_cohort_retention_partial_and_complete_months(tmp_path):
     assert _grid(recent) == {("2025-04", 0): 1.0}
     with pytest.raises(ValueError, match="months=0 should be a positive whole number"):
         cm.cohort_retention(con, dt.date(2025, 4, 30), months=0)
+
+
+def test_an_as_of_before_any_signup_gives_zeros(con):
+    from crmlib.metrics.activity import activity_summary
+
+    early = dt.date(2020, 1, 1)
+    assert cm.customer_base_summary(con, early, 90) == {"customers_total": 0, "customers_new": 0}
+    assert activity_summary(con, early) == {"customers_active": 0, "customers_inactive": 0}
+
+
+def test_customer_value_summary_is_a_ratio_of_sums(con):
+    s = cm.customer_value_summary(cm.customer_values(con, AS_OF))
+    # C1 margin 160.50 - 65 = 95.50 over 79 / 30.4375 months; C2 margin 40 over 1 month
+    months = 79 / 30.4375 + 1
+    assert s["avg_customer_value"] == pytest.approx((95.50 + 40) / months)
+    # the mean of the two per-customer ratios would be (36.79 + 40) / 2 = 38.40: different
+    assert s["avg_customer_value"] != pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
+    assert s["median_customer_value"] == pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
+    assert s["customers_valued"] == 2
