@@ -434,20 +434,20 @@ def test_bundled_sample_is_the_generator_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"n_customers": 10},
-        {"n_customers": 1000.5},
-        {"seed": -1},
-        {"start": "2026-01-01", "end": "2026-02-01"},
-        {"start": "not a date"},
+        ({"n_customers": 10}, "n_customers must be at least 100, got 10"),
+        ({"n_customers": 1000.5}, "n_customers must be an integer, got 1000.5"),
+        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+        ({"start": "2026-01-01", "end": "2026-02-01"}, "must cover at least 180 days"),
+        ({"start": "not a date"}, "start/end must be ISO dates, got 'not a date'"),
     ],
 )
-def test_invalid_parameters(kwargs: dict) -> None:
-    with pytest.raises(ParameterError):
+def test_invalid_parameters(kwargs: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=re.escape(message)):
         generate(**{"n_customers": 200, **kwargs})
 
 
 def test_invalid_format(tmp_path: Path) -> None:
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match="fmt must be 'csv' or 'parquet', got 'xlsx'"):
         write_sample(tmp_path, 200, fmt="xlsx")
