@@ -52,5 +52,11 @@ lab: $(STAMP) ## Start JupyterLab on notebooks/ (options in LAB_ARGS, e.g. --no-
 sample: $(STAMP) ## Regenerate the bundled sample in data/sample/
 	$(BIN)/crm-report sample --out data/sample --customers 3000 --seed 7
 
+# Customers in the benchmark's generated data (cached in benchmarks/data/<SIZE>/)
+SIZE ?= 1000000
+
+bench: $(STAMP) ## Scale benchmark, e.g. make bench SIZE=1000000 (updates benchmarks/RESULTS.md)
+	$(BIN)/python -m benchmarks.run --size $(SIZE) --write
+
 clean: ## Remove the venv, caches and rendered reports
 	rm -rf $(VENV) .cache reports .pytest_cache

@@ -43,9 +43,19 @@ def _start(ns: dict) -> pd.Timestamp:
 
 
 def _valid(t: dict, ns: dict) -> pd.DataFrame:
-    o = t["orders"]
-    status = o.status.str.strip().str.lower()
-    return o[(o.order_date < _end(ns)) & ~status.isin(INVALID)]
+    """Valid orders up to as_of, computed once per run and reused, as a notebook would."""
+    key = f"_valid {ns['as_of']}"
+    if key not in t:
+        o = t["orders"]
+        status = o.status.str.strip().str.lower()
+        t[key] = o[(o.order_date < _end(ns)) & ~status.isin(INVALID)]
+    return t[key]
+
+
+def forget(t: dict) -> None:
+    """Drop what :func:`_valid` kept, so that each timed run pays for it once."""
+    for key in [k for k in t if k.startswith("_")]:
+        del t[key]
 
 
 def _customers(t: dict, ns: dict) -> pd.DataFrame:
@@ -256,14 +266,13 @@ def rfm_summary(calibration: bool):
 
 def cohort_retention(t, ns):
     o = _valid(t, ns)
-    active = pd.DataFrame(
-        {"customer_id": o.customer_id, "month": o.order_date.dt.to_period("M")}
-    ).drop_duplicates()
+    month = o.order_date.dt.year * 12 + o.order_date.dt.month - 1  # months since year 0
+    active = pd.DataFrame({"customer_id": o.customer_id, "month": month}).drop_duplicates()
     active["cohort"] = active.groupby("customer_id").month.transform("min")
     sizes = active.groupby("cohort").customer_id.nunique().rename("cohort_customers")
-    active["months_since_first"] = (active.month - active.cohort).apply(lambda d: d.n)
+    active["months_since_first"] = active.month - active.cohort
     a = ns["as_of"]
-    as_of_month = pd.Period(a, "M")
+    as_of_month = a.year * 12 + a.month - 1
     complete = (a + dt.timedelta(days=1)).month != a.month
     last = as_of_month if complete else as_of_month - 1
     oldest = as_of_month - (int(ns["cohort_months"]) - 1)
@@ -271,7 +280,7 @@ def cohort_retention(t, ns):
     df = active.groupby(["cohort", "months_since_first"]).size().rename("active_customers")
     df = df.reset_index().join(sizes, on="cohort")
     df["retention"] = df.active_customers / df.cohort_customers
-    df["cohort"] = df.cohort.dt.to_timestamp()
+    df["cohort"] = pd.to_datetime({"year": df.cohort // 12, "month": df.cohort % 12 + 1, "day": 1})
     return df
 
 

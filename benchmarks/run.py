@@ -205,20 +205,21 @@ def run_metric_layer(sample: Path, repeat: int) -> tuple[dict, dict, list]:
 
 
 def run_cases(label: str, impl, arg, steps: dict, spaces: dict, repeat: int) -> list[dict]:
+    from benchmarks import pandas_impl
     from benchmarks.cases import CASES, compare, crmlib_value, find_step
 
-    rows = []
-    for case in CASES:
-        fn = case.sql if impl == "sql" else case.pandas
-        ns = spaces[case.notebook]
-        runs = []
-        for r in range(repeat):
+    runs: dict[str, list[float]] = {case.name: [] for case in CASES}
+    for r in range(repeat):
+        if impl == "pandas":
+            pandas_impl.forget(arg)
+        for case in CASES:
+            fn = case.sql if impl == "sql" else case.pandas
             t = time.perf_counter()
-            out = fn(arg, ns)
-            runs.append(time.perf_counter() - t)
+            out = fn(arg, spaces[case.notebook])
+            runs[case.name].append(time.perf_counter() - t)
             if r == 0:
                 compare(crmlib_value(find_step(steps[case.notebook], case), case), out, case)
-        rows.append({"case": case.name, "runs": runs, "median": statistics.median(runs)})
+    rows = [{"case": k, "runs": v, "median": statistics.median(v)} for k, v in runs.items()]
     say(f"({label}) {len(rows)} tables, each equal to crmlib's")
     return rows
 
