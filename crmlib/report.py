@@ -373,14 +373,16 @@ def _previous_kpis(
             continue
         if not (isinstance(kpis, dict) and isinstance(kpis.get(name), dict) and kpis[name]):
             continue
-        if parameters is not None and _run_parameters(folder / f"{name}.ipynb") != parameters:
-            continue
+        if parameters is not None:
+            earlier = _run_parameters(folder / f"{name}.ipynb")
+            if earlier is not None and earlier != parameters:  # unknown counts as comparable
+                continue
         return folder.name, kpis[name]
     return "", None
 
 
 def _run_parameters(nb_path: Path) -> dict | None:
-    """The parameter values of an executed notebook, without ``as_of`` (None if unreadable)."""
+    """The parameter values of an executed notebook, without ``as_of`` (None if absent)."""
     import nbformat
 
     try:
