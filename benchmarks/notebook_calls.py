@@ -201,6 +201,7 @@ def run_notebook(
     con: object = None,
     record: bool = True,
     namespace: dict | None = None,
+    hook=None,
 ) -> list[StepResult]:
     """Execute a notebook's steps in a fresh namespace; return one result per step.
 
@@ -219,6 +220,10 @@ def run_notebook(
         Record every engine result (see :func:`engine_recorder`) per step.
     namespace : dict, optional
         Filled with the notebook's variables after the run (``as_of``, ``segments`` ...).
+    hook : callable, optional
+        Called as ``hook(step, ns, "before")`` before each step and
+        ``hook(step_result, ns, "after")`` after it (the benchmark times its SQL and
+        pandas twins there, under the same machine load as the step).
     """
     import ibis.backends.duckdb
 
@@ -241,6 +246,8 @@ def run_notebook(
     with engine_recorder(*classes) as calls:
         for step in steps:
             _STEP_INDEX.append(len(results))
+            if hook is not None:
+                hook(step, ns, "before")
             captured.clear()
             n_before = len(calls)
             started = time.perf_counter()
@@ -257,6 +264,8 @@ def run_notebook(
                     list(calls[n_before:]) if record else [],
                 )
             )
+            if hook is not None:
+                hook(results[-1], ns, "after")
     if namespace is not None:
         namespace.update({k: v for k, v in ns.items() if not k.startswith("__")})
     return results

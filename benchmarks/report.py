@@ -124,9 +124,8 @@ def markdown(res: dict) -> str:
         f"steps that query the engine: {s['a_all_engine_steps']:.1f} s (median per step; of "
         f"which inside the engine and Arrow {s['a_engine_only']:.1f} s); first, cold run "
         f"{sum(x['first'] for x in res['steps'] if x['kind'] == 'engine'):.1f} s. Peak RSS of "
-        f"the benchmark process: (a) {res['a_peak_bytes'] / GIB:.2f} GiB, (b) "
-        f"{res['b_peak_bytes'] / GIB:.2f} GiB, (c) {res['c_peak_bytes'] / GIB:.2f} GiB "
-        "(cumulative: each includes what the earlier phases still hold).",
+        f"the benchmark process (crmlib, SQL and the pandas tables in memory): "
+        f"{res['bench_peak_bytes'] / GIB:.2f} GiB.",
         "",
         "| table (notebook: step) | crmlib s | SQL s | pandas s | crmlib / SQL | pandas / crmlib |",
         "|---|---:|---:|---:|---:|---:|",
@@ -158,24 +157,28 @@ def markdown(res: dict) -> str:
         + ".",
         "",
     ]
-    if "profile" in res:
+    if "serial_render" in res:
+        sr = res["serial_render"]
         lines += [
-            "Where the render's time goes (seconds per notebook, from the executed notebooks' "
-            "cell timings; queries and fitting split by the step timings of (a)'s cold run):",
+            f"Where the render's time goes: one more render with `--jobs 1` "
+            f"({sr['wall_s']:.0f} s wall, peak {sr['peak_bytes'] / GIB:.2f} GiB), so that each "
+            "notebook has the machine to itself; seconds per notebook from the executed "
+            "notebooks' cell timings, queries and model fitting being the cold-run timings of "
+            "those steps in (a), and the rest of each cell its figures, tables and pandas work:",
             "",
             "| notebook | kernel + papermill | imports + connect | queries | model fitting | "
             "plots, tables, pandas | HTML export | total |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for name, p in res["profile"].items():
-            html_kb = res["render"]["median_run"]["notebooks"][name]["html_bytes"] / 1e3
+        for name, p in sr["profile"].items():
+            html_kb = sr["run"]["notebooks"][name]["html_bytes"] / 1e3
             lines.append(
                 f"| {name} ({html_kb:,.0f} kB) | {p['kernel_and_papermill']:.1f} | "
                 f"{p['imports_connect']:.1f} | {p['queries']:.1f} | {p['fitting']:.1f} | "
                 f"{p['display']:.1f} | {p['html_export']:.1f} | {p['total']:.1f} |"
             )
         rl = res["render"]["median_run"]["lines"]
-        lines += ["", "Renderer progress (seconds since start):", ""]
+        lines += ["", "Progress of the median parallel render (seconds since start):", ""]
         lines += [f"    {t:6.1f}  {text}" for t, text in rl if "WARNING" not in text]
         lines.append("")
     slow = sorted(res["steps"], key=lambda x: -x["median"])[:15]

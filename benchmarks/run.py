@@ -167,18 +167,47 @@ def kind_of(result) -> str:
     return "pandas"
 
 
-def run_metric_layer(sample: Path, repeat: int) -> tuple[dict, dict, list]:
-    """Run every notebook ``repeat`` times; return per-step timings, namespaces, last steps."""
+def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict, dict]:
+    """Run every notebook ``repeat`` times, timing each step (a); right beside each step
+    with a twin, time its SQL (b) and pandas (c) versions, so that all three run under the
+    same machine load (the twins go first in even runs, after the step in odd runs, so
+    neither side always finds DuckDB's cache warmed by the other). The first run checks
+    every twin's result against crmlib's.
+    """
+    from benchmarks import pandas_impl
+    from benchmarks.cases import CASES, compare, crmlib_value
     from benchmarks.notebook_calls import NOTEBOOKS, run_notebook
 
     timings: dict[tuple[str, int], dict] = {}
-    spaces: dict[str, dict] = {}
-    last: dict[str, list] = {}
+    twins = {c.name: {"sql": [], "pandas": []} for c in CASES}
     for r in range(repeat):
+        pandas_impl.forget(tables)
         for nb in NOTEBOOKS:
-            ns: dict = {}
-            steps = run_notebook(nb, data=str(sample), namespace=ns)
-            spaces[nb.stem], last[nb.stem] = ns, steps
+            cases = [c for c in CASES if c.notebook == nb.stem]
+            pending: dict = {}
+
+            def run_twins(case, ns, pending):
+                for impl, fn, arg in (("sql", case.sql, raw), ("pandas", case.pandas, tables)):
+                    t = time.perf_counter()
+                    pending[impl] = fn(arg, ns)
+                    twins[case.name][impl].append(time.perf_counter() - t)
+
+            def hook(item, ns, when, cases=cases, pending=pending, r=r):
+                step = item if when == "before" else item.step
+                case = next((c for c in cases if c.match in step.source), None)
+                if case is None:
+                    return
+                if when == "before" and r % 2 == 0:
+                    run_twins(case, ns, pending)
+                if when == "after":
+                    if r % 2 == 1:
+                        run_twins(case, ns, pending)
+                    if r == 0:
+                        for impl in ("sql", "pandas"):
+                            compare(crmlib_value(item, case), pending[impl], case)
+                    pending.clear()
+
+            steps = run_notebook(nb, data=str(sample), hook=hook)
             for i, s in enumerate(steps):
                 row = timings.setdefault(
                     (nb.stem, i),
@@ -196,32 +225,18 @@ def run_metric_layer(sample: Path, repeat: int) -> tuple[dict, dict, list]:
                 )
                 row["runs"].append(s.seconds)
                 row["engine_runs"].append(sum(c.seconds for c in s.engine_calls))
-        say(f"(a) metric layer run {r + 1}/{repeat} done")
+        say(f"(a, b, c) run {r + 1}/{repeat} done; load {os.getloadavg()[0]:.2f}")
     for row in timings.values():
         row["median"] = statistics.median(row["runs"])
         row["engine_median"] = statistics.median(row["engine_runs"])
         row["first"] = row["runs"][0]
-    return timings, spaces, last
-
-
-def run_cases(label: str, impl, arg, steps: dict, spaces: dict, repeat: int) -> list[dict]:
-    from benchmarks import pandas_impl
-    from benchmarks.cases import CASES, compare, crmlib_value, find_step
-
-    runs: dict[str, list[float]] = {case.name: [] for case in CASES}
-    for r in range(repeat):
-        if impl == "pandas":
-            pandas_impl.forget(arg)
-        for case in CASES:
-            fn = case.sql if impl == "sql" else case.pandas
-            t = time.perf_counter()
-            out = fn(arg, spaces[case.notebook])
-            runs[case.name].append(time.perf_counter() - t)
-            if r == 0:
-                compare(crmlib_value(find_step(steps[case.notebook], case), case), out, case)
-    rows = [{"case": k, "runs": v, "median": statistics.median(v)} for k, v in runs.items()]
-    say(f"({label}) {len(rows)} tables, each equal to crmlib's")
-    return rows
+    out = {}
+    for impl in ("sql", "pandas"):
+        out[impl] = [
+            {"case": name, "runs": v[impl], "median": statistics.median(v[impl])}
+            for name, v in twins.items()
+        ]
+    return timings, out
 
 
 # --------------------------------------------------------------------------- (e)
@@ -296,7 +311,7 @@ def render_many(data: str, out: Path, env: dict, jobs: int, repeat: int, label: 
 def cost_profile(render_run: dict, timings: dict) -> dict:
     """Split each notebook's render time: kernel, imports, queries, fitting, display, HTML."""
     by_cell: dict[tuple[str, int], dict] = {}
-    for row in timings.values():
+    for row in timings.values() if isinstance(timings, dict) else timings:
         d = by_cell.setdefault((row["notebook"], row["cell"]), {"engine": 0.0, "fit": 0.0})
         if row["kind"] in ("engine", "fit"):
             d[row["kind"]] += row["first"]
@@ -326,6 +341,15 @@ def cost_profile(render_run: dict, timings: dict) -> dict:
     return profile
 
 
+def serial_profile(sample: Path, env: dict, size: int, timings) -> dict:
+    """One render with ``--jobs 1``: each notebook alone on the machine, so a cell's time
+    splits into the (a) timings of its queries and fits, and the rest (plots, tables)."""
+    run = render(str(sample), HERE / "out" / f"{size}-serial", env, 1)
+    say(f"(e) serial render for the cost profile: {run['wall_s']:.1f} s")
+    return {"wall_s": run["wall_s"], "peak_bytes": run["peak_bytes"], "run": run,
+            "profile": cost_profile(run, timings)}  # fmt: skip
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -338,7 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-render", action="store_true")
     p.add_argument("--reingest", action="store_true", help="rebuild the warehouse (timed)")
     p.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="reuse results.json; redo only the serial render and its cost profile",
+    )
     args = p.parse_args(argv)
+    if args.profile_only:
+        return profile_only(args)
 
     data_dir = HERE / "data" / str(args.size)
     cache = data_dir / "cache"
@@ -355,22 +386,16 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import pandas_impl
 
     me = psutil.Process()
-    with PeakRSS(me.pid) as peak:
-        timings, spaces, steps = run_metric_layer(sample, args.repeat)
-    results["a_peak_bytes"] = peak.peak
-    results["steps"] = list(timings.values())
-
     raw = duckdb.connect(results["data"]["warehouse"], read_only=True)
+    t = time.perf_counter()
+    tables = pandas_impl.load(data_dir / "clean")
+    results["c_load_s"] = time.perf_counter() - t
     with PeakRSS(me.pid) as peak:
-        results["b_sql"] = run_cases("b", "sql", raw, steps, spaces, args.repeat)
-    results["b_peak_bytes"] = peak.peak
+        timings, twins = run_interleaved(sample, raw, tables, args.repeat)
+    results["bench_peak_bytes"] = peak.peak
+    results["steps"] = list(timings.values())
+    results["b_sql"], results["c_pandas"] = twins["sql"], twins["pandas"]
     raw.close()
-    with PeakRSS(me.pid) as peak:
-        t = time.perf_counter()
-        tables = pandas_impl.load(data_dir / "clean")
-        results["c_load_s"] = time.perf_counter() - t
-        results["c_pandas"] = run_cases("c", "pandas", tables, steps, spaces, args.repeat)
-    results["c_peak_bytes"] = peak.peak
     del tables
 
     if not args.skip_render:
@@ -379,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         results["render"] = render_many(
             str(sample), out, env, args.jobs, args.render_repeat, f"{args.size:,}"
         )
-        results["profile"] = cost_profile(results["render"]["median_run"], timings)
+        results["serial_render"] = serial_profile(sample, env, args.size, timings)
         sample_env = {**env, "CRM_CACHE_DIR": str(HERE / "data" / "bundled-sample-cache")}
         results["render_sample"] = render_many(
             "", HERE / "out" / "sample", sample_env, args.jobs, args.render_repeat, "sample"
@@ -394,6 +419,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         write_results(args.size, text)
         say("benchmarks/RESULTS.md updated")
+    return 0
+
+
+def profile_only(args) -> int:
+    data_dir = HERE / "data" / str(args.size)
+    os.environ["CRM_CACHE_DIR"] = str(data_dir / "cache")
+    results = json.loads((data_dir / "results.json").read_text())
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    results["serial_render"] = serial_profile(data_dir / "sample", env, args.size, results["steps"])
+    (data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    from benchmarks.report import markdown, write_results
+
+    text = markdown(results)
+    print(text)
+    if args.write:
+        write_results(args.size, text)
     return 0
 
 
