@@ -194,7 +194,7 @@ def rfm_summary(
         per = per.left_join(hold, "cid").select(*cols, "days_holdout", "value_holdout")
     else:
         per = per.select(*cols)
-    df = fetch(per)
+    df = fetch(per.order_by("cid"))  # sorted by the engine, faster than pandas
     unit = TIME_UNITS[time_unit]
     freq = df["days"].to_numpy(dtype="int64") - 1
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -215,7 +215,6 @@ def rfm_summary(
             out["frequency_holdout"] = n_hold
             out["monetary_holdout"] = np.where(n_hold > 0, v_hold / n_hold, 0.0)
         out["duration_holdout"] = (obs_end - cal_end).days / unit
-    out = out.sort_index()
     out.attrs["time_unit"] = time_unit
     return out
 

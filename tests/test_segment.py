@@ -128,6 +128,21 @@ def test_customer_segments_rfm_by_hand(con):
         segment.customer_segments(con, AS_OF, method="kmeans")
 
 
+def test_customer_segments_in_the_engine_equal_the_pandas_rules(sample_dir):
+    """Two implementations of the RFM rules: SQL ranks (no features given) and numpy's
+    searchsorted (features given) put all 3,000 sample customers in the same segments."""
+    con = crmlib.connect(sample_dir)
+    as_of = crmlib.resolve_as_of(con, "")
+    features = segment.customer_features(con, as_of)
+    for config in (None, {"Big spenders": {"m": (5, 5)}, "Recent": {"r": (4, 5), "f": (1, 2)}}):
+        engine = segment.customer_segments(con, as_of, segment_config=config)
+        pandas = segment.customer_segments(con, as_of, features=features, segment_config=config)
+        pd.testing.assert_frame_equal(engine, pandas)
+        assert engine.segment.nunique() >= 3
+    with pytest.raises(ValueError, match="segment rule 'X' uses 'q'"):
+        segment.customer_segments(con, as_of, segment_config={"X": {"q": (1, 2)}})
+
+
 def _blobs(n_per: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Four groups of customers far apart in log space, with +-15 % noise."""
     rng = np.random.default_rng(seed)

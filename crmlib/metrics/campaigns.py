@@ -58,6 +58,8 @@ import pandas as pd
 from scipy import stats
 
 from crmlib.errors import ParameterError
+from crmlib.metrics.text import code_in
+from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import fetch, has_columns, period_bounds, require_table
 
@@ -164,9 +166,7 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     }
     false = ibis.literal(False)
     if has_columns(c, "group"):
-        # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
-        # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-        is_control = c.group.lower().lstrip().rstrip().isin(list(CONTROL_GROUPS)).fill_null(False)
+        is_control = code_in(c, "group", CONTROL_GROUPS)
     else:
         is_control = false
     if has_columns(c, "converted"):
@@ -258,6 +258,18 @@ def _finish_counts(df: pd.DataFrame, available: dict[str, bool]) -> pd.DataFrame
     return df
 
 
+def _campaign_head(camp: ir.Table) -> ir.Table:
+    """``campaign_id``, ``name`` (the id when empty), ``channel``, ``start_date``, ``cost``."""
+    name = camp.name.fill_null(camp.campaign_id) if has_columns(camp, "name") else camp.campaign_id
+    return camp.select(
+        "campaign_id",
+        name=name,
+        channel=camp.channel,
+        start_date=camp.start_date,
+        cost=camp.cost.cast("float64"),
+    )
+
+
 def campaign_counts(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = 90
 ) -> pd.DataFrame:
@@ -290,14 +302,7 @@ def campaign_counts(
     contacts, available = _contacts(con, as_of)
     contacts = contacts.filter(contacts.campaign_id.isin(camp.campaign_id))
     per = contacts.group_by("campaign_id").aggregate(**_arm_aggregates(contacts))
-    name = camp.name.fill_null(camp.campaign_id) if has_columns(camp, "name") else camp.campaign_id
-    head = camp.select(
-        "campaign_id",
-        name=name,
-        channel=camp.channel,
-        start_date=camp.start_date,
-        cost=camp.cost.cast("float64"),
-    )
+    head = _campaign_head(camp)
     expr = head.left_join(per, "campaign_id").drop("campaign_id_right")
     df = fetch(expr)
     df = df.sort_values(["start_date", "campaign_id"], ignore_index=True)
@@ -627,11 +632,7 @@ def _add_rates_and_money(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
         np.where(has, df.denominator.clip(lower=0), 0),
         1 - alpha,
     )
-    # at 0 (or n) successes the Wilson bound comes out 1e-17 beyond the rate; a bound on the
-    # wrong side of its rate is a negative error bar (matplotlib refuses it), so clamp
-    rate = df.conversion_rate.to_numpy(dtype=float)
-    df["conversion_rate_low"] = np.fmin(low, rate)
-    df["conversion_rate_high"] = np.fmax(high, rate)
+    df["conversion_rate_low"], df["conversion_rate_high"] = low, high
     cost = df.cost.where(df.cost > 0)
     df["roas"] = _ratio(df.revenue, cost)
     df["roi"] = (df.revenue - cost) / cost
@@ -1300,27 +1301,6 @@ def group_size_table(sizes: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------
 # Segments
 # ---------------------------------------------------------------------------------------
-def _segments_table(segments: pd.DataFrame) -> ir.Table:
-    if not isinstance(segments, pd.DataFrame) or not {"customer_id", "segment"} <= set(
-        segments.columns
-    ):
-        found = list(segments.columns) if isinstance(segments, pd.DataFrame) else type(segments)
-        raise ParameterError(
-            f"segments should be a DataFrame with columns customer_id and segment (found "
-            f"{found}); e.g. crmlib.segment.customer_segments(con, as_of)"
-        )
-    seg = segments[["customer_id", "segment"]].dropna(subset=["customer_id"])
-    if seg.customer_id.duplicated().any():
-        dup = seg.customer_id[seg.customer_id.duplicated()].iloc[0]
-        raise ParameterError(
-            f"segments lists customer_id {dup!r} more than once; give one segment per customer"
-        )
-    seg = pd.DataFrame(
-        {"customer_id": seg.customer_id.astype(str), "segment": seg.segment.astype(str)}
-    )
-    return ibis.memtable(seg)
-
-
 def _with_segments(
     con: ibis.BaseBackend,
     as_of: dt.date,
@@ -1347,7 +1327,7 @@ def _with_segments(
         )
         joined = contacts.left_join(seg, "campaign_id").drop("campaign_id_right")
     else:
-        seg = _segments_table(segments)
+        seg = segments_table(segments)
         joined = contacts.left_join(seg, "customer_id").drop("customer_id_right")
     joined = joined.mutate(segment=joined.segment.fill_null("unassigned"))
     return joined, available
@@ -1490,11 +1470,11 @@ def segment_channel_plan(
     """
     joined, available = _with_segments(con, as_of, segments, lookback_days)
     per = fetch(joined.group_by(["campaign_id", "segment"]).aggregate(**_arm_aggregates(joined)))
-    counts = campaign_counts(con, as_of, lookback_days)
-    head = counts[["campaign_id", "name", "channel", "start_date", "cost", "targeted"]]
-    head = head.rename(columns={"targeted": "_campaign_targeted", "cost": "_campaign_cost"})
-    per = per.merge(head, on="campaign_id", how="inner")
+    # the campaign's contacts are the sum over its segments: no second pass over contacts
+    head = fetch(_campaign_head(campaigns_started(con, as_of, lookback_days)))
+    per = per.merge(head.rename(columns={"cost": "_campaign_cost"}), on="campaign_id")
     per = _finish_counts(per, available)
+    per["_campaign_targeted"] = per.groupby("campaign_id").targeted.transform("sum")
     share = _ratio(per.targeted, per._campaign_targeted).fillna(0.0)
     per["cost"] = per._campaign_cost * share
     cells = _add_lift(_add_rates_and_money(per, alpha), alpha)

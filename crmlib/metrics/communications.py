@@ -43,6 +43,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customer_values, customers_as_of, valid_orders
+from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import fetch, has_columns, period_bounds, require_table
 
@@ -465,25 +466,6 @@ def _per_customer_contacts(con: ibis.BaseBackend, as_of: dt.date, lookback_days:
     )
 
 
-def _segments_table(segments: pd.DataFrame) -> ir.Table:
-    if not isinstance(segments, pd.DataFrame) or not {"customer_id", "segment"} <= set(
-        segments.columns
-    ):
-        found = list(segments.columns) if isinstance(segments, pd.DataFrame) else type(segments)
-        raise ParameterError(
-            f"segments should be a DataFrame with columns customer_id and segment "
-            f"(found: {found}); use crmlib.segment.customer_segments(con, as_of)"
-        )
-    seg = segments[["customer_id", "segment"]].astype({"customer_id": str, "segment": str})
-    dupes = seg.customer_id[seg.customer_id.duplicated()]
-    if len(dupes):
-        raise ParameterError(
-            f"segments lists customer {dupes.iloc[0]!r} more than once; give each customer "
-            "one segment"
-        )
-    return ibis.memtable(seg.reset_index(drop=True))
-
-
 def contact_frequency(
     con: ibis.BaseBackend,
     as_of: dt.date,
@@ -522,7 +504,7 @@ def contact_frequency(
     """
     per = _per_customer_contacts(con, as_of, lookback_days)
     if segments is not None:
-        seg = _segments_table(segments)
+        seg = segments_table(segments)
         per = per.left_join(seg, "customer_id")
         per = per.select("customer_id", "contacts", segment=per.segment.fill_null("unassigned"))
     else:

@@ -193,7 +193,7 @@ def test_bad_segments_are_named(con):
     with pytest.raises(ParameterError, match="columns customer_id and segment"):
         ctm.contact_frequency(con, AS_OF, segments=pd.DataFrame({"customer_id": ["A"]}))
     twice = pd.DataFrame({"customer_id": ["A", "A"], "segment": ["g", "s"]})
-    with pytest.raises(ParameterError, match="customer 'A' more than once"):
+    with pytest.raises(ParameterError, match="customer_id 'A' more than once"):
         ctm.contact_frequency(con, AS_OF, segments=twice)
 
 

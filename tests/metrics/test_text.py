@@ -1,0 +1,64 @@
+"""Spellings of codes: the distinct-values shortcut selects the rows row-wise cleaning would."""
+
+import datetime as dt
+
+import ibis
+import pandas as pd
+import pytest
+
+from crmlib.metrics import customers as cm
+from crmlib.metrics.text import clean_code, day_end, spellings_of
+
+STATUSES = [" Cancelled", "REFUNDED ", "completed", None, "returned\t", "Canceled", "shipped", ""]
+
+
+@pytest.fixture
+def con():
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"O{i}" for i in range(len(STATUSES))],
+            "customer_id": ["C1"] * len(STATUSES),
+            "order_date": pd.Timestamp("2025-01-01"),
+            "revenue": [10.0 * (i + 1) for i in range(len(STATUSES))],
+            "status": STATUSES,
+        }
+    )
+    backend = ibis.duckdb.connect()
+    backend.create_table("orders", orders)
+    return backend
+
+
+def test_spellings_found_by_hand(con):
+    got = spellings_of(con.table("orders"), "status", cm.INVALID_ORDER_STATUSES)
+    assert got == [" Cancelled", "Canceled", "REFUNDED ", "returned\t"]
+
+
+def test_valid_orders_keep_the_rows_a_person_would(con):
+    kept = con.to_pyarrow(cm.valid_orders(con, dt.date(2025, 1, 1))).to_pandas()
+    # completed, missing, shipped and empty statuses are valid: rows 2, 3, 6, 7
+    assert sorted(kept.order_id) == ["O2", "O3", "O6", "O7"]
+
+
+def test_no_invalid_spelling_means_no_status_filter(con):
+    assert spellings_of(con.table("orders"), "status", ["lost"]) == []
+
+
+def test_clean_code_and_day_end():
+    assert clean_code("\v Refunded\f") == "refunded"
+    assert clean_code(None) is None
+    assert day_end(dt.date(2025, 2, 28)) == dt.datetime(2025, 3, 1)
+
+
+def test_customers_by_merges_spellings_after_counting():
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("ABCDEF"),
+            "signup_date": pd.Timestamp("2025-01-01"),
+            "region": [" North", "North", None, "", "South\t", "North "],
+        }
+    )
+    backend = ibis.duckdb.connect()
+    backend.create_table("customers", customers)
+    got = cm.customers_by(backend, "region", dt.date(2025, 1, 1)).set_index("region")
+    assert got.customers.to_dict() == {"North": 3, "unknown": 2, "South": 1}
+    assert got.share.sum() == pytest.approx(1.0)
