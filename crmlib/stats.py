@@ -49,8 +49,10 @@ def wilson_interval(
         denom = 1 + z**2 / n_arr
         centre = (p + z**2 / (2 * n_arr)) / denom
         half = z * np.sqrt(p * (1 - p) / n_arr + z**2 / (4 * n_arr**2)) / denom
-        low = np.where(n_arr > 0, centre - half, np.nan)
-        high = np.where(n_arr > 0, centre + half, np.nan)
+        # rounding can put a bound ~1e-17 on the wrong side of the rate (outside 0-1 at
+        # 0 or n successes); the interval always holds the rate, so clamp to it
+        low = np.where(n_arr > 0, np.minimum(np.maximum(centre - half, 0.0), p), np.nan)
+        high = np.where(n_arr > 0, np.maximum(np.minimum(centre + half, 1.0), p), np.nan)
     if low.ndim == 0:
         return float(low), float(high)
     return low, high

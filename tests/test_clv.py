@@ -418,21 +418,38 @@ def test_clv_is_discounted_monthly_expected_purchases_times_spend():
         clv.customer_lifetime_value(bg, gg, SUMMARY, discount_rate=1.5)
 
 
-def test_forecast_and_its_summary():
+def test_forecast_by_the_published_formula():
+    """P(alive) against Fader, Hardie & Lee (2005), eq. 13, written out here:
+    1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)) for x > 0, and
+    exactly 1 for x = 0 (a BG/NBD customer can only drop out right after a purchase)."""
     bg, gg = _fixed_bgnbd(), _fixed_gg()
-    f = clv.customer_value_forecast(bg, gg, SUMMARY, months=12)
-    assert f.clv.is_monotonic_decreasing
-    assert set(f.customer_id) == {"a", "b", "c"}
-    row = f.set_index("customer_id").loc["b"]
-    assert row.time_since_last_purchase == 20.0  # T - recency
-    assert row.p_alive == pytest.approx(bg.probability_alive(SUMMARY).loc["b"])
-    head = clv.forecast_summary(f)
-    assert head["customers"] == 3
-    assert head["clv_total"] == round(f.clv.sum(), 2)
-    assert head["clv_mean"] == pytest.approx(f.clv.sum() / 3)
-    assert head["share_p_alive_below_50"] == pytest.approx((f.p_alive < 0.5).sum() / 3)
-    # top 10 % of 3 customers is ceil(0.3) = 1 customer: the highest CLV
-    assert head["top_decile_share"] == pytest.approx(f.clv.max() / f.clv.sum())
+    f = clv.customer_value_forecast(bg, gg, SUMMARY, months=12).set_index("customer_id")
+    r, alpha, a, b = (CDNOW_BGNBD[k] for k in ("r", "alpha", "a", "b"))
+    for cid, (x, tx, T) in {"b": (2, 10.0, 30.0), "c": (6, 30.0, 32.0)}.items():
+        want = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x))
+        assert f.loc[cid, "p_alive"] == pytest.approx(want, rel=1e-12)
+    assert f.loc["a", "p_alive"] == 1.0
+    assert f.loc["b", "time_since_last_purchase"] == 20.0  # T - recency = 30 - 10
+    # c buys most and most recently: highest value first; the order is by clv
+    assert f.index[0] == "c" and f.clv.is_monotonic_decreasing
+
+
+def test_forecast_summary_by_hand():
+    forecast = pd.DataFrame(
+        {
+            "clv": [50.0, 30.0, 10.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            "p_alive": [0.9, 0.4, 0.6, 0.2, 1.0, 1.0, 0.5, 0.49, 1.0, 1.0],
+        }
+    )
+    assert clv.forecast_summary(forecast) == {
+        "customers": 10,
+        "clv_total": 100.0,
+        "clv_mean": 10.0,
+        "top_decile_share": 0.5,  # the top 1 of 10 customers holds 50 of 100
+        "share_p_alive_below_50": 0.3,  # 0.4, 0.2 and 0.49; 0.5 is not below
+    }
+    empty = clv.forecast_summary(forecast.iloc[:0])
+    assert empty["customers"] == 0 and np.isnan(empty["clv_mean"])
 
 
 def test_value_concentration_by_hand():

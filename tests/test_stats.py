@@ -22,6 +22,22 @@ def test_wilson_edges_and_arrays():
     assert np.isnan(low[2]) and np.isnan(high[2])
 
 
+def test_wilson_bounds_at_zero_and_all_successes_are_exact():
+    """At 0 successes the interval is [0, z^2 / (n + z^2)], at n it is [n / (n + z^2), 1]
+    (the score equation solved by hand). Rounding once gave -1e-17 at 0 successes, a
+    negative error bar that matplotlib refuses; the bounds must be exactly 0 and 1."""
+    n = np.arange(1, 200_001)
+    z2 = 1.959963984540054**2
+    low, high = wilson_interval(np.zeros_like(n), n)
+    assert (low == 0).all()
+    assert_allclose(high, z2 / (n + z2), rtol=1e-12)
+    low, high = wilson_interval(n, n)
+    assert (high == 1).all()
+    assert_allclose(low, n / (n + z2), rtol=1e-12)
+    low, high = wilson_interval(n // 3, n)
+    assert (low <= (n // 3) / n).all() and ((n // 3) / n <= high).all()
+
+
 def test_wilson_rejects_impossible_counts():
     with pytest.raises(ValueError, match="successes=5 should be between 0 and n=3"):
         wilson_interval(5, 3)
