@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import html
 import json
 import os
@@ -695,6 +696,32 @@ def _write_notice(path: Path, out_dir: Path, missing: list[str]) -> NotebookResu
     )
 
 
+@functools.cache
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over Unix sockets instead of localhost TCP.
+
+    The sockets get a name of their own in Jupyter's runtime folder (private to the user;
+    jupyter_client removes them when the kernel stops). On TCP any local process can reach
+    the ports, and ipykernel 7 warns about that on every start ("Kernel is running over TCP
+    without encryption"), a line in every render's output. The name must be set: the default
+    is ``kernel-ipc`` in the working folder, shared by notebooks rendered side by side.
+    """
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.transport = "ipc"
+            self.ip = str(runtime / f"crm-{uuid.uuid4().hex[:12]}")
+
+    return IPCKernelManager
+
+
 def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook."""
     import nbformat
@@ -715,6 +742,7 @@ def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) ->
             cwd=str(path.parent),
             progress_bar=False,
             log_output=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{_cell_label(nb_out, exc.cell_index)}: {exc.ename}: " + (

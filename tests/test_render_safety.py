@@ -72,6 +72,10 @@ def test_two_renders_at_once_both_land_in_the_index(tiny_data, slow_books, tmp_p
     b = _start(tiny_data, out, slow_books, as_of="2025-03-10", pause=1)
     for proc in (a, b):
         assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+        # four kernels at once, each on Unix sockets of its own: no TCP warning, and no
+        # shared default socket name ("kernel-ipc-*") left in the notebooks' folder
+        assert "TCP without encryption" not in proc.stderr.read().decode()
+    assert sorted(p.name for p in slow_books.iterdir()) == ["01_a.ipynb", "02_b.ipynb"]
     index = (out / "index.html").read_text()
     assert "2025-03-20/01_a.html" in index and "2025-03-10/01_a.html" in index
     for day in ("2025-03-20", "2025-03-10"):
