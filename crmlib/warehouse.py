@@ -49,6 +49,7 @@ __all__ = [
     "period_bounds",
     "fetch",
     "MAX_FETCH_ROWS",
+    "day_end",
 ]
 
 #: Largest result a metric may pull out of the engine (guards against raw tables in pandas).
@@ -315,6 +316,11 @@ def resolve_as_of(con: ibis.BaseBackend, as_of: str | dt.date | None) -> dt.date
         ) from None
 
 
+def day_end(as_of: dt.date) -> dt.datetime:
+    """Return midnight after ``as_of``: events strictly before it are visible at ``as_of``."""
+    return dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
+
+
 def period_bounds(as_of: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.datetime]:
     """Return the reporting period ``[start, end)`` as timestamps.
 
@@ -328,7 +334,7 @@ def period_bounds(as_of: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.d
     """
     if int(lookback_days) != lookback_days or lookback_days < 1:
         raise ParameterError(f"lookback_days={lookback_days!r} should be a positive integer")
-    end = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
+    end = day_end(as_of)
     return end - dt.timedelta(days=int(lookback_days)), end
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of, valid_orders
-from crmlib.warehouse import fetch, has_table
+from crmlib.warehouse import day_end, fetch, has_table
 
 __all__ = ["DEFAULT_INACTIVE_AFTER_DAYS", "customer_status", "activity_summary"]
 
@@ -37,7 +37,7 @@ def customer_status(
         raise ParameterError(
             f"inactive_after_days={inactive_after_days!r} should be a positive number of days"
         )
-    end = ibis.timestamp(dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1))
+    end = ibis.timestamp(day_end(as_of))
     c = customers_as_of(con, as_of)
     events = [c.select("customer_id", at=c.signup_date)]
     o = valid_orders(con, as_of)
@@ -48,9 +48,7 @@ def customer_status(
             events.append(t.filter(t[col] < end).select("customer_id", at=t[col]))
     allev = ibis.union(*events)
     last = allev.group_by("customer_id").aggregate(last_activity=allev.at.max())
-    cutoff = ibis.timestamp(
-        dt.datetime.combine(as_of, dt.time()) - dt.timedelta(days=int(inactive_after_days) - 1)
-    )
+    cutoff = ibis.timestamp(day_end(as_of) - dt.timedelta(days=int(inactive_after_days)))
     status = c.select("customer_id").join(last, "customer_id", how="left")
     return status.select(
         "customer_id",

@@ -61,7 +61,7 @@ from crmlib.errors import ParameterError
 from crmlib.metrics.text import code_in
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
 
 __all__ = [
     "CONTROL_GROUPS",
@@ -108,11 +108,6 @@ _MEASURED = "measured"
 # ---------------------------------------------------------------------------------------
 # Engine side: one row per campaign
 # ---------------------------------------------------------------------------------------
-def _end(as_of: dt.date) -> ir.Scalar:
-    """Midnight after ``as_of``: events strictly before it are seen."""
-    return ibis.timestamp(dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1))
-
-
 def campaigns_started(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = 90
 ) -> ir.Table:
@@ -134,7 +129,7 @@ def campaigns_started(
         The ``campaigns`` table filtered on ``start_date``.
     """
     campaigns = require_table(con, "campaigns")
-    cond = campaigns.start_date < _end(as_of)
+    cond = campaigns.start_date < ibis.timestamp(day_end(as_of))
     if lookback_days is not None:
         start, _ = period_bounds(as_of, lookback_days)
         cond &= campaigns.start_date >= ibis.timestamp(start)
@@ -154,7 +149,7 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     ``revenue`` (decimal, 0 when absent or not converted by ``as_of``).
     """
     c = require_table(con, "campaign_contacts")
-    end = _end(as_of)
+    end = ibis.timestamp(day_end(as_of))
     if has_columns(c, "sent_at"):
         c = c.filter(c.sent_at.isnull() | (c.sent_at < end))
     available = {

@@ -45,7 +45,7 @@ from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customer_values, customers_as_of, valid_orders
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
 
 __all__ = [
     "DEFAULT_SUCCESS_OUTCOMES",
@@ -91,11 +91,6 @@ _LABELS = ("channel", "direction", "outcome")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _end(as_of: dt.date) -> dt.datetime:
-    """Midnight after ``as_of``: events strictly before it are visible."""
-    return dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
 
 
 def _label(col: ir.Value) -> ir.StringValue:
@@ -215,7 +210,7 @@ def communications_as_of(
     """
     c = require_table(con, "communications")
     if lookback_days is None:
-        return c.filter(c.occurred_at < ibis.timestamp(_end(as_of)))
+        return c.filter(c.occurred_at < ibis.timestamp(day_end(as_of)))
     start, end = period_bounds(as_of, lookback_days)
     return c.filter(c.occurred_at >= ibis.timestamp(start), c.occurred_at < ibis.timestamp(end))
 
@@ -412,7 +407,7 @@ def weekly_communications(
     cols = ["week", "communications", "rolling_mean"]
     if len(weekly) == 0:
         return pd.DataFrame(columns=cols)
-    end = pd.Timestamp(_end(as_of))
+    end = pd.Timestamp(day_end(as_of))
     last_monday = end.normalize() - pd.Timedelta(days=end.dayofweek)  # week holding the end
     weeks = pd.date_range(weekly.period.min(), last_monday - pd.Timedelta(days=7), freq="7D")
     s = weekly.set_index("period").communications.reindex(weeks, fill_value=0)
@@ -587,7 +582,7 @@ def _last_contacts(con: ibis.BaseBackend, as_of: dt.date, days: int) -> ir.Table
     last = c.group_by("customer_id").aggregate(last_contact=c.occurred_at.max())
     cust = customers_as_of(con, as_of)
     joined = cust.left_join(last, "customer_id")
-    cutoff = ibis.timestamp(_end(as_of) - dt.timedelta(days=days))
+    cutoff = ibis.timestamp(day_end(as_of) - dt.timedelta(days=days))
     joined = joined.select(
         customer_id=joined.customer_id,
         signup_date=joined.signup_date,
@@ -901,7 +896,7 @@ def contact_conversion(
     window_days = _positive_int("window_days", window_days)
     by = [by] if isinstance(by, str) else list(by)
     c = communications_as_of(con, as_of, lookback_days)
-    latest_start = ibis.timestamp(_end(as_of) - dt.timedelta(days=window_days))
+    latest_start = ibis.timestamp(day_end(as_of) - dt.timedelta(days=window_days))
     c = c.mutate(_eligible=(c.occurred_at <= latest_start).cast("int64"))
     o = valid_orders(con, as_of).select("customer_id", "order_date")
     if lookback_days is not None:

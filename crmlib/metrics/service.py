@@ -41,7 +41,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
 
 __all__ = [
     "DEFAULT_SLA_HOURS",
@@ -93,15 +93,6 @@ _QUANTILE_SLACK: float = 1e-10
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _end_datetime(as_of: dt.date) -> dt.datetime:
-    return dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
-
-
-def _end(as_of: dt.date) -> ir.Scalar:
-    """Midnight after ``as_of``: events strictly before it are visible."""
-    return ibis.timestamp(_end_datetime(as_of))
 
 
 def _label(value: ir.Value, *, lower: bool = False) -> ir.Value:
@@ -159,7 +150,7 @@ def tickets_seen(
     """
     t = require_table(con, "tickets")
     if lookback_days is None:
-        return t.filter(t.created_at < _end(as_of))
+        return t.filter(t.created_at < ibis.timestamp(day_end(as_of)))
     start, end = period_bounds(as_of, lookback_days)
     return t.filter((t.created_at >= ibis.timestamp(start)) & (t.created_at < ibis.timestamp(end)))
 
@@ -183,7 +174,7 @@ def _kind_column(kind: str) -> str:
 
 def _open_filter(t: ir.Table, as_of: dt.date) -> ir.BooleanValue:
     """Tickets open at the end of ``as_of``: not resolved before it."""
-    return t.resolved_at.isnull() | (t.resolved_at >= _end(as_of))
+    return t.resolved_at.isnull() | (t.resolved_at >= ibis.timestamp(day_end(as_of)))
 
 
 def _with_rate(df: pd.DataFrame, successes: str, trials: str, rate: str) -> pd.DataFrame:
@@ -325,7 +316,8 @@ def backlog_age(
     if not has_columns(t, "resolved_at") or not _check_by(t, by):
         return pd.DataFrame(columns=cols)
     t = t.filter(_open_filter(t, as_of))
-    age_days = (_end(as_of).epoch_seconds() - t.created_at.epoch_seconds()) / 86400.0
+    end = ibis.timestamp(day_end(as_of))
+    age_days = (end.epoch_seconds() - t.created_at.epoch_seconds()) / 86400.0
     keys = {"age": _binned(age_days, bins_days, labels), **_group_keys(t, by)}
     df = fetch(t.group_by(**keys).aggregate(tickets=t.count()))
     if by:
@@ -366,7 +358,7 @@ def backlog_by_week(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     one, zero = ibis.literal(1, "int64"), ibis.literal(0, "int64")
     created = t.select(week_start=t.created_at.truncate("W"), created=one, resolved=zero)
-    done = t.filter(t.resolved_at < _end(as_of))
+    done = t.filter(t.resolved_at < ibis.timestamp(day_end(as_of)))
     resolved = done.select(week_start=done.resolved_at.truncate("W"), created=zero, resolved=one)
     events = created.union(resolved, distinct=False)
     weekly = events.group_by("week_start").aggregate(
@@ -440,7 +432,7 @@ def ticket_durations(
     cols = [*([by] if by else []), "minutes", "event", "tickets"]
     if event_at is None or not _check_by(t, by):
         return pd.DataFrame(columns=cols)
-    end = _end(as_of)
+    end = ibis.timestamp(day_end(as_of))
     event = event_at.notnull() & (event_at < end)
     stop = ibis.cases((event, event_at), else_=end)
     minutes = ((stop.epoch_seconds() - t.created_at.epoch_seconds()) / 60.0).round().cast("int64")
@@ -751,7 +743,7 @@ def sla_attainment(
     cols += ["attainment", "attainment_low", "attainment_high"]
     if not has_columns(t, "priority"):
         return pd.DataFrame(columns=cols)
-    end = _end(as_of)
+    end = ibis.timestamp(day_end(as_of))
     priority = _label(t.priority, lower=True)
     frames = []
     for i, kind in enumerate(TIME_KINDS):
@@ -974,7 +966,7 @@ def satisfaction_by_resolution_time(
     t = tickets_seen(con, as_of, lookback_days)
     if not has_columns(t, "satisfaction", "resolved_at"):
         return pd.DataFrame(columns=cols)
-    t = t.filter(t.satisfaction.notnull() & (t.resolved_at < _end(as_of)))
+    t = t.filter(t.satisfaction.notnull() & (t.resolved_at < ibis.timestamp(day_end(as_of))))
     hours = (t.resolved_at.epoch_seconds() - t.created_at.epoch_seconds()) / 3600.0
     df = fetch(_csat_aggregate(t, {"resolution_time": _binned(hours, bins_hours, labels)}))
     df = df.set_index("resolution_time").reindex(labels, fill_value=0)

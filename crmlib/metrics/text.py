@@ -10,7 +10,6 @@ The results are the same on every backend; only the work moves.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection
 
 import ibis
@@ -18,17 +17,12 @@ import ibis.expr.types as ir
 
 from crmlib.warehouse import fetch
 
-__all__ = ["WHITESPACE", "clean_code", "code_in", "day_end", "spellings_of"]
+__all__ = ["WHITESPACE", "clean_code", "code_in", "spellings_of"]
 
 #: Characters trimmed from text values, the same set ibis trims with ``lstrip``/``rstrip``.
 WHITESPACE = " \t\n\r\v\f"
 #: More distinct spellings than this means the column is not a code; clean in the engine.
 _MAX_SPELLINGS = 10_000
-
-
-def day_end(as_of: dt.date) -> dt.datetime:
-    """Return midnight after ``as_of``: events strictly before it are visible at ``as_of``."""
-    return dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
 
 
 def clean_code(value: object) -> str | None:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from crmlib.metrics import customers as cm
-from crmlib.metrics.text import clean_code, day_end, spellings_of
+from crmlib.metrics.text import clean_code, spellings_of
+from crmlib.warehouse import day_end
 
 STATUSES = [" Cancelled", "REFUNDED ", "completed", None, "returned\t", "Canceled", "shipped", ""]
 
