@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from crmlib.plots._base import FIGSIZE, PALETTE, _finish, _unavailable, percent_axis
+from crmlib.plots._base import (
+    FIGSIZE,
+    PALETTE,
+    _finish,
+    _unavailable,
+    percent_axis,
+    plot_stacked_monthly,
+)
 
 __all__ = [
     "plot_monthly_split",
@@ -48,28 +55,23 @@ def plot_monthly_split(
         One sentence shown under the title when ``df`` has no ``by`` column (e.g. "The
         orders table has no channel column; the total is shown.").
     """
-    if len(df) == 0:
-        return _unavailable(ax, title, empty_message)
+    if len(df) == 0 or by in df.columns:
+        kwargs = {"title": title, "ylabel": ylabel, "empty_message": empty_message, "ax": ax}
+        return plot_stacked_monthly(df, month, value, by, **kwargs)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
-    if by in df.columns:
-        wide = df.pivot_table(index=month, columns=by, values=value, aggfunc="sum", fill_value=0)
-        wide = wide[wide.sum().sort_values(ascending=False).index]
-        ax.stackplot(wide.index, wide.T.values, labels=wide.columns, colors=PALETTE, alpha=0.9)
-        ax.legend(title=by, loc="upper left", frameon=False)
-    else:
-        total = df.groupby(month)[value].sum()
-        ax.stackplot(total.index, total.to_numpy(), colors=PALETTE[:1], alpha=0.9)
-        ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.2)  # room for the note above the data
-        ax.text(
-            0.01,
-            0.97,
-            missing_message,
-            transform=ax.transAxes,
-            va="top",
-            style="italic",
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9},
-        )
+    total = df.groupby(month)[value].sum()
+    ax.stackplot(total.index, total.to_numpy(), colors=PALETTE[:1], alpha=0.9)
+    ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.2)  # room for the note above the data
+    ax.text(
+        0.01,
+        0.97,
+        missing_message,
+        transform=ax.transAxes,
+        va="top",
+        style="italic",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+    )
     ax.margins(x=0)
     return _finish(ax, title, "Month", ylabel)
 
