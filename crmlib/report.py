@@ -708,6 +708,7 @@ def _ipc_kernel_manager() -> type:
     """
     import uuid
 
+    import zmq
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
 
@@ -716,8 +717,12 @@ def _ipc_kernel_manager() -> type:
             super().__init__(**kwargs)
             runtime = Path(jupyter_runtime_dir())
             runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.transport = "ipc"
-            self.ip = str(runtime / f"crm-{uuid.uuid4().hex[:12]}")
+            path = str(runtime / f"crm-{uuid.uuid4().hex[:12]}")
+            # a socket path has at most ~107 bytes, and the ports add "-1".."-5": in a
+            # deeper runtime folder, stay on TCP (and its warning) rather than fail
+            if len(path.encode()) + 2 <= zmq.IPC_PATH_MAX_LEN:
+                self.transport = "ipc"
+                self.ip = path
 
     return IPCKernelManager
 

@@ -80,3 +80,16 @@ def test_two_renders_at_once_both_land_in_the_index(tiny_data, slow_books, tmp_p
     assert "2025-03-20/01_a.html" in index and "2025-03-10/01_a.html" in index
     for day in ("2025-03-20", "2025-03-10"):
         assert (out / day / "kpis.json").exists()
+
+
+def test_kernels_use_unix_sockets_unless_the_path_is_too_long(tmp_path, monkeypatch):
+    from crmlib.report import _ipc_kernel_manager
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    km = _ipc_kernel_manager()(kernel_name="python3")
+    assert km.transport == "ipc" and km.ip.startswith(str(tmp_path / "rt" / "crm-"))
+    other = _ipc_kernel_manager()(kernel_name="python3")
+    assert other.ip != km.ip  # kernels rendered side by side never share sockets
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    assert _ipc_kernel_manager()(kernel_name="python3").transport == "tcp"

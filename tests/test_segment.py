@@ -143,6 +143,38 @@ def test_customer_segments_in_the_engine_equal_the_pandas_rules(sample_dir):
         segment.customer_segments(con, as_of, segment_config={"X": {"q": (1, 2)}})
 
 
+def test_customer_segments_keep_a_buyer_who_signed_up_later(tmp_path):
+    """E ordered on Mar 1 but signed up on Apr 10 (ingestion keeps the order with a
+    warning): at Mar 31 E is a buyer, so E has a segment in both implementations."""
+    data = dict(SEG)
+    data["customers.csv"] += "E,2025-04-10\n"
+    data["orders.csv"] += "O7,E,2025-03-01,70.00,books,completed\n"
+    con = crmlib.connect(write_tables(tmp_path / "late", data))
+    engine = segment.customer_segments(con, AS_OF)
+    features = segment.customer_features(con, AS_OF)
+    pandas = segment.customer_segments(con, AS_OF, features=features)
+    pd.testing.assert_frame_equal(engine, pandas)
+    assert engine.customer_id.tolist() == ["A", "B", "C", "D", "E"]
+    assert engine.set_index("customer_id").segment["E"] != segment.NO_ORDERS_SEGMENT
+    clusters = segment.customer_segments(con, AS_OF, method="cluster", n_segments=2)
+    assert clusters.customer_id.tolist() == ["A", "B", "C", "D", "E"]
+
+
+def test_customer_segments_refuse_features_of_other_data(con):
+    features = segment.customer_features(con, AS_OF)
+    with pytest.raises(ValueError, match="no customer_id of features .* is a customer"):
+        segment.customer_segments(con, AS_OF, features=features.assign(customer_id=[1, 2, 3]))
+    twice = pd.concat([features, features.iloc[:1]])
+    with pytest.raises(ValueError, match="features list customer_id 'A' more than once"):
+        segment.customer_segments(con, AS_OF, features=twice)
+
+
+def test_segments_table_takes_missing_segments_as_text():
+    seg = pd.DataFrame({"customer_id": ["A", "B"], "segment": pd.array(["x", pd.NA], "string")})
+    table = segment.segments_table(seg).to_pyarrow().to_pandas()
+    assert table.segment.tolist() == ["x", "<NA>"]
+
+
 def _blobs(n_per: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Four groups of customers far apart in log space, with +-15 % noise."""
     rng = np.random.default_rng(seed)

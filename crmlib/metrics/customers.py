@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
-from crmlib.metrics.text import spellings_of
+from crmlib.metrics.text import cleaned, spellings_of
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
 
@@ -79,13 +79,10 @@ def valid_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     cond = orders.order_date < ibis.timestamp(day_end(as_of))
     if "status" in orders.columns:
         invalid = spellings_of(orders, "status", INVALID_ORDER_STATUSES)
+        status = orders.status.cast("string")
         if invalid is None:  # a free-text status: clean every row in the engine
-            # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
-            # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-            status = orders.status.lower().lstrip().rstrip()
-            cond &= orders.status.isnull() | ~status.isin(list(INVALID_ORDER_STATUSES))
+            cond &= status.isnull() | ~cleaned(status).isin(list(INVALID_ORDER_STATUSES))
         elif invalid:
-            status = orders.status.cast("string")
             cond &= status.isnull() | ~status.isin(invalid)
     return orders.filter(cond)
 

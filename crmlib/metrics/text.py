@@ -17,7 +17,7 @@ import ibis.expr.types as ir
 
 from crmlib.warehouse import fetch
 
-__all__ = ["WHITESPACE", "clean_code", "code_in", "spellings_of"]
+__all__ = ["WHITESPACE", "clean_code", "cleaned", "code_in", "spellings_of"]
 
 #: Characters trimmed from text values, the same set ibis trims with ``lstrip``/``rstrip``.
 WHITESPACE = " \t\n\r\v\f"
@@ -40,13 +40,22 @@ def clean_code(value: object) -> str | None:
     return str(value).strip(WHITESPACE).lower()
 
 
+def cleaned(col: ir.Value) -> ir.StringValue:
+    """Return ``col`` as text, lower-cased and trimmed of :data:`WHITESPACE`, in the engine."""
+    # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
+    # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
+    return col.cast("string").lower().lstrip().rstrip()
+
+
 def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[str] | None:
     """Return the raw values of ``column`` that mean one of ``codes`` once cleaned.
 
-    One ``DISTINCT`` query over ``column``; each distinct value is cleaned with
-    :func:`clean_code` and kept when it is in ``codes``. Filtering on
-    ``column.isin(spellings_of(...))`` then selects the same rows as cleaning every row in
-    the engine, at the cost of a comparison with literals.
+    One ``DISTINCT`` query over ``column``, whose few values the engine cleans with
+    :func:`cleaned` (so lower-casing follows the engine's rules, as cleaning every row
+    would); a value is kept when its cleaned form is one of ``codes`` (themselves cleaned
+    with :func:`clean_code`). Filtering on ``column.isin(spellings_of(...))`` then selects
+    the same rows as cleaning every row in the engine, at the cost of a comparison with
+    literals.
 
     Returns
     -------
@@ -56,10 +65,11 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     """
     wanted = {clean_code(c) for c in codes}
     distinct = table.select(v=table[column].cast("string")).distinct()
+    distinct = distinct.mutate(c=cleaned(distinct.v))
     values = fetch(distinct.limit(_MAX_SPELLINGS + 1), max_rows=None)
     if len(values) > _MAX_SPELLINGS:
         return None
-    return sorted(v for v in values.v if v is not None and clean_code(v) in wanted)
+    return sorted(v for v, c in zip(values.v, values.c, strict=True) if c in wanted)
 
 
 def code_in(table: ir.Table, column: str, codes: Collection[str]) -> ir.BooleanValue:
@@ -71,10 +81,7 @@ def code_in(table: ir.Table, column: str, codes: Collection[str]) -> ir.BooleanV
     col = table[column].cast("string")
     spellings = spellings_of(table, column, codes)
     if spellings is None:
-        # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
-        # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-        cleaned = col.lower().lstrip().rstrip()
-        return cleaned.isin(sorted({clean_code(c) for c in codes})).fill_null(False)
+        return cleaned(col).isin(sorted({clean_code(c) for c in codes})).fill_null(False)
     if not spellings:
         return ibis.literal(False)
     return col.isin(spellings).fill_null(False)

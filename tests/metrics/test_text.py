@@ -63,3 +63,30 @@ def test_customers_by_merges_spellings_after_counting():
     got = cm.customers_by(backend, "region", dt.date(2025, 1, 1)).set_index("region")
     assert got.customers.to_dict() == {"North": 3, "unknown": 2, "South": 1}
     assert got.share.sum() == pytest.approx(1.0)
+
+
+def test_free_text_fallback_keeps_the_same_rows(con, monkeypatch):
+    """Above the limit of distinct spellings every row is cleaned in the engine instead."""
+    from crmlib.metrics import text
+
+    spelled = sorted(con.to_pyarrow(cm.valid_orders(con, dt.date(2025, 1, 1))).to_pandas().order_id)
+    monkeypatch.setattr(text, "_MAX_SPELLINGS", 2)
+    assert spellings_of(con.table("orders"), "status", ["cancelled"]) is None
+    cleaned = sorted(con.to_pyarrow(cm.valid_orders(con, dt.date(2025, 1, 1))).to_pandas().order_id)
+    assert cleaned == spelled == ["O2", "O3", "O6", "O7"]
+
+
+def test_a_numeric_status_column_is_compared_as_text(monkeypatch):
+    from crmlib.metrics import text
+
+    backend = ibis.duckdb.connect()
+    backend.create_table(
+        "orders",
+        pd.DataFrame(
+            {"order_id": ["A", "B"], "order_date": pd.Timestamp("2025-01-01"), "status": [1, 2]}
+        ),
+    )
+    for limit in (10_000, 1):
+        monkeypatch.setattr(text, "_MAX_SPELLINGS", limit)
+        kept = backend.to_pyarrow(cm.valid_orders(backend, dt.date(2025, 1, 1))).to_pandas()
+        assert sorted(kept.order_id) == ["A", "B"]
