@@ -36,6 +36,8 @@ __all__ = [
     "KINDS",
     "RULES",
     "WARNINGS",
+    "WHITESPACE",
+    "CONTROL_GROUPS",
     "table",
     "contract_markdown",
 ]
@@ -66,6 +68,12 @@ RULES: dict[str, str] = {
     "unknown_campaign": "campaign_id is not in the campaigns table",
     "time_before_created": "first_response_at or resolved_at is before created_at",
 }
+
+#: Characters trimmed from codes and labels wherever they are compared (ingestion, metrics).
+WHITESPACE = " \t\n\r\v\f"
+#: ``campaign_contacts.group`` values (lower case, trimmed) that mark the control arm; any
+#: other value is treated.
+CONTROL_GROUPS: tuple[str, ...] = ("control", "holdout")
 
 #: Rules for rows that are odd but usable: kept, and counted as warnings.
 WARNINGS: dict[str, str] = {

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crmlib.contract import TABLES, Table
+from crmlib.contract import CONTROL_GROUPS, TABLES, WHITESPACE, Table
 from crmlib.errors import DataContractError
 
 __all__ = [
@@ -470,7 +470,9 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict
         # control-group customers get no message, so they cannot click: treated rows only
         treated = "TRUE"
         if "group" in cols:
-            treated = "coalesce(lower(trim(\"group\")), '') NOT IN ('control', 'holdout')"
+            controls = ", ".join(_lit(g) for g in CONTROL_GROUPS)
+            group = f'lower(trim("group", {_lit(WHITESPACE)}))'
+            treated = f"coalesce({group}, '') NOT IN ({controls})"
         out["conversion_without_click"] = count(
             f"SELECT count(*) FROM {t} "
             f"WHERE converted AND NOT coalesce(clicked, false) AND {treated}"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of, valid_orders
+from crmlib.metrics.text import label
 from crmlib.warehouse import fetch, has_columns, period_bounds
 
 __all__ = [
@@ -923,12 +924,14 @@ def category_mix(con: ibis.BaseBackend, as_of: dt.date, segments: pd.DataFrame) 
     if not has_columns(o, "category"):
         return pd.DataFrame(columns=_MIX_COLUMNS)
     seg = segments_table(segments)
-    cat = o.category.cast("string").lstrip().rstrip()
-    cat = ibis.cases((cat.isnull() | (cat == ""), "unknown"), else_=cat)
-    joined = o.mutate(category=cat).join(seg, "customer_id")
+    joined = o.join(seg, "customer_id")
+    # by raw category first, then the few groups labelled (label() on every order is slow)
+    raw = joined.group_by(segment=joined.segment, _raw=joined.category.cast("string")).aggregate(
+        _n=joined.count(), _revenue=joined.revenue.sum()
+    )
     df = fetch(
-        joined.group_by(["segment", "category"]).aggregate(
-            orders=joined.count(), revenue=joined.revenue.sum().cast("float64")
+        raw.group_by(segment=raw.segment, category=label(raw._raw)).aggregate(
+            orders=raw._n.sum().cast("int64"), revenue=raw._revenue.sum().cast("float64")
         )
     )
     if df.empty:
@@ -976,14 +979,17 @@ def category_trends(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 
     start, end = period_bounds(as_of, lookback_days)
     prev_start = start - dt.timedelta(days=int(lookback_days))
     o = o.filter(o.order_date >= ibis.timestamp(prev_start))
-    cat = o.category.cast("string").lstrip().rstrip()
-    cat = ibis.cases((cat.isnull() | (cat == ""), "unknown"), else_=cat)
     current = o.order_date >= ibis.timestamp(start)
     zero = ibis.literal(0).cast(o.revenue.type())
+    # by raw category first, then the few groups labelled (label() on every order is slow)
+    raw = o.group_by(_raw=o.category.cast("string")).aggregate(
+        _previous=ibis.cases((~current, o.revenue), else_=zero).sum(),
+        _current=ibis.cases((current, o.revenue), else_=zero).sum(),
+    )
     df = fetch(
-        o.group_by(category=cat).aggregate(
-            revenue_previous=ibis.cases((~current, o.revenue), else_=zero).sum().cast("float64"),
-            revenue_current=ibis.cases((current, o.revenue), else_=zero).sum().cast("float64"),
+        raw.group_by(category=label(raw._raw)).aggregate(
+            revenue_previous=raw._previous.sum().cast("float64"),
+            revenue_current=raw._current.sum().cast("float64"),
         )
     )
     if df.empty:

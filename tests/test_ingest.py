@@ -130,3 +130,28 @@ def test_sample_bad_rows_are_quarantined_with_their_planted_rule(sample_dir):
     assert got == planted
     warnings = {(t, w): n for t, r in report.tables.items() for w, n in r.warnings.items()}
     assert warnings == truth.warnings.groupby(["table", "warning"]).size().to_dict()
+
+
+def test_control_rows_are_found_however_the_group_is_spelled(tmp_path):
+    """Control contacts get no message, so converting without a click is only odd for
+    treated rows: "\tControl " and "HOLDOUT" are control (trimmed of tabs too, as the
+    metrics trim them), "treatment" and an empty group are treated."""
+    folder = write_tables(
+        tmp_path / "cc",
+        {
+            **TINY,
+            "campaigns.csv": (
+                "campaign_id,name,channel,start_date,cost\nK1,Spring,email,2025-03-01,10\n"
+                "K2,Summer,sms,2025-03-05,10\n"
+            ),
+            "campaign_contacts.csv": (
+                "campaign_id,customer_id,group,sent_at,clicked,converted\n"
+                "K1,C1,\tControl ,2025-03-02,false,true\n"
+                "K1,C2,HOLDOUT,2025-03-02,false,true\n"
+                "K1,C3,treatment,2025-03-02,false,true\n"
+                "K2,C1,,2025-03-06,false,true\n"
+            ),
+        },
+    )
+    _, report = _ingest(folder)
+    assert report.tables["campaign_contacts"].warnings == {"conversion_without_click": 2}

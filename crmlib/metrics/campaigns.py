@@ -57,8 +57,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crmlib.contract import CONTROL_GROUPS
 from crmlib.errors import ParameterError
-from crmlib.metrics.text import code_in
+from crmlib.metrics.text import code_in, label
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
@@ -92,8 +93,6 @@ __all__ = [
     "segment_channel_plan",
 ]
 
-#: ``group`` values (lower case, trimmed) that mark the control arm; all else is treated.
-CONTROL_GROUPS: tuple[str, ...] = ("control", "holdout")
 #: Funnel stages in order; each is a count of treated contacts.
 FUNNEL_STAGES: tuple[str, ...] = ("targeted", "delivered", "opened", "clicked", "converted")
 #: Fisher's exact test replaces the z-test when an expected 2x2 cell count is below this.
@@ -1315,11 +1314,7 @@ def _with_segments(
                 "segments=None uses the campaigns' target_segment column, which this data "
                 "lacks; pass a DataFrame of customer_id and segment instead"
             )
-        value = camp.target_segment.lstrip().rstrip()
-        seg = camp.select(
-            "campaign_id",
-            segment=ibis.cases((value.isnull() | (value == ""), "unspecified"), else_=value),
-        )
+        seg = camp.select("campaign_id", segment=label(camp.target_segment, missing="unspecified"))
         joined = contacts.left_join(seg, "campaign_id").drop("campaign_id_right")
     else:
         seg = segments_table(segments)

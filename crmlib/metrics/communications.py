@@ -43,6 +43,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customer_values, customers_as_of, valid_orders
+from crmlib.metrics.text import clean_code, cleaned, label
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
@@ -93,14 +94,6 @@ _LABELS = ("channel", "direction", "outcome")
 # --------------------------------------------------------------------------- helpers
 
 
-def _label(col: ir.Value) -> ir.StringValue:
-    """Trimmed, lower-cased text; NULL or empty becomes ``"unknown"``."""
-    # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
-    # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-    value = col.cast("string").lstrip().rstrip().lower()
-    return ibis.cases((value.isnull() | (value == ""), "unknown"), else_=value)
-
-
 def _positive_int(name: str, value: int) -> int:
     try:
         ok = not isinstance(value, bool) and int(value) == value and value >= 1
@@ -114,7 +107,7 @@ def _positive_int(name: str, value: int) -> int:
 def _outcome_set(success_outcomes: Iterable[str]) -> list[str]:
     if isinstance(success_outcomes, str):
         success_outcomes = [s for s in success_outcomes.split(",")]
-    values = sorted({str(s).strip().lower() for s in success_outcomes if str(s).strip()})
+    values = sorted({clean_code(s) for s in success_outcomes} - {None, ""})
     if not values:
         raise ParameterError(
             "success_outcomes is empty; pass the outcomes that count as a success, "
@@ -153,7 +146,7 @@ def _keys(c: ir.Table, by: Sequence[str]) -> dict[str, ir.Value]:
         elif name == "week":
             keys[name] = c.occurred_at.truncate("W")
         elif name in c.columns:
-            keys[name] = _label(c[name])
+            keys[name] = label(c[name], lower=True)
         else:
             raise ParameterError(
                 f"cannot group communications by {name!r}: no such column; use month, week, "
@@ -841,7 +834,7 @@ def success_rates(
     cols = [*by, *counts, "success_rate", "success_rate_low", "success_rate_high"]
     if not has_columns(c, "outcome"):
         return pd.DataFrame(columns=cols)
-    outcome = c.outcome.cast("string").lstrip().rstrip().lower()
+    outcome = cleaned(c.outcome)
     known = outcome.notnull() & (outcome != "")
     c = c.mutate(_known=known.cast("int64"), _success=(known & outcome.isin(wanted)).cast("int64"))
     metrics = dict(

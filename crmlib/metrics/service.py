@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.metrics.text import label
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
 
@@ -95,23 +96,13 @@ _QUANTILE_SLACK: float = 1e-10
 # --------------------------------------------------------------------------- helpers
 
 
-def _label(value: ir.Value, *, lower: bool = False) -> ir.Value:
-    """A text label with empty values shown as ``"unknown"``."""
-    # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
-    # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-    v = value.cast("string").lstrip().rstrip()
-    if lower:
-        v = v.lower()
-    return ibis.cases((v.isnull() | (v == ""), "unknown"), else_=v)
-
-
 def _group_keys(t: ir.Table, by: str | None) -> dict[str, ir.Value]:
     """Group-by keys for ``by``: a column (priority lower-cased) or ``week``/``month``."""
     if by is None:
         return {}
     if by in _FREQS:
         return {by: t.created_at.truncate(_FREQS[by])}
-    return {by: _label(t[by], lower=(by == "priority"))}
+    return {by: label(t[by], lower=(by == "priority"))}
 
 
 def _sort_groups(df: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -207,9 +198,9 @@ def _bin_labels(edges: Sequence[float], unit: str) -> list[str]:
 
 def _binned(value: ir.NumericValue, edges: Sequence[float], labels: list[str]) -> ir.Value:
     branches = []
-    for lo, hi, label in zip(edges[:-1], edges[1:], labels, strict=True):
+    for lo, hi, name in zip(edges[:-1], edges[1:], labels, strict=True):
         cond = value >= lo if math.isinf(hi) else (value >= lo) & (value < hi)
-        branches.append((cond, label))
+        branches.append((cond, name))
     return ibis.cases(*branches, else_="unknown")
 
 
@@ -744,7 +735,7 @@ def sla_attainment(
     if not has_columns(t, "priority"):
         return pd.DataFrame(columns=cols)
     end = ibis.timestamp(day_end(as_of))
-    priority = _label(t.priority, lower=True)
+    priority = label(t.priority, lower=True)
     frames = []
     for i, kind in enumerate(TIME_KINDS):
         if not has_columns(t, _kind_column(kind)):

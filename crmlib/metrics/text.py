@@ -3,9 +3,10 @@
 Codes such as an order status or a contact group arrive as typed by people (``" Cancelled"``,
 ``"REFUNDED "``). Cleaning every row in the engine (trim, lower) is slow on tens of millions
 of rows: DuckDB trims with an explicit character set about 4x slower than it compares
-strings. These helpers look at the few *distinct* values first (one small ``DISTINCT``
-query) and clean those in Python, so the per-row work is a plain comparison with literals.
-The results are the same on every backend; only the work moves.
+strings. :func:`code_in` looks at the few *distinct* values first (one small ``DISTINCT``
+query, cleaned by the engine), so the per-row work is a plain comparison with literals. The
+results are the same on every backend; only the work moves. :func:`label` is the one
+cleaning of group labels (trimmed, empty shown as ``"unknown"``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from collections.abc import Collection
 import ibis
 import ibis.expr.types as ir
 
+from crmlib.contract import WHITESPACE
 from crmlib.warehouse import fetch
 
-__all__ = ["WHITESPACE", "clean_code", "cleaned", "code_in", "spellings_of"]
+__all__ = ["WHITESPACE", "clean_code", "cleaned", "code_in", "label", "spellings_of"]
 
-#: Characters trimmed from text values, the same set ibis trims with ``lstrip``/``rstrip``.
-WHITESPACE = " \t\n\r\v\f"
 #: More distinct spellings than this means the column is not a code; clean in the engine.
 _MAX_SPELLINGS = 10_000
 
@@ -40,11 +40,25 @@ def clean_code(value: object) -> str | None:
     return str(value).strip(WHITESPACE).lower()
 
 
-def cleaned(col: ir.Value) -> ir.StringValue:
-    """Return ``col`` as text, lower-cased and trimmed of :data:`WHITESPACE`, in the engine."""
+def _trimmed(col: ir.Value) -> ir.StringValue:
     # lstrip().rstrip(), not strip(): ibis 12 compiles strip() for Spark as
     # TRIM(' \t\n\r\v\f' FROM x), Spark reads \v \f as the letters v, f
-    return col.cast("string").lower().lstrip().rstrip()
+    return col.cast("string").lstrip().rstrip()
+
+
+def cleaned(col: ir.Value) -> ir.StringValue:
+    """Return ``col`` as text, lower-cased and trimmed of :data:`WHITESPACE`, in the engine."""
+    return _trimmed(col).lower()
+
+
+def label(col: ir.Value, *, lower: bool = False, missing: str = "unknown") -> ir.StringValue:
+    """Return ``col`` as a group label: trimmed (and lower-cased), NULL or empty as ``missing``.
+
+    Cleans every row: on a large table, group by the raw value first and label the groups
+    (as :func:`crmlib.metrics.customers.customers_by` does) when the aggregates allow it.
+    """
+    value = cleaned(col) if lower else _trimmed(col)
+    return ibis.cases((value.isnull() | (value == ""), missing), else_=value)
 
 
 def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[str] | None:

@@ -90,3 +90,32 @@ def test_a_numeric_status_column_is_compared_as_text(monkeypatch):
         monkeypatch.setattr(text, "_MAX_SPELLINGS", limit)
         kept = backend.to_pyarrow(cm.valid_orders(backend, dt.date(2025, 1, 1))).to_pandas()
         assert sorted(kept.order_id) == ["A", "B"]
+
+
+def test_category_spellings_merge_after_grouping():
+    """category_mix and category_trends count raw categories first and label the groups:
+    " books", "books\t" and "books" are one category, empty and missing are "unknown"."""
+    from crmlib import segment
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5"],
+            "customer_id": ["A", "A", "B", "B", "B"],
+            "order_date": pd.Timestamp("2025-01-10"),
+            "revenue": [10.0, 20.0, 30.0, 40.0, 5.0],
+            "category": [" books", "books\t", "books", "", None],
+        }
+    )
+    backend = ibis.duckdb.connect()
+    backend.create_table("orders", orders)
+    as_of = dt.date(2025, 1, 31)
+    seg = pd.DataFrame({"customer_id": ["A", "B"], "segment": ["x", "y"]})
+    mix = segment.category_mix(backend, as_of, seg).set_index(["segment", "category"])
+    assert mix.revenue.to_dict() == {
+        ("x", "books"): 30.0,
+        ("y", "books"): 30.0,
+        ("y", "unknown"): 45.0,
+    }
+    assert mix.orders.to_dict() == {("x", "books"): 2, ("y", "books"): 1, ("y", "unknown"): 2}
+    trends = segment.category_trends(backend, as_of, 30).set_index("category")
+    assert trends.revenue_current.to_dict() == {"books": 60.0, "unknown": 45.0}
