@@ -45,6 +45,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from crmlib.errors import ParameterError
+from crmlib.metrics.customers import DAYS_PER_MONTH
 from crmlib.warehouse import fetch
 
 __all__ = [
@@ -69,8 +70,6 @@ TIME_UNITS: dict[str, float] = {"W": 7.0, "D": 1.0}
 #: Monthly discount rate used by :func:`customer_lifetime_value` unless given: 1 % a month,
 #: about 12.7 % a year, the default of ``lifetimes`` and a common cost of capital.
 DEFAULT_DISCOUNT_RATE: float = 0.01
-#: Average month length in days (365.25 / 12), as in :mod:`crmlib.metrics.customers`.
-DAYS_PER_MONTH: float = 30.4375
 #: Log-parameter bounds for the optimiser: parameters stay within e^-20 .. e^20.
 _LOG_BOUND = 20.0
 

@@ -258,7 +258,7 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
             if out.get("output_type") == "error":
                 status = "failed"
                 error = error or _error_text(out)
-    same = {k: v for k, (v, _) in values.items() if k != "as_of"}
+    same = _comparable(values)
     previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name, same)
     return _Page(
         name=name,
@@ -390,7 +390,13 @@ def _run_parameters(nb_path: Path) -> dict | None:
         nb = nbformat.read(str(nb_path), as_version=4)
     except (OSError, ValueError):
         return None
-    return {k: v for k, (v, _) in _parameter_values(nb, nb_path).items() if k != "as_of"}
+    return _comparable(_parameter_values(nb, nb_path))
+
+
+def _comparable(values: dict) -> dict:
+    """Parameter values (from :func:`_parameter_values`) that must match for two runs'
+    KPIs to compare: all but ``as_of``."""
+    return {k: v for k, (v, _) in values.items() if k != "as_of"}
 
 
 #: Cells with these tags are not part of the stakeholder report.
