@@ -7,26 +7,45 @@ stderr and exit status 2, never a traceback; failed notebooks exit with status 1
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 
-from crmlib.errors import CrmError
+from crmlib import config
+from crmlib.errors import CrmError, ParameterError, redact
+from crmlib.report import DEFAULT_CELL_TIMEOUT
 
 __all__ = ["main"]
 
 
-def _parse_param(text: str) -> tuple[str, object]:
-    import ast
-
+def _split_param(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise CrmError(f"-p {text!r} should look like NAME=VALUE")
-    try:
-        parsed: object = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        parsed = value
-    return name.strip(), parsed
+        raise ParameterError(f"-p {text[:40]!r} should look like NAME=VALUE")
+    return name.strip(), value
+
+
+def _parse_params(texts: Sequence[str], only: Sequence[str] | None) -> dict[str, object]:
+    """Parse ``-p NAME=VALUE`` texts against the types the selected notebooks declare."""
+    from crmlib.parameters import parse_cli_value
+    from crmlib.report import list_notebooks, notebook_parameters
+
+    declared: dict[str, dict] = {}
+    for book in list_notebooks(only or None):
+        for name, spec in notebook_parameters(book).items():
+            declared.setdefault(name, spec)
+    params: dict[str, object] = {}
+    for text in texts:
+        name, value = _split_param(text)
+        if name in ("data", "as_of"):
+            raise ParameterError(f"pass {name} as its own option, not as -p {name}=...")
+        if name not in declared:
+            raise ParameterError(
+                f"unknown parameter {name!r}; the notebooks declare {', '.join(sorted(declared))}"
+            )
+        params[name] = parse_cli_value(name, value, declared[name].get("inferred_type_name"))
+    return params
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -51,7 +70,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crmlib.warehouse import build_warehouse
 
-    _, report = build_warehouse(args.data, force=True)
+    _, report = build_warehouse(args.data, force=True, encoding=args.encoding)
     df = report.to_frame()
     print(df.to_string(index=False))
     total = df[["rows_read", "rows_loaded", "rows_quarantined"]].sum()
@@ -59,14 +78,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"\n{int(total.rows_read):,} rows read = {int(total.rows_loaded):,} loaded "
         f"+ {int(total.rows_quarantined):,} quarantined"
     )
+    _print_alerts(report)
     return 0
+
+
+def _print_alerts(report) -> None:
+    """Say loudly on stderr what the ingestion report flags (mass quarantine, look-alikes)."""
+    for line in report.alerts():
+        print(f"crm-report: WARNING: {line}", file=sys.stderr)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from crmlib.report import render
 
-    params = dict(_parse_param(p) for p in args.param or [])
     only = [n for chunk in args.only or [] for n in chunk.split(",") if n]
+    params = _parse_params(args.param or [], only)
+    if args.jobs < 1:
+        raise ParameterError(f"--jobs {args.jobs}: use 1 or more")
     result = render(
         args.data,
         as_of=args.as_of,
@@ -74,6 +102,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         only=only or None,
         jobs=args.jobs,
         params=params,
+        cell_timeout=args.cell_timeout or None,
+        encoding=args.encoding,
     )
     for r in result.failed:
         print(f"crm-report: {r.name} failed at {r.error}", file=sys.stderr)
@@ -86,18 +116,36 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     from crmlib.maintain import upsert_export
 
-    counts = upsert_export(args.export, args.into)
+    counts = upsert_export(args.export, args.into, encoding=args.encoding)
     df = pd.DataFrame([vars(c) for c in counts])
     print(df.to_string(index=False))
     return 0
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    from crmlib.maintain import delete_customers
+    from crmlib.maintain import delete_customers, reports_mentioning
 
     df = delete_customers(args.from_, args.customer or [], confirm=args.yes)
     print(df.to_string(index=False))
+    left = reports_mentioning(args.reports, args.customer or []) if args.reports else []
+    if left:
+        print(
+            f"\n{len(left)} report file(s) under {args.reports} still mention the customer(s); "
+            "they are records of past runs and are not changed: remove them, or re-render "
+            "those dates, if the erasure must reach them:"
+        )
+        for path in left:
+            print(f"  {path}")
     return 0
+
+
+def _encoding_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="text encoding of CSV files that are not UTF-8 (e.g. cp1252, latin-1, gb18030); "
+        "default: UTF-8, or the encoding detected and reported",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,17 +163,25 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate a data folder against the contract")
     p.add_argument("data", help="folder of CSV/Parquet files")
+    _encoding_option(p)
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("ingest", help="validate an export and upsert it into a warehouse")
     p.add_argument("export", help="folder of CSV/Parquet files (a full or partial export)")
     p.add_argument("--into", required=True, help="maintained DuckDB warehouse file")
+    _encoding_option(p)
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("delete", help="delete customers and all their rows (explicit only)")
     p.add_argument("--customer", action="append", metavar="ID", help="customer id (repeat)")
     p.add_argument("--from", dest="from_", required=True, help="maintained DuckDB warehouse")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.add_argument(
+        "--reports",
+        default=str(config.REPORTS_DIR),
+        help="report folder to search for files still mentioning the customer (listed, "
+        "not changed); empty to skip",
+    )
     p.set_defaults(func=_cmd_delete)
 
     p = sub.add_parser("render", help="render every report notebook into dated HTML")
@@ -137,21 +193,54 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter"
     )
+    p.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT,
+        metavar="SECONDS",
+        help=f"a notebook fails when one cell runs longer (default {DEFAULT_CELL_TIMEOUT}; "
+        "0 for no limit)",
+    )
+    _encoding_option(p)
     p.set_defaults(func=_cmd_render)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Every error ends in one line on stderr, never a traceback: errors a user can fix
+    (:class:`~crmlib.errors.CrmError`, a file that cannot be read or written) exit 2; an
+    unexpected failure exits 1 and names its type (``CRM_DEBUG=1`` shows the traceback).
+    Every line is redacted (:func:`crmlib.errors.redact`).
+    """
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
     except CrmError as exc:
-        print(f"crm-report: error: {exc}", file=sys.stderr)
+        _error(str(exc))
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _error(f"cannot use{where}: {exc.strerror or type(exc).__name__}")
         return 2
     except KeyboardInterrupt:
         print("crm-report: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("CRM_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        _error(
+            f"unexpected {type(exc).__name__}: {first} (run again with CRM_DEBUG=1 "
+            "for the traceback, and report it)"
+        )
+        return 1
+
+
+def _error(text: str) -> None:
+    line = " ".join(redact(text).split())
+    print(f"crm-report: error: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

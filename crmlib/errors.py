@@ -7,7 +7,10 @@ show its one-line message instead of a traceback.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
+    "redact",
     "CrmError",
     "DataContractError",
     "ParameterError",
@@ -16,8 +19,37 @@ __all__ = [
 ]
 
 
+# "scheme://user:pw@" and "scheme:/user:pw@" (a URL that went through a path joins slashes)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*:/+)[^/\s@?#]*@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key|"
+    r"auth|authorization|credentials?|sig|signature)=)[^&\s#'\"]*"
+)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with the user-info of every URL and secret query values masked.
+
+    ``postgres://reporter:S3cr3t@db/crm?password=x`` becomes
+    ``postgres://***@db/crm?password=***``. Every message and log line of crm-reports
+    passes through it, so a URL handed to the wrong option never prints its password.
+
+    Examples
+    --------
+    >>> redact("validating data: postgres://reporter:S3cr3t@db.internal/crm")
+    'validating data: postgres://***@db.internal/crm'
+    """
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", str(text)))
+
+
 class CrmError(Exception):
-    """Base class of every error raised on purpose by crmlib."""
+    """Base class of every error raised on purpose by crmlib.
+
+    Its message is redacted (:func:`redact`): no URL password reaches a user or a log.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
     def _render_traceback_(self) -> list[str]:
         """Show a one-line message in Jupyter instead of a traceback (IPython protocol)."""

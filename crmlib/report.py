@@ -35,11 +35,12 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from crmlib import config
-from crmlib.errors import ParameterError
+from crmlib.errors import ParameterError, redact
 from crmlib.record import KPI_MIMETYPE
 
 __all__ = [
     "SHARED_PARAMETERS",
+    "DEFAULT_CELL_TIMEOUT",
     "NotebookResult",
     "RenderResult",
     "list_notebooks",
@@ -49,6 +50,7 @@ __all__ = [
     "harvest_kpis",
     "build_index",
     "export_quarantine",
+    "QUARANTINE_ROWS_LINKED",
 ]
 
 #: Parameters every report notebook declares.
@@ -61,6 +63,8 @@ SHARED_PARAMETERS: tuple[str, ...] = (
     "mask_pii",
 )
 _TEMPLATES = Path(__file__).parent / "templates"
+#: Seconds a notebook cell may run before its notebook fails (``render(cell_timeout=...)``).
+DEFAULT_CELL_TIMEOUT: int = 1800
 
 
 @dataclass
@@ -733,8 +737,18 @@ def _ipc_kernel_manager() -> type:
     return IPCKernelManager
 
 
-def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) -> NotebookResult:
-    """Execute one notebook into ``out_dir``; never raises for a failing notebook."""
+def _run_one(
+    path: Path,
+    out_dir: Path,
+    parameters: dict,
+    missing: list[str],
+    cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
+) -> NotebookResult:
+    """Execute one notebook into ``out_dir``; never raises for a failing notebook.
+
+    A cell running longer than ``cell_timeout`` seconds is stopped and the notebook fails
+    with a message naming the cell and the limit.
+    """
     import nbformat
     import papermill
 
@@ -754,13 +768,23 @@ def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) ->
             progress_bar=False,
             log_output=False,
             kernel_manager_class=_ipc_kernel_manager(),
+            execution_timeout=cell_timeout,
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{_cell_label(nb_out, exc.cell_index)}: {exc.ename}: " + (
             str(exc.evalue).splitlines()[0][:300] if str(exc.evalue) else ""
         )
     except Exception as exc:
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        from nbclient.exceptions import CellTimeoutError
+
+        if isinstance(exc, CellTimeoutError):
+            error = (
+                f"{_running_cell(nb_out)}: stopped after the cell time limit of {cell_timeout} s "
+                "(raise it with --cell-timeout SECONDS)"
+            )
+        else:
+            text = redact(str(exc))
+            error = f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
     kpis: dict = {}
     if nb_out.exists():
         nb = nbformat.read(str(nb_out), as_version=4)
@@ -776,6 +800,23 @@ def _run_one(path: Path, out_dir: Path, parameters: dict, missing: list[str]) ->
         error=error,
         kpis=kpis,
     )
+
+
+def _running_cell(executed: Path) -> str:
+    """Name the last cell papermill started (the one running when execution stopped)."""
+    try:
+        cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return "a cell"
+    code = [
+        c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+    ]
+    started = [
+        i
+        for i, c in enumerate(code)
+        if c.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    return _cell_label(executed, started[-1]) if started else "a cell"
 
 
 def _cell_label(executed: Path, cell_index: int) -> str:
@@ -819,6 +860,8 @@ def render(
     params: dict | None = None,
     progress: Callable[[str], None] | None = None,
     notebooks_dir: Path | None = None,
+    cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
+    encoding: str | None = None,
 ) -> RenderResult:
     """Render the report notebooks into ``<out>/<as_of>/`` and rebuild ``<out>/index.html``.
 
@@ -831,13 +874,21 @@ def render(
     out : path, optional
         Output folder; default ``reports/`` in the project root.
     only : sequence of str, optional
-        Render only these notebooks.
+        Render only these notebooks. The other reports already in the dated folder are
+        kept, and ``kpis.json`` / ``run.json`` are merged.
     jobs : int, default=1
         Notebooks executed in parallel (each in its own kernel).
     params : dict, optional
-        Extra notebook parameters; a name no selected notebook declares is an error.
+        Extra notebook parameters; a name no selected notebook declares is an error, and
+        every value is checked against the type the notebook declares
+        (:mod:`crmlib.parameters`) before any kernel starts.
     progress : callable, optional
         Called with one line of progress per step (default: print to stderr).
+    cell_timeout : int or None, default=DEFAULT_CELL_TIMEOUT
+        Seconds a notebook cell may run before the notebook fails; None for no limit.
+    encoding : str, optional
+        Text encoding of the CSV exports when they are not UTF-8 (see
+        :func:`crmlib.warehouse.connect`).
 
     Returns
     -------
@@ -848,17 +899,21 @@ def render(
     DataContractError
         The data source breaks the contract (before any notebook runs).
     ParameterError
-        An unknown parameter or notebook name, or a bad ``as_of``.
+        An unknown parameter or notebook name, a value of the wrong type or range, a bad
+        ``as_of``, or an output folder that cannot be written.
     RenderError
         Never: failed notebooks are reported in the result (see ``RenderResult.failed``).
     """
-    from crmlib.warehouse import connect, resolve_as_of
+    from crmlib.parameters import check_as_of, check_parameters
+    from crmlib.warehouse import as_of_warnings, connect, ingest_report, resolve_as_of
 
-    say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say = _redacting(progress or (lambda msg: print(msg, file=sys.stderr, flush=True)))
     params = dict(params or {})
     for reserved in ("data", "as_of"):
         if reserved in params:
             raise ParameterError(f"pass {reserved} as its own option, not as -p {reserved}=...")
+    if cell_timeout is not None and (int(cell_timeout) != cell_timeout or cell_timeout < 1):
+        raise ParameterError(f"cell_timeout={cell_timeout!r} should be a positive whole number")
     books = list_notebooks(only, notebooks_dir)
     if not books:
         raise ParameterError("no notebooks to render")
@@ -869,33 +924,46 @@ def render(
             raise ParameterError(
                 f"unknown parameter {name!r}; the notebooks declare {', '.join(known)}"
             )
-    say(f"validating data: {data or 'bundled sample'}")
-    con = connect(data)
-    as_of_date = resolve_as_of(con, as_of)
-    tables = set(con.list_tables())
-    out_root = Path(out) if out else config.REPORTS_DIR
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.", dir=out_root))
-    mask = bool(params.get("mask_pii", True))
-    quarantined = export_quarantine(con, tmp / "quarantine", mask=mask)
-    if quarantined:
-        say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
-    del con
-    say(f"rendering {len(books)} notebook(s) as of {as_of_date} into {out_root / str(as_of_date)}")
-    # notebooks run with notebooks/ as working directory: pass paths absolute
-    data_param = str(data or "")
-    if data_param and Path(data_param).exists():
-        data_param = str(Path(data_param).resolve())
-    jobs_params = []
     for book in books:
-        p = {"data": data_param, "as_of": as_of_date.isoformat()}
-        p.update({k: v for k, v in params.items() if k in declared[book]})
-        missing = [t for t in required_tables(book) if t not in tables]
-        jobs_params.append((book, tmp, p, missing))
-    results: list[NotebookResult] = []
+        check_parameters({k: v for k, v in params.items() if k in declared[book]}, declared[book])
+    params = check_parameters(params, {k: v for d in declared.values() for k, v in d.items()})
+    check_as_of(as_of)
+    out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
+    say(f"validating data: {data or 'bundled sample'}")
+    con = connect(data, encoding=encoding)
+    as_of_date = resolve_as_of(con, as_of)
+    for warning in [*ingest_report(con).attrs["alerts"], *as_of_warnings(con, as_of_date)]:
+        say(f"WARNING: {warning}")
+    tables = set(con.list_tables())
+    _remove_stale_temporaries(out_root)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.tmp-{os.getpid()}-", dir=out_root))
+    os.chmod(tmp, _dir_mode())
+    target = out_root / as_of_date.isoformat()
+    mask = bool(params.get("mask_pii", True))
     try:
+        quarantined = export_quarantine(con, tmp / "quarantine", mask=mask)
+        if quarantined:
+            say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
+        del con
+        say(
+            f"rendering {len(books)} notebook(s) as of {as_of_date} into "
+            f"{out_root / str(as_of_date)}"
+        )
+        # notebooks run with notebooks/ as working directory: pass paths absolute
+        data_param = str(data or "")
+        if data_param and Path(data_param).exists():
+            data_param = str(Path(data_param).resolve())
+        jobs_params = []
+        for book in books:
+            p = {"data": data_param, "as_of": as_of_date.isoformat()}
+            p.update({k: v for k, v in params.items() if k in declared[book]})
+            missing = [t for t in required_tables(book) if t not in tables]
+            jobs_params.append((book, tmp, p, missing, cell_timeout))
+        results: list[NotebookResult] = []
         if jobs > 1 and len(books) > 1:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(books))) as pool:
+            with ProcessPoolExecutor(
+                max_workers=min(jobs, len(books)), initializer=_die_with_parent
+            ) as pool:
                 futures = [pool.submit(_run_one, *a) for a in jobs_params]
                 for i, fut in enumerate(futures, 1):
                     results.append(fut.result())
@@ -905,17 +973,17 @@ def render(
                 say(f"[{i}/{len(books)}] {a[0].stem} ...")
                 results.append(_run_one(*a))
                 _say_result(say, i, len(books), results[-1])
-        kpis = {r.name: r.kpis for r in results}
-        (tmp / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True) + "\n")
-        run = {
-            "as_of": as_of_date.isoformat(),
-            "data": _describe(data),
-            "parameters": {k: v for k, v in params.items()},
-            "notebooks": [{k: v for k, v in asdict(r).items() if k != "kpis"} for r in results],
-        }
-        (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
-        target = out_root / as_of_date.isoformat()
+        run_parameters = {k: v for k, v in params.items()}
         with _lock(out_root):
+            kpis, notebooks = _merge_previous(target, tmp, results, only is not None)
+            (tmp / "kpis.json").write_text(json.dumps(kpis, indent=2, sort_keys=True) + "\n")
+            run = {
+                "as_of": as_of_date.isoformat(),
+                "data": _describe(data),
+                "parameters": run_parameters,
+                "notebooks": notebooks,
+            }
+            (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
             _replace_dir(tmp, target)
             index = build_index(out_root)
     finally:
@@ -924,12 +992,144 @@ def render(
     return RenderResult(as_of_date.isoformat(), target, index, results)
 
 
-def export_quarantine(con, folder: Path, *, mask: bool = True) -> dict[str, int]:
+def _redacting(say: Callable[[str], None]) -> Callable[[str], None]:
+    """Wrap a progress callback so no URL password reaches it."""
+    from crmlib.errors import redact
+
+    return lambda msg: say(redact(msg))
+
+
+def _dir_mode() -> int:
+    """The mode a new folder gets under the process umask (mkdtemp would give 0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def _writable_folder(folder: Path) -> Path:
+    """Create ``folder`` if needed and check it can be written, or raise ParameterError."""
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"--out {folder} is a file; pass a folder for the reports")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"--out {folder} cannot be created ({exc.strerror or type(exc).__name__}); "
+            "pass a folder you can write to"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ParameterError(f"--out {folder} is not writable; pass a folder you can write to")
+    return folder
+
+
+_TEMPORARY = re.compile(r"^\.\d{4}-\d{2}-\d{2}\.(?:tmp|old)-(\d+)(?:-|$)")
+
+
+def _remove_stale_temporaries(out_root: Path) -> None:
+    """Remove temporary folders left by renders whose process no longer runs.
+
+    A render killed hard (SIGKILL, power loss) cannot clean up after itself; its
+    ``.<date>.tmp-<pid>-*`` folder is removed by the next render once that pid is gone.
+    """
+    for folder in out_root.iterdir():
+        m = _TEMPORARY.match(folder.name)
+        if not m or not folder.is_dir():
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: the kernel sends SIGKILL to a worker when the render dies.
+
+    Without it a killed ``crm-report render`` leaves its workers (and their kernels)
+    running forever under PID 1. The kernels themselves stop when their parent is gone
+    (ipykernel watches its parent process).
+    """
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to arm
+        return
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _merge_previous(
+    target: Path, tmp: Path, results: list[NotebookResult], partial: bool
+) -> tuple[dict, list[dict]]:
+    """KPIs and notebook statuses of this render, merged with the dated folder's others.
+
+    A partial render (``only=...``) replaces only its own notebooks: the other reports of
+    the same date are copied into the new folder and keep their entries in ``kpis.json``
+    and ``run.json``.
+    """
+    kpis = {r.name: r.kpis for r in results}
+    notebooks = [{k: v for k, v in asdict(r).items() if k != "kpis"} for r in results]
+    if not partial or not target.is_dir():
+        return kpis, notebooks
+    rendered = {r.name for r in results}
+    for item in target.iterdir():
+        stem = item.name.split(".", 1)[0]
+        if item.name in ("kpis.json", "run.json", "quarantine") or stem in rendered:
+            continue
+        if (tmp / item.name).exists():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, tmp / item.name)
+        else:
+            shutil.copy2(item, tmp / item.name)
+    try:
+        old_kpis = json.loads((target / "kpis.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old_kpis = {}
+    try:
+        old_run = json.loads((target / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old_run = {}
+    if isinstance(old_kpis, dict):
+        kpis = {**{k: v for k, v in old_kpis.items() if k not in rendered}, **kpis}
+    kept = [
+        n
+        for n in (old_run.get("notebooks", []) if isinstance(old_run, dict) else [])
+        if isinstance(n, dict) and n.get("name") not in rendered
+    ]
+    notebooks = sorted(kept + notebooks, key=lambda n: str(n.get("name", "")))
+    return kpis, notebooks
+
+
+QUARANTINE_ROWS_LINKED: int = config.QUARANTINE_ROWS_LINKED
+
+
+def export_quarantine(
+    con, folder: Path, *, mask: bool = True, max_rows: int = QUARANTINE_ROWS_LINKED
+) -> dict[str, int]:
     """Write each table's quarantined rows, with their rule, to ``folder/<table>.csv``.
 
-    Only tables with quarantined rows get a file. Sources not validated by crm-reports
-    (a database URL, a DuckDB file) have no quarantine. The files sit beside stakeholder
-    reports, so names, e-mails and phones are masked unless ``mask`` is False.
+    Only tables with quarantined rows get a file, holding at most ``max_rows`` rows (in
+    file order, streamed from the engine in batches, so memory does not grow with the
+    quarantine); the report's data-quality section says how many there are in all, and the
+    warehouse keeps every one (``_quarantine_<table>``). Sources not validated by
+    crm-reports (a database URL, a DuckDB file) have no quarantine. The files sit beside
+    stakeholder reports, so personal data is masked unless ``mask`` is False, and every
+    cell that a spreadsheet would run as a formula is neutralised
+    (:func:`crmlib.privacy.write_csv`).
 
     Returns
     -------
@@ -938,7 +1138,7 @@ def export_quarantine(con, folder: Path, *, mask: bool = True) -> dict[str, int]
     """
     import duckdb
 
-    from crmlib.privacy import mask_pii
+    from crmlib.privacy import write_csv
 
     raw = getattr(con, "con", None)
     if not isinstance(raw, duckdb.DuckDBPyConnection):
@@ -947,12 +1147,23 @@ def export_quarantine(con, folder: Path, *, mask: bool = True) -> dict[str, int]
     for name in sorted(con.list_tables()):
         if not name.startswith("_quarantine_"):
             continue
-        rows = raw.execute(f'SELECT * FROM "{name}" ORDER BY _row, _line').df()
-        if len(rows):
-            folder.mkdir(parents=True, exist_ok=True)
-            table = name.removeprefix("_quarantine_")
-            mask_pii(rows, enabled=mask).to_csv(folder / f"{table}.csv", index=False)
-            written[table] = len(rows)
+        table = name.removeprefix("_quarantine_")
+        cur = raw.cursor()
+        reader = cur.execute(
+            f'SELECT * FROM "{name}" ORDER BY _row, _line LIMIT {int(max_rows)}'
+        ).to_arrow_reader(2_048)
+        n = 0
+        for batch in reader:
+            rows = batch.to_pandas()
+            if not len(rows):
+                continue
+            if not n:
+                folder.mkdir(parents=True, exist_ok=True)
+            write_csv(rows, folder / f"{table}.csv", mask=mask, append=n > 0)
+            n += len(rows)
+        cur.close()
+        if n:
+            written[table] = n
     return written
 
 

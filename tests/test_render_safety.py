@@ -93,3 +93,55 @@ def test_kernels_use_unix_sockets_unless_the_path_is_too_long(tmp_path, monkeypa
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
     assert _ipc_kernel_manager()(kernel_name="python3").transport == "tcp"
+
+
+PARALLEL = SCRIPT.replace(
+    'params={"pause": float(sys.argv[5])})', 'params={"pause": float(sys.argv[5])}, jobs=2)'
+)
+
+
+def test_killed_render_leaves_no_process_and_the_next_render_cleans_up(
+    tiny_data, slow_books, tmp_path
+):
+    import psutil
+
+    out = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PARALLEL, str(tiny_data), str(out), str(slow_books), "", "60"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(proc.pid)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(parent.children(recursive=True)) < 4:
+        time.sleep(0.5)  # two workers, each with its kernel
+    family = parent.children(recursive=True)
+    assert len(family) >= 4
+    os.kill(proc.pid, signal.SIGKILL)  # the render only: its children must follow
+    proc.wait(timeout=30)
+    gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [p.cmdline()[:3] for p in alive]
+    stale = [p for p in out.iterdir() if p.name.startswith(".2025-03-20.tmp-")]
+    assert stale  # the killed render could not remove its temporary folder ...
+    again = _start(tiny_data, out, slow_books)
+    assert again.wait(timeout=180) == 0, again.stderr.read().decode()[-2000:]
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]  # ... the next one did
+
+
+def test_a_cell_that_runs_too_long_fails_its_notebook_with_a_clear_message(
+    tiny_data, slow_books, tmp_path
+):
+    from crmlib.report import render
+
+    result = render(
+        tiny_data,
+        out=tmp_path / "reports",
+        notebooks_dir=slow_books,
+        only=["01_a"],
+        params={"pause": 60.0},
+        cell_timeout=3,
+        progress=lambda m: None,
+    )
+    (failed,) = result.failed
+    assert "cell time limit of 3 s" in failed.error and "--cell-timeout" in failed.error
+    assert "cell 2" in failed.error

@@ -1,6 +1,7 @@
 """The renderer on tiny data and throwaway notebooks: files, KPIs, failures, index."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,87 @@ def test_relative_data_path_works_from_any_directory(tiny_data, books, tmp_path,
     out = tmp_path / "reports"
     result = render(tiny_data.name, out=out, notebooks_dir=books, only=["ok"])
     assert [r.status for r in result.notebooks] == ["ok"], result.notebooks
+
+
+def test_render_only_replaces_its_own_notebooks(tiny_data, books, tmp_path):
+    out = tmp_path / "reports"
+    render(tiny_data, out=out, notebooks_dir=books, progress=lambda m: None)
+    day = out / "2025-03-20"
+    before = json.loads((day / "kpis.json").read_text())
+    assert set(before) == {"01_ok", "02_boom", "03_needs"}
+    (day / "02_boom.html").write_text("kept")  # a marker: must survive the partial render
+    render(tiny_data, out=out, notebooks_dir=books, only=["01_ok"], progress=lambda m: None)
+    assert (day / "02_boom.html").read_text() == "kept"
+    assert (day / "03_needs.html").exists() and (day / "01_ok.html").exists()
+    after = json.loads((day / "kpis.json").read_text())
+    assert after == before
+    run = json.loads((day / "run.json").read_text())
+    assert [n["name"] for n in run["notebooks"]] == ["01_ok", "02_boom", "03_needs"]
+    index = (out / "index.html").read_text()
+    assert "2025-03-20/02_boom.html" in index and "2025-03-20/03_needs.html" in index
+
+
+def test_report_folders_follow_the_umask(tiny_data, books, tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "reports"
+        render(tiny_data, out=out, notebooks_dir=books, only=["01_ok"], progress=lambda m: None)
+    finally:
+        os.umask(old)
+    assert (out / "2025-03-20").stat().st_mode & 0o777 == 0o755
+    assert (out / "index.html").stat().st_mode & 0o777 == 0o644
+
+
+def test_out_that_is_a_file_is_refused(tiny_data, books, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ParameterError, match="is a file; pass a folder"):
+        render(tiny_data, out=target, notebooks_dir=books)
+
+
+def test_quarantine_files_mask_personal_data_and_neutralise_formulas(tmp_path):
+    from crmlib.report import export_quarantine
+    from crmlib.warehouse import connect
+
+    customers = (
+        "customer_id,signup_date,Full Name,E-Mail,Phone Number\n"
+        "C1,2025-01-01,Ada Lovelace,ada@example.com,+44 20 7946 0958\n"
+        'C2,not a date,=HYPERLINK("http://evil"),bob@example.com,+1 555 010 9999\n'
+        "C3,2025-01-01,Grace Hopper,grace@example.com\n"  # malformed: a field short
+        "jane.doe@example.org,,Jane Doe,jane.doe@example.org,\n"
+    )
+    data = write_tables(tmp_path / "d", {**TINY, "customers.csv": customers})
+    written = export_quarantine(connect(str(data)), tmp_path / "q")
+    text = (tmp_path / "q" / "customers.csv").read_text()
+    assert written["customers"] == 3
+    for secret in (
+        "Lovelace",
+        "Hopper",
+        "grace@example.com",
+        "bob@example.com",
+        "5550109999",
+        "555 010 9999",
+        "jane.doe@example.org",
+        "Jane Doe",
+        'HYPERLINK("http',
+    ):
+        assert secret not in text, secret
+    for cell in (c for line in text.splitlines() for c in line.split(",")):
+        assert not cell.startswith(("=", "+", "-", "@")), cell
+
+
+def test_quarantine_export_is_capped_and_counts_stay_in_the_warehouse(tmp_path):
+    from crmlib.report import export_quarantine
+    from crmlib.warehouse import connect, ingest_report
+
+    rows = "".join(f"O{i},C9,2025-01-09,1\n" for i in range(5000))
+    data = write_tables(
+        tmp_path / "d", {**TINY, "orders.csv": "order_id,customer_id,order_date,revenue\n" + rows}
+    )
+    con = connect(str(data))
+    written = export_quarantine(con, tmp_path / "q", max_rows=1200)
+    assert written["orders"] == 1200
+    lines = (tmp_path / "q" / "orders.csv").read_text().splitlines()
+    assert len(lines) == 1201  # header + the first 1,200 in file order
+    report = ingest_report(con).set_index("table")
+    assert report.loc["orders", "rows_quarantined"] == 5000
