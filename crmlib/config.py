@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",
+    "QUARANTINE_ROWS_LINKED",
 ]
 
 #: Root of the source checkout (the folder holding ``pyproject.toml``).
@@ -28,6 +29,8 @@ REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 DEFAULT_LOOKBACK_DAYS: int = 90
 DEFAULT_CURRENCY: str = "EUR"
 DEFAULT_SEED: int = 42
+#: Quarantined rows per table written beside a report; the rest stay in the warehouse.
+QUARANTINE_ROWS_LINKED: int = 10_000
 
 
 def cache_dir() -> Path:

@@ -61,6 +61,9 @@ RULES: dict[str, str] = {
     "missing_required": "a required column is empty",
     "unparseable": "a value cannot be read as the column's kind",
     "ambiguous_date": "a date like 03/04/2025 whose column never shows which part is the day",
+    "ambiguous_number": "a number like 1,500 that its column's decimal separator leaves open "
+    "(1500 or 1.5; money has two decimals)",
+    "implausible_date": "a date before 1900-01-01 or from 2100-01-01 on (infinity, year 2999)",
     "negative_value": "money, a duration or a count is below zero",
     "rating_out_of_range": "a satisfaction score is not an integer from 1 to 5",
     "duplicate_key": "the key repeats an earlier row (customers: the later updated_at wins)",
@@ -80,6 +83,10 @@ WARNINGS: dict[str, str] = {
     "order_before_signup": "an order dated before the customer's signup_date",
     "conversion_without_click": "a campaign contact converted without a recorded click",
     "invalid_email": "an e-mail address that does not look like one",
+    "lookalike_key": "a key spelled with surrounding or invisible spaces, full-width "
+    "characters or decomposed accents (normalised to NFC, trimmed, ASCII)",
+    "case_lookalike_key": "a customer_id that differs from another only in letter case "
+    "(kept apart: ids may be case-sensitive)",
 }
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "latest_event_date",
     "AS_OF_TABLES",
     "resolve_as_of",
+    "as_of_warnings",
     "period_bounds",
     "fetch",
     "MAX_FETCH_ROWS",
@@ -98,15 +99,26 @@ def describe_source(data: str | os.PathLike | None) -> str:
         return str(value)
 
 
+def _file_digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes, read in 4 MiB chunks (about 1 GB/s on one core)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _fingerprint(files: dict[str, Path]) -> str:
-    """Identify a folder's content cheaply: names, sizes, modification times, code version."""
+    """Identify a folder's content: each file's name and a hash of its bytes, code version.
+
+    Content, not size and modification time: an edit that keeps both (a fixed typo, a file
+    copied with its times) must still rebuild the cache.
+    """
     here = Path(__file__).parent
     code = hashlib.sha256()
     for mod in ("contract.py", "ingest.py"):
         code.update((here / mod).read_bytes())
-    items = [
-        [name, p.name, p.stat().st_size, p.stat().st_mtime_ns] for name, p in sorted(files.items())
-    ]
+    items = [[name, p.name, _file_digest(p)] for name, p in sorted(files.items())]
     return json.dumps({"v": _SCHEMA_VERSION, "code": code.hexdigest()[:16], "files": items})
 
 
@@ -126,18 +138,19 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _stored_fingerprint(path: Path) -> str | None:
+def _stored_meta(path: Path) -> dict[str, str]:
     if not path.exists():
-        return None
+        return {}
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
-            row = con.execute("SELECT value FROM _meta WHERE key = 'fingerprint'").fetchone()
-            return row[0] if row else None
+        with duckdb.connect(str(path), read_only=True, config=_SAFE_CONFIG) as con:
+            return dict(con.execute("SELECT key, value FROM _meta").fetchall())
     except duckdb.Error:
-        return None
+        return {}
 
 
-def build_warehouse(folder: str | Path, *, force: bool = False) -> tuple[Path, IngestReport]:
+def build_warehouse(
+    folder: str | Path, *, force: bool = False, encoding: str | None = None
+) -> tuple[Path, IngestReport]:
     """Validate a folder of exports into a cached DuckDB file (only when something changed).
 
     Parameters
@@ -146,6 +159,9 @@ def build_warehouse(folder: str | Path, *, force: bool = False) -> tuple[Path, I
         Folder of ``<table>.csv`` / ``<table>.parquet`` files.
     force : bool, default=False
         Rebuild even when the cache is up to date.
+    encoding : str, optional
+        Encoding of CSV files that are not UTF-8 (default: detected, and reported). When
+        None, a cache built with any encoding is reused.
 
     Returns
     -------
@@ -162,32 +178,128 @@ def build_warehouse(folder: str | Path, *, force: bool = False) -> tuple[Path, I
     fingerprint = _fingerprint(files)
     target = _cache_path(folder)
     with _locked(target):
-        if force or _stored_fingerprint(target) != fingerprint:
+        meta = _stored_meta(target)
+        stale = meta.get("fingerprint") != fingerprint or (
+            encoding is not None and meta.get("encoding") != encoding
+        )
+        if force or stale:
             tmp = target.with_name(target.name + f".tmp{os.getpid()}")
             tmp.unlink(missing_ok=True)
             try:
-                with duckdb.connect(str(tmp)) as con:
-                    ingest_folder(folder, con)
+                with duckdb.connect(str(tmp), config=_LOCAL_CONFIG) as con:
+                    ingest_folder(folder, con, encoding=encoding)
                     con.execute("CREATE TABLE _meta (key VARCHAR, value VARCHAR)")
-                    con.execute("INSERT INTO _meta VALUES ('fingerprint', ?)", [fingerprint])
-                    con.execute("INSERT INTO _meta VALUES ('source', ?)", [str(folder)])
+                    con.executemany(
+                        "INSERT INTO _meta VALUES (?, ?)",
+                        [
+                            ("fingerprint", fingerprint),
+                            ("source", str(folder)),
+                            ("encoding", encoding or ""),
+                        ],
+                    )
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
-        with duckdb.connect(str(target), read_only=True) as con:
+        with duckdb.connect(str(target), read_only=True, config=_SAFE_CONFIG) as con:
             report = read_ingest_report(con)
     assert report is not None
     return target, report
 
 
-def connect(data: str | os.PathLike | None = "") -> ibis.BaseBackend:
+#: Settings of every DuckDB connection crm-reports opens on a database file: no reading or
+#: writing of other files (a view in a file from elsewhere could read ``/etc/passwd``), no
+#: extension downloads (DuckDB tries one for a SQLite file named ``.db``); once ibis has set
+#: the session zone to UTC, the settings are locked (:func:`_open_duckdb`).
+_SAFE_CONFIG: dict[str, str | bool] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+#: Settings of the connection that ingests exports (it must read the export files).
+_LOCAL_CONFIG: dict[str, str | bool] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
+    """Open a DuckDB database file read-only, with file access disabled, or raise.
+
+    A file not built here (``trusted`` False) is checked first: its header must be
+    DuckDB's, every view must bind without touching files, and every contract table it
+    holds must have the contract's required columns.
+    """
+    from crmlib.maintain import check_duckdb_file
+
+    if not trusted:
+        check_duckdb_file(path, create=False)
+    try:
+        con = ibis.duckdb.connect(str(path), read_only=True, **_SAFE_CONFIG)
+        con.raw_sql("SET TimeZone = 'UTC'")
+        con.raw_sql("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        raise DataContractError(_open_error(path, exc)) from None
+    if not trusted:
+        _check_foreign(con, path)
+    return con
+
+
+def _open_error(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "lock" in text.lower():
+        return f"{path} is in use by another process (a writer holds its lock); wait, or close it"
+    if "serialization" in text.lower() or "version" in text.lower():
+        return f"{path} was written by an incompatible DuckDB version; export it again"
+    return f"{path} cannot be opened as a DuckDB database ({type(exc).__name__})"
+
+
+def _check_foreign(con: ibis.BaseBackend, path: Path) -> None:
+    """Refuse views that read files and contract tables without their required columns."""
+    raw = con.con
+    views = [
+        r[0]
+        for r in raw.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'"
+        ).fetchall()
+    ]
+    for view in views:
+        try:
+            raw.execute(f'DESCRIBE SELECT * FROM "{view.replace(chr(34), chr(34) * 2)}"')
+        except duckdb.Error:
+            raise DataContractError(
+                f"{path}: view {view[:60]!r} cannot be read without touching other files or "
+                "functions crm-reports disables; store the data as tables (CREATE TABLE … AS)"
+            ) from None
+    present = set(con.list_tables())
+    for name, spec in TABLES.items():
+        if name not in present:
+            continue
+        try:
+            columns = set(con.table(name).columns)
+        except Exception:
+            raise DataContractError(f"{path}: table {name!r} cannot be read") from None
+        missing = [c for c in spec.required if c not in columns]
+        if missing:
+            raise DataContractError(
+                f"{path}: table {name!r} has no column {missing[0]!r}; the contract's "
+                f"{name} table needs {', '.join(spec.required)} (see docs/data-contract.md)"
+            )
+
+
+def connect(
+    data: str | os.PathLike | None = "", *, encoding: str | None = None
+) -> ibis.BaseBackend:
     """Return an ibis connection holding the validated contract tables of ``data``.
 
     Parameters
     ----------
     data : str, path or None, default=""
         A folder of CSV/Parquet exports, a ``.duckdb`` file, the name of an environment
-        variable holding an ibis connection URL, or empty for the bundled sample.
+        variable holding an ibis connection URL, or empty for the bundled sample. A
+        ``.duckdb`` file is opened read-only with access to other files disabled; a view
+        in it that reads files is refused.
+    encoding : str, optional
+        Encoding of exported CSV files that are not UTF-8 (default: detected and reported).
 
     Returns
     -------
@@ -207,10 +319,10 @@ def connect(data: str | os.PathLike | None = "") -> ibis.BaseBackend:
     """
     kind, value = _source_kind(data)
     if kind == "folder":
-        path, _ = build_warehouse(value)
-        return ibis.duckdb.connect(str(path), read_only=True)
+        path, _ = build_warehouse(value, encoding=encoding)
+        return _open_duckdb(path, trusted=True)
     if kind == "duckdb":
-        return ibis.duckdb.connect(str(value), read_only=True)
+        return _open_duckdb(Path(value))
     url = os.environ.get(str(value))
     if not url:
         raise DataContractError(
@@ -234,13 +346,14 @@ def ingest_report(con: ibis.BaseBackend) -> pd.DataFrame:
     pandas.DataFrame
         One row per table (see :meth:`crmlib.ingest.IngestReport.to_frame`); empty when the
         source was not validated by crm-reports (a database URL or a DuckDB file).
+        ``attrs["alerts"]`` holds the report's alerts (:meth:`IngestReport.alerts`).
     """
     raw = getattr(con, "con", None)
-    if isinstance(raw, duckdb.DuckDBPyConnection):
-        report = read_ingest_report(raw)
-        if report is not None:
-            return report.to_frame()
-    return IngestReport(source="").to_frame()
+    report = read_ingest_report(raw) if isinstance(raw, duckdb.DuckDBPyConnection) else None
+    report = report or IngestReport(source="")
+    frame = report.to_frame()
+    frame.attrs["alerts"] = report.alerts()
+    return frame
 
 
 def has_table(con: ibis.BaseBackend, name: str) -> bool:
@@ -291,6 +404,71 @@ def latest_event_date(con: ibis.BaseBackend) -> dt.date:
     if not latest:
         raise DataContractError("the data holds no dated events; cannot choose as_of")
     return max(latest)
+
+
+#: An event more than this many days after 99.9 % of its table's events is an outlier that
+#: must not move the default ``as_of`` silently.
+OUTLIER_DAYS: int = 365
+
+
+def _event_columns(con: ibis.BaseBackend) -> list[tuple[str, ir.Table, str]]:
+    out = []
+    for name in AS_OF_TABLES:
+        spec = TABLES[name]
+        if spec.event_time and has_table(con, name):
+            t = con.table(name)
+            if spec.event_time in t.columns:
+                out.append((name, t, spec.event_time))
+    return out
+
+
+def as_of_warnings(con: ibis.BaseBackend, as_of: dt.date) -> list[str]:
+    """Return sentences about a report date the data does not support well.
+
+    ``as_of`` after the latest event (the reporting period holds no new data), before the
+    first event (every report is empty), or a latest event that lies more than
+    :data:`OUTLIER_DAYS` days after 99.9 % of its table (one mistyped date sets the
+    default report date).
+    """
+    out: list[str] = []
+    firsts, lasts = [], []
+    for name, t, column in _event_columns(con):
+        col = t[column]
+        row = (
+            t.aggregate(
+                first=col.min(),
+                last=col.max(),
+                q=col.cast("timestamp").epoch_seconds().quantile(0.999),
+            )
+            .execute()
+            .iloc[0]
+        )
+        if pd.isna(row["last"]):
+            continue
+        first, last = pd.Timestamp(row["first"]).date(), pd.Timestamp(row["last"]).date()
+        firsts.append(first)
+        lasts.append(last)
+        bulk = pd.Timestamp(float(row["q"]), unit="s").date()
+        if (last - bulk).days > OUTLIER_DAYS and last >= as_of:
+            late = bulk + dt.timedelta(days=OUTLIER_DAYS)
+            n = int((col.cast("date") > late).sum().execute())
+            out.append(
+                f"{n:,} {name} row(s) are dated after {late} while 99.9% are on or before "
+                f"{bulk}; the latest ({last}) sets the default report date: check those rows, "
+                "or pass --as-of"
+            )
+    if lasts and as_of > max(lasts):
+        days = (as_of - max(lasts)).days
+        out.append(
+            f"as_of {as_of} is {days:,} day(s) after the latest event in the data "
+            f"({max(lasts)}); periods after it hold no data"
+        )
+    if firsts and as_of < min(firsts):
+        out.append(
+            f"as_of {as_of} is before the first event in the data ({min(firsts)}); "
+            "the reports have nothing to show"
+        )
+    return out
 
 
 def resolve_as_of(con: ibis.BaseBackend, as_of: str | dt.date | None) -> dt.date:

@@ -56,9 +56,58 @@ CASES: dict[str, tuple[dict, tuple]] = {
         {"customers.csv": CUSTOMERS.encode("gb18030")},
         rules("customers", {"duplicate_key": 1}, 3),
     ),
+    "windows-1252 detected": (
+        {
+            "customers.csv": CUSTOMERS.encode()
+            + b"C7,2025-01-01,Caf\xe9 M\xfcller"
+            + b"," * 7
+            + b"\n"
+        },
+        rules("customers", {"duplicate_key": 1}, 4),
+    ),
     "undecodable bytes": (
-        {"customers.csv": CUSTOMERS.encode() + b"C7,2025-01-01,caf\xe9\n"},
-        error(r"customers\.csv: not UTF-8 text \(invalid byte at offset \d+\); save it as UTF-8"),
+        {"customers.csv": CUSTOMERS.encode() + b"C7,2025-01-01,\x81\x8d\x8f\x90\x9d\xff\xfe\n"},
+        error(r"customers\.csv: not UTF-8 text \(invalid byte at offset \d+\).*--encoding"),
+    ),
+    # a header ending in a delimiter names a column the rows do not have
+    "trailing comma in the header": (
+        orders("A,C1,2025-01-09,10", "B,C1,2025-01-09,11", head=ORDER_HEAD.rstrip() + ",\n"),
+        rules("orders", {}, 2),
+    ),
+    "trailing comma in header and rows": (
+        orders("A,C1,2025-01-09,10,", "B,C1,2025-01-09,11,", head=ORDER_HEAD.rstrip() + ",\n"),
+        rules("orders", {}, 2),
+    ),
+    "an export's own RowID column": (
+        orders("1,A,C1,2025-01-09,10", "2,B,C1,2025-01-09,11", head="RowID," + ORDER_HEAD),
+        rules("orders", {}, 2),
+    ),
+    "implausible dates": (
+        orders(
+            "A,C1,infinity,10",
+            "B,C1,294246-01-01,10",
+            "C,C1,2999-01-01,10",
+            "D,C1,1899-12-31,10",
+            "E,C1,2025-01-09,10",
+        ),
+        rules("orders", {"implausible_date": 4}, 1),
+    ),
+    "decimal commas with an ambiguous value": (
+        orders('A,C1,2025-01-09,"12,50"', 'B,C1,2025-01-09,"0,99"', 'C,C1,2025-01-09,"1,500"'),
+        rules("orders", {"ambiguous_number": 1}, 2),
+    ),
+    "accounting negatives": (
+        orders("A,C1,2025-01-09,(25.00)", "B,C1,2025-01-09,25.00-", "C,C1,2025-01-09,25.00"),
+        rules("orders", {"negative_value": 2}, 1),
+    ),
+    "look-alike customer keys": (
+        orders(
+            "A, C1 ,2025-01-09,1",
+            "B,C1\u200b,2025-01-09,1",
+            "C,\uff23\uff11,2025-01-09,1",
+            "D,c1,2025-01-09,1",
+        ),
+        rules("orders", {"unknown_customer": 1}, 3),
     ),
     "quoted commas and newlines": (
         orders(
@@ -233,10 +282,12 @@ def _records(path: Path) -> int:
     if path.suffix == ".parquet":
         return len(pd.read_parquet(path))
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030")
+    for encoding in ("utf-8-sig", "gb18030", "cp1252"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
     csv.field_size_limit(1 << 30)  # the very long text case
     header = text.splitlines()[0]
     delimiter = max((",", ";", "\t"), key=header.count)
@@ -275,6 +326,7 @@ def test_values_read_from_messy_formats(tmp_path):
         'A,C1,45666.5,"1,234.50"',
         "B,C1,09.01.2025,€12.50",
         "C,C1,2025-01-09T10:00:00+08:00,1.234,50",
+        "D,C1,2025-01-09T02:00:00+08:00,1",
     )
     files["orders.csv"] = files["orders.csv"].replace("1.234,50", '"1.234,50"')
     con = duckdb.connect()
@@ -283,11 +335,13 @@ def test_values_read_from_messy_formats(tmp_path):
         (k, (str(d), str(r)))
         for k, d, r in con.execute("SELECT order_id, order_date, revenue FROM orders").fetchall()
     )
-    # Excel serial 45666.5 = 2025-01-09 12:00 (day 0 = 1899-12-30); offsets keep wall time
+    # Excel serial 45666.5 = 2025-01-09 12:00 (day 0 = 1899-12-30); a time with an offset is
+    # the instant in UTC (10:00 at +08:00 is 02:00 UTC; 02:00 at +08:00 is the day before)
     assert got == {
         "A": ("2025-01-09 12:00:00", "1234.50"),
         "B": ("2025-01-09 00:00:00", "12.50"),
-        "C": ("2025-01-09 10:00:00", "1234.50"),
+        "C": ("2025-01-09 02:00:00", "1234.50"),
+        "D": ("2025-01-08 18:00:00", "1.00"),
     }
 
 
@@ -296,3 +350,162 @@ def test_gb18030_text_is_decoded(tmp_path):
     ingest_folder(_build(tmp_path / "d", {"customers.csv": CUSTOMERS.encode("gb18030")}), con)
     names = {r[0] for r in con.execute("SELECT name FROM customers").fetchall()}
     assert "王伟" in names
+
+
+def _load(tmp_path: Path, files: dict, **kwargs) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    ingest_folder(_build(tmp_path / "d", files), con, **kwargs)
+    return con
+
+
+def test_money_convention_is_decided_per_column(tmp_path):
+    # a column of decimal commas: "1.234,50" is 1234.50 and "1,500" is not 1500 (old reading)
+    con = _load(
+        tmp_path,
+        orders(
+            'A,C1,2025-01-09,"12,50"',
+            'B,C1,2025-01-09,"1.234,50"',
+            'C,C1,2025-01-09,"1,500"',
+            'D,C1,2025-01-09,"1.500"',
+        ),
+    )
+    got = dict(con.execute("SELECT order_id, CAST(revenue AS VARCHAR) FROM orders").fetchall())
+    # D: with a decimal comma proven, "." can only group thousands
+    assert got == {"A": "12.50", "B": "1234.50", "D": "1500.00"}
+    rule = con.execute("SELECT _rule FROM _quarantine_orders WHERE order_id = 'C'").fetchone()
+    assert rule == ("ambiguous_number",)
+    # a column of decimal points reads "1,500" as 1500 and quarantines "1.500"
+    con = _load(
+        tmp_path / "dots",
+        orders("A,C1,2025-01-09,12.50", 'B,C1,2025-01-09,"1,500"', "C,C1,2025-01-09,1.500"),
+    )
+    got = dict(con.execute("SELECT order_id, CAST(revenue AS VARCHAR) FROM orders").fetchall())
+    assert got == {"A": "12.50", "B": "1500.00"}
+
+
+def test_accounting_negatives_are_negative(tmp_path):
+    con = _load(
+        tmp_path,
+        {
+            **orders(
+                "A,C1,2025-01-09,10,(4.00)",
+                "B,C1,2025-01-09,10,4.00-",
+                head=ORDER_HEAD.rstrip() + ",cost\n",
+            ),
+        },
+    )
+    rows = con.execute("SELECT order_id, _rule, _column FROM _quarantine_orders").fetchall()
+    assert sorted(rows) == [("A", "negative_value", "cost"), ("B", "negative_value", "cost")]
+
+
+def test_windows_1252_is_detected_and_reported(tmp_path):
+    text = "customer_id,signup_date,name\nC1,2025-01-01,J\u00fcrgen M\u00fcller\n"
+    con = duckdb.connect()
+    report = ingest_folder(_build(tmp_path / "d", {"customers.csv": text.encode("cp1252")}), con)
+    assert con.execute("SELECT name FROM customers").fetchone() == ("J\u00fcrgen M\u00fcller",)
+    assert report.tables["customers"].encoding == "cp1252"
+    assert any("read as cp1252" in a and "--encoding" in a for a in report.alerts())
+
+
+def test_encoding_option_is_used_for_files_that_are_not_utf8(tmp_path):
+    text = "customer_id,signup_date,name\nC1,2025-01-01,\u0141ukasz\n"
+    con = duckdb.connect()
+    folder = _build(tmp_path / "d", {"customers.csv": text.encode("cp1250")})
+    report = ingest_folder(folder, con, encoding="cp1250")
+    assert con.execute("SELECT name FROM customers").fetchone() == ("\u0141ukasz",)
+    assert report.tables["customers"].encoding == "cp1250"
+
+
+def test_lookalike_keys_are_normalised_and_counted(tmp_path):
+    con = duckdb.connect()
+    report = ingest_folder(
+        _build(
+            tmp_path / "d",
+            orders(
+                "A, C1 ,2025-01-09,1",
+                "B,C1\u200b,2025-01-09,1",
+                "C,\uff23\uff11,2025-01-09,1",
+                "D,c1,2025-01-09,1",
+                "E,C1,2025-01-09,1",
+            ),
+        ),
+        con,
+    )
+    got = con.execute("SELECT order_id, customer_id FROM orders ORDER BY 1").fetchall()
+    assert got == [("A", "C1"), ("B", "C1"), ("C", "C1"), ("E", "C1")]
+    assert report.tables["orders"].warnings["lookalike_key"] == 3
+    # letter case is kept apart (ids may be case-sensitive): c1 is not C1
+    assert report.tables["orders"].quarantined == {"unknown_customer": 1}
+
+
+def test_decomposed_accents_are_one_key(tmp_path):
+    customers = "customer_id,signup_date\nJos\u00e9,2025-01-01\nJose\u0301,2025-01-02\n"
+    con = duckdb.connect()
+    report = ingest_folder(_build(tmp_path / "d", {"customers.csv": customers}), con)
+    assert report.tables["customers"].quarantined == {"duplicate_key": 1}
+    assert report.tables["customers"].warnings["lookalike_key"] == 1
+
+
+def test_mass_quarantine_is_an_alert(tmp_path):
+    rows = [f"O{i},C9,2025-01-09,1" for i in range(30)]
+    con = duckdb.connect()
+    report = ingest_folder(_build(tmp_path / "d", orders(*rows)), con)
+    alerts = report.alerts()
+    assert any("30 of 30 rows (100%) quarantined by unknown_customer" in a for a in alerts)
+
+
+def test_parquet_float_ids_match_integer_ids(tmp_path):
+    customers = pd.DataFrame({"customer_id": [1.0, 2.0], "signup_date": ["2025-01-01"] * 2})
+    order_rows = pd.DataFrame(
+        {
+            "order_id": [10, 11],
+            "customer_id": [1, 2],
+            "order_date": ["2025-01-09"] * 2,
+            "revenue": [1.0, 2.5],
+        }
+    )
+    folder = tmp_path / "d"
+    folder.mkdir()
+    customers.to_parquet(folder / "customers.parquet")
+    order_rows.to_parquet(folder / "orders.parquet")
+    con = duckdb.connect()
+    report = ingest_folder(folder, con)
+    assert report.tables["orders"].rows_loaded == 2
+    assert con.execute("SELECT customer_id FROM customers ORDER BY 1").fetchall() == [
+        ("1",),
+        ("2",),
+    ]
+
+
+def test_folder_names_are_not_glob_patterns(tmp_path):
+    # "export[1]" must not read the sibling "export1"
+    real = _build(tmp_path / "export[1]", orders("A,C1,2025-01-09,10"))
+    _build(tmp_path / "export1", orders("X,C1,2025-01-09,10", "Y,C1,2025-01-09,10"))
+    con = duckdb.connect()
+    report = ingest_folder(real, con)
+    assert report.tables["orders"].rows_read == 1
+    assert con.execute("SELECT order_id FROM orders").fetchall() == [("A",)]
+
+
+def test_quarantine_rows_name_their_file_and_row_inside_a_transaction(tmp_path):
+    con = duckdb.connect()
+    con.execute("BEGIN TRANSACTION")
+    ingest_folder(_build(tmp_path / "d", orders("A,C1,2025-01-09,10", "B,C9,2025-01-09,1")), con)
+    row = con.execute("SELECT _file, _row FROM _quarantine_orders").fetchone()
+    assert row == ("orders.csv", 2)
+
+
+def test_errors_never_quote_file_content(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "orders.csv").write_text(ORDER_HEAD)
+    secret = "root:x:0:0:secret-line:/root:/bin/bash"
+    target = tmp_path / "passwd"
+    target.write_text(secret + "\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    (folder / "customers.csv").symlink_to(target)
+    with pytest.raises(DataContractError) as err:
+        ingest_folder(folder, duckdb.connect())
+    message = str(err.value)
+    assert "customers.csv" in message and "\n" not in message
+    for part in ("x:0:0", "secret-line", "/bin/bash", "daemon"):
+        assert part not in message

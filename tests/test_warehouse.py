@@ -13,6 +13,7 @@ from crmlib.warehouse import (
     period_bounds,
     resolve_as_of,
 )
+from tests.conftest import TINY, write_tables
 
 
 def test_cache_is_reused_until_a_file_changes(tiny_data):
@@ -30,6 +31,9 @@ def test_duckdb_file_and_env_var_sources(tiny_data, tmp_path, monkeypatch):
     path, _ = build_warehouse(tiny_data)
     con = crmlib.connect(str(path))
     assert con.table("orders").count().execute() == 5
+    # DuckDB opens one file with one configuration per process: the file source disables
+    # file access, the URL below does not, so the first connection is closed first
+    con.disconnect()
     monkeypatch.setenv("CRM_TEST_DB", f"duckdb://{path}?read_only=true")
     con = crmlib.connect("CRM_TEST_DB")
     assert con.table("customers").count().execute() == 3
@@ -86,3 +90,154 @@ def test_a_campaign_scheduled_ahead_does_not_move_as_of(tiny_data):
     )
     con = crmlib.connect(tiny_data)
     assert resolve_as_of(con, "") == dt.date(2025, 3, 20)  # the latest order, not 2025-12-24
+
+
+# --- hostile database files and sources (issue 13) ---------------------------------
+
+
+def _foreign(path, *statements: str):
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        for sql in statements:
+            con.execute(sql)
+    return path
+
+
+def test_a_view_that_reads_local_files_is_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT\n")
+    db = _foreign(
+        tmp_path / "evil.duckdb",
+        "CREATE TABLE orders AS SELECT 'O1' AS order_id, 'C1' AS customer_id, "
+        "TIMESTAMP '2025-01-01' AS order_date, 1.0 AS revenue",
+        f"CREATE VIEW customers AS SELECT content AS customer_id, DATE '2025-01-01' AS "
+        f"signup_date FROM read_text('{secret}')",
+    )
+    with pytest.raises(crmlib.DataContractError, match="view 'customers' cannot be read") as err:
+        crmlib.connect(str(db))
+    assert "TOP-SECRET" not in str(err.value)
+
+
+def test_file_access_is_disabled_on_database_files(tmp_path, sample_dir):
+    from crmlib.warehouse import build_warehouse
+
+    warehouse, _ = build_warehouse(sample_dir)
+    con = crmlib.connect(str(warehouse))
+    with pytest.raises(Exception, match="disabled"):
+        con.raw_sql("SELECT * FROM read_csv('/etc/hostname')").fetchall()
+    with pytest.raises(Exception, match="(?i)lock|configuration"):
+        con.raw_sql("SET enable_external_access = true")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("crm.db", b"SQLite format 3\x00" + b"\x00" * 200, "not a DuckDB database"),
+        ("crm.duckdb", b"customer_id,signup_date\nC1,2025-01-01\n", "not a DuckDB database"),
+    ],
+)
+def test_files_that_are_not_duckdb_are_refused(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(crmlib.DataContractError, match=message):
+        crmlib.connect(str(path))
+
+
+def test_a_duckdb_file_with_the_wrong_schema_is_one_line(tmp_path):
+    db = _foreign(tmp_path / "wrong.duckdb", "CREATE TABLE customers AS SELECT 1 AS id")
+    with pytest.raises(crmlib.DataContractError, match="table 'customers' has no column"):
+        crmlib.connect(str(db))
+
+
+def test_a_locked_warehouse_is_one_line(tmp_path):
+    import duckdb
+
+    db = _foreign(tmp_path / "busy.duckdb", "CREATE TABLE t AS SELECT 1 AS x")
+    code = (
+        "import duckdb, sys, time\n"
+        f"con = duckdb.connect({str(db)!r})\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(crmlib.DataContractError, match="in use by another process"):
+            crmlib.connect(str(db))
+    finally:
+        holder.kill()
+        holder.wait()
+    del duckdb
+
+
+def test_cache_is_rebuilt_when_content_changes_but_size_and_time_do_not(tmp_path):
+    import os
+    import shutil
+
+    from crmlib.warehouse import build_warehouse
+
+    folder = write_tables(tmp_path / "d", TINY)
+    orders = folder / "orders.csv"
+    path, _ = build_warehouse(folder)
+    stat = orders.stat()
+    text = orders.read_text().replace("O4,C2,2025-03-20,80,", "O4,C2,2025-03-20,90,")
+    assert len(text) == stat.st_size
+    orders.write_text(text)
+    os.utime(orders, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    con = crmlib.connect(str(folder))
+    got = con.raw_sql("SELECT CAST(revenue AS VARCHAR) FROM orders WHERE order_id='O4'")
+    assert got.fetchone() == ("90.00",)
+    del shutil, path
+
+
+def test_timezone_of_the_machine_never_changes_a_date(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    folder = tmp_path / "tz"
+    folder.mkdir()
+    pd.DataFrame({"customer_id": ["C1"], "signup_date": ["2024-01-01"]}).to_csv(
+        folder / "customers.csv", index=False
+    )
+    stamp = pd.Timestamp("2024-01-14 03:00", tz="UTC")
+    pd.DataFrame(
+        {"order_id": ["O1"], "customer_id": ["C1"], "order_date": [stamp], "revenue": [1.0]}
+    ).to_parquet(folder / "orders.parquet")
+    code = (
+        "import crmlib, sys\n"
+        f"con = crmlib.connect({str(folder)!r})\n"
+        "print(con.raw_sql('SELECT CAST(order_date AS VARCHAR) FROM orders').fetchone()[0])\n"
+    )
+    seen = set()
+    for zone in ("UTC", "America/New_York", "Asia/Tokyo"):
+        env = {**__import__("os").environ, "TZ": zone, "CRM_CACHE_DIR": str(tmp_path / zone)}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        seen.add(out.stdout.strip())
+    assert seen == {"2024-01-14 03:00:00"}
+
+
+def test_as_of_set_by_a_lone_outlier_is_warned(tmp_path):
+    from crmlib.warehouse import as_of_warnings, latest_event_date
+
+    rows = "".join(f"O{i},C1,2025-0{1 + i % 9}-10,1\n" for i in range(300))
+    folder = write_tables(
+        tmp_path / "d",
+        {
+            "customers.csv": "customer_id,signup_date\nC1,2025-01-01\n",
+            "orders.csv": "order_id,customer_id,order_date,revenue\n"
+            + rows
+            + "X,C1,2098-01-01,1\n",
+        },
+    )
+    con = crmlib.connect(str(folder))
+    as_of = latest_event_date(con)
+    warnings = as_of_warnings(con, as_of)
+    assert as_of.year == 2098 and any("1 orders row(s) are dated after" in w for w in warnings)
