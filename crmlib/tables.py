@@ -2,6 +2,11 @@
 
 Functions return an ``IPython.display.HTML`` object, so notebooks show them as HTML and
 their stored text output is stable (no memory addresses), as nbval needs.
+
+Text from data is bounded: a cell (or header, context value) longer than
+:data:`CELL_MAX_CHARS` characters is shown cut with an ellipsis ``"…"``, its full text (up to
+:data:`TOOLTIP_MAX_CHARS` characters) in a ``title`` tooltip, so one huge value cannot bloat
+a report.
 """
 
 from __future__ import annotations
@@ -13,7 +18,55 @@ from collections.abc import Iterable
 import pandas as pd
 from IPython.display import HTML
 
-__all__ = ["style_table", "report_context", "notice", "quarantine_links"]
+__all__ = [
+    "CELL_MAX_CHARS",
+    "TEXT_MAX_CHARS",
+    "TOOLTIP_MAX_CHARS",
+    "style_table",
+    "report_context",
+    "notice",
+    "quarantine_links",
+]
+
+#: Longest text a table cell, header or context value shows (characters). The bundled
+#: sample's longest cell is 93 characters (the rules an ingestion quarantined rows by).
+CELL_MAX_CHARS: int = 120
+#: Longest caption or notice (characters): sentences written by the reports, which may
+#: quote data values; the reports' longest is about 110 characters.
+TEXT_MAX_CHARS: int = 400
+#: Longest tooltip holding the full text of a cut cell (characters, before escaping).
+TOOLTIP_MAX_CHARS: int = 1000
+_ELLIPSIS = "…"
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` characters, the last being an ellipsis when cut."""
+    return text if len(text) <= max_chars else text[: max_chars - 1] + _ELLIPSIS
+
+
+def _bounded(text: str, max_chars: int = CELL_MAX_CHARS) -> str:
+    """Return ``text`` as escaped HTML of bounded size: cut with a tooltip when too long.
+
+    Parameters
+    ----------
+    text : str
+        Text from data (or a sentence quoting it).
+    max_chars : int, default=CELL_MAX_CHARS
+        Longer text shows its first ``max_chars - 1`` characters and an ellipsis, inside a
+        ``<span>`` whose ``title`` holds the full text cut to :data:`TOOLTIP_MAX_CHARS`.
+
+    Returns
+    -------
+    str
+        HTML: ``html.escape(text)`` when it fits (byte for byte as before), else
+        ``<span title='…'>…</span>``. Both parts are escaped (quotes too); underscores in
+        the tooltip are written ``&#95;``, so the report's header rewrite (which breaks
+        ``snake_case`` names after underscores) never touches the attribute.
+    """
+    if len(text) <= max_chars:
+        return html.escape(text)
+    tip = html.escape(_cut(text, TOOLTIP_MAX_CHARS), quote=True).replace("_", "&#95;")
+    return f"<span title='{tip}'>{html.escape(_cut(text, max_chars))}</span>"
 
 
 def style_table(
@@ -43,7 +96,10 @@ def style_table(
 
     Notes
     -----
-    Every cell is HTML-escaped: text from data can never inject markup into a report.
+    Every cell is HTML-escaped: text from data can never inject markup into a report. A
+    cell or header longer than :data:`CELL_MAX_CHARS` characters is cut with an ellipsis,
+    its full text (cut to :data:`TOOLTIP_MAX_CHARS`) in a ``title`` tooltip, so the page
+    stays small whatever the data holds; the caption is cut at ``TEXT_MAX_CHARS``.
     """
     money, percent = list(money), list(percent)
     decimals = decimals or {}
@@ -69,7 +125,7 @@ def style_table(
         if c in money or c in percent or pd.api.types.is_numeric_dtype(shown[c])
     }
     head = "".join(
-        f"<th style='text-align:{'right' if c in numeric else 'left'}'>{html.escape(h)}</th>"
+        f"<th style='text-align:{'right' if c in numeric else 'left'}'>{_bounded(h)}</th>"
         for c, h in zip(shown.columns, headers, strict=True)
     )
     rows = []
@@ -79,12 +135,12 @@ def style_table(
             v = row[c]
             text = formatters[c](v) if c in formatters else ("" if _isna(v) else str(v))
             align = "right" if c in numeric else "left"
-            cells.append(f"<td style='text-align:{align}'>{html.escape(text)}</td>")
+            cells.append(f"<td style='text-align:{align}'>{_bounded(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = caption
     if len(df) > max_rows:
         cap = f"{caption} (first {max_rows:,} of {len(df):,} rows)".strip()
-    cap_html = f"<caption>{html.escape(cap)}</caption>" if cap else ""
+    cap_html = f"<caption>{_bounded(cap, TEXT_MAX_CHARS)}</caption>" if cap else ""
     return HTML(
         f"<table class='crm-table'>{cap_html}<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
@@ -101,7 +157,11 @@ def _isna(v: object) -> bool:
 def report_context(
     *, source: str, as_of: dt.date, lookback_days: int, currency: str, extra: dict | None = None
 ) -> HTML:
-    """Return the report's context line: data source, as_of, reporting period, currency."""
+    """Return the report's context line: data source, as_of, reporting period, currency.
+
+    Keys and values longer than :data:`CELL_MAX_CHARS` are cut, with a tooltip (as in
+    :func:`style_table`).
+    """
     start = as_of - dt.timedelta(days=lookback_days - 1)
     items = {
         "data": source,
@@ -111,40 +171,65 @@ def report_context(
         **(extra or {}),
     }
     cells = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        f"<tr><th style='text-align:left'>{_bounded(str(k))}</th>"
+        f"<td style='text-align:left'>{_bounded(str(v))}</td></tr>"
         for k, v in items.items()
     )
     return HTML(f"<table class='crm-context'>{cells}</table>")
 
 
 def notice(text: str) -> HTML:
-    """Return a one-line notice (e.g. a section that cannot be computed on this data)."""
-    return HTML(f"<p class='crm-notice'><em>{html.escape(text)}</em></p>")
+    """Return a one-line notice (e.g. a section that cannot be computed on this data).
+
+    A notice longer than ``TEXT_MAX_CHARS`` characters is cut, with a tooltip.
+    """
+    return HTML(f"<p class='crm-notice'><em>{_bounded(text, TEXT_MAX_CHARS)}</em></p>")
 
 
-def quarantine_links(report: pd.DataFrame) -> HTML:
+def quarantine_links(report: pd.DataFrame, *, linked: int | None = None) -> HTML:
     """Return links to the quarantined rows a render writes beside the report.
 
     Parameters
     ----------
     report : pandas.DataFrame
-        The ingestion table (:func:`crmlib.ingest_report`).
+        The ingestion table (:func:`crmlib.ingest_report`). Its ``attrs["alerts"]`` (a
+        rule that quarantined much of a table, look-alike keys, a file not in UTF-8) are
+        shown first, as warnings a reader cannot miss.
+    linked : int, optional
+        Rows per table written beside the report (default
+        :data:`crmlib.config.QUARANTINE_ROWS_LINKED`); a table with more says so.
 
     Notes
     -----
     ``crm-report render`` writes the quarantined rows of each table, with the rule each
     broke, to ``quarantine/<table>.csv`` in the dated report folder.
     """
+    if linked is None:
+        from crmlib.config import QUARANTINE_ROWS_LINKED
+
+        linked = QUARANTINE_ROWS_LINKED
+    alerts = "".join(f"<li>{_bounded(str(a))}</li>" for a in (report.attrs.get("alerts") or []))
+    warning = (
+        f"<div class='crm-notice crm-alert' role='alert'><strong>Check the data:</strong>"
+        f"<ul>{alerts}</ul></div>"
+        if alerts
+        else ""
+    )
     rows = report[report.rows_quarantined > 0] if len(report) else report
     if not len(rows):
-        return notice("No row was quarantined.")
+        return HTML(warning) if warning else notice("No row was quarantined.")
+
+    def count(n: int) -> str:
+        if n <= linked:
+            return f"{n:,} row(s)"
+        return f"the first {linked:,} of {n:,} rows (all are kept in the warehouse)"
+
     items = "".join(
-        f"<li><a href='quarantine/{html.escape(str(t))}.csv'>quarantine/{html.escape(str(t))}"
-        f".csv</a>: {int(n):,} row(s)</li>"
+        f"<li><a href='quarantine/{html.escape(str(t))}.csv'>quarantine/{_bounded(str(t))}"
+        f".csv</a>: {count(int(n))}</li>"
         for t, n in zip(rows.table, rows.rows_quarantined, strict=True)
     )
     return HTML(
-        "<p>Quarantined rows, each with the rule it broke, beside this report:</p>"
+        warning + "<p>Quarantined rows, each with the rule it broke, beside this report:</p>"
         f"<ul class='crm-quarantine'>{items}</ul>"
     )

@@ -7,7 +7,8 @@ never pays its import cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,6 +20,11 @@ __all__ = [
     "PALETTE",
     "FIGSIZE",
     "DPI",
+    "LABEL_MAX_CHARS",
+    "LABEL_MAX_LINES",
+    "TITLE_MAX_CHARS",
+    "TITLE_MAX_LINES",
+    "short_label",
     "cjk_font",
     "set_theme",
     "money_axis",
@@ -45,6 +51,22 @@ FIGSIZE: tuple[float, float] = (9.0, 4.0)
 #: Resolution of report figures: sharp at the report's width, small enough to keep a report
 #: with a dozen figures well under 2 MB.
 DPI: int = 100
+
+#: Longest line, in characters, of a label drawn from data (tick and category labels, legend
+#: entries, hue levels, bar and point annotations). The longest such label the bundled sample
+#: draws is 36 characters (``"K0001 · "`` and a campaign name cut at 28); 48 characters of
+#: the widest glyphs (CJK, about 14 px at 10 pt and :data:`DPI`) stay under 700 px.
+LABEL_MAX_CHARS: int = 48
+#: Most lines of a label drawn from data (a newline in the data starts a new line).
+LABEL_MAX_LINES: int = 2
+#: Longest line, in characters, of a title, axis label or message that may hold data values.
+#: The reports' longest is about 80 characters; 100 bold 13 pt CJK characters stay under
+#: 1,900 px.
+TITLE_MAX_CHARS: int = 100
+#: Most lines of a title, axis label or message (the reports use at most two).
+TITLE_MAX_LINES: int = 3
+_ELLIPSIS = "…"
+_TAG_HEX = 6  # hex digits of the digest that keeps truncated labels distinct
 
 #: CJK fonts in order of preference (Simplified Chinese first); Debian's ``fonts-noto-cjk``
 #: provides the first, installed by the project's setup (``.ci/run``).
@@ -85,6 +107,182 @@ def cjk_font() -> str | None:
         installed = {f.name for f in font_manager.fontManager.ttflist}
     _cjk_font.append(next((f for f in _CJK_FONTS if f in installed), None))
     return _cjk_font[0]
+
+
+def _digest(text: str) -> str:
+    """A short, stable (process-independent) hex digest of ``text``."""
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=(_TAG_HEX + 1) // 2).hexdigest()[:_TAG_HEX]
+
+
+def _fits(text: str, max_chars: int, max_lines: int) -> bool:
+    if len(text) <= max_chars:  # fast path: a short text cannot hold a long line
+        return text.count("\n") < max_lines
+    lines = text.split("\n", max_lines)
+    return len(lines) <= max_lines and all(len(line) <= max_chars for line in lines)
+
+
+def _truncate(text: str, max_chars: int, max_lines: int, tag: str) -> str:
+    """Cut ``text`` to ``max_lines`` lines of ``max_chars`` characters; ``tag`` ends it."""
+    lines = text.split("\n", max_lines)[:max_lines]
+    out = [
+        line if len(line) <= max_chars else line[: max_chars - 1].rstrip() + _ELLIPSIS
+        for line in lines[:-1]
+    ]
+    room = max(max_chars - len(_ELLIPSIS) - len(tag), 0)
+    out.append(lines[-1][:room].rstrip() + _ELLIPSIS + tag)
+    return "\n".join(out)
+
+
+def short_label(
+    text: object,
+    max_chars: int = LABEL_MAX_CHARS,
+    *,
+    max_lines: int = LABEL_MAX_LINES,
+    distinct: bool = True,
+) -> str:
+    """Return ``text`` as a label of bounded size, so a figure's size never depends on data.
+
+    A text of at most ``max_lines`` lines, none longer than ``max_chars`` characters, is
+    returned unchanged (as ``str(text)``). A longer one keeps its first ``max_lines``
+    lines, each cut to ``max_chars`` characters; the last kept line ends with an ellipsis
+    ``"…"`` and, with ``distinct``, a ``#`` and six hex digits of a digest of the whole
+    text, so two long labels with a common beginning stay two labels (seaborn groups rows
+    by label).
+
+    Parameters
+    ----------
+    text : object
+        The label, usually from the data; anything else is converted with ``str``.
+    max_chars : int, default=LABEL_MAX_CHARS
+        Most characters (Unicode code points, so CJK text is cut between characters, never
+        inside one) of any line, the ellipsis and digest included.
+    max_lines : int, default=LABEL_MAX_LINES
+        Most lines (separated by ``"\\n"``).
+    distinct : bool, default=True
+        Append the digest to a truncated label; titles and messages, which need not be
+        told apart, pass False.
+
+    Returns
+    -------
+    str
+        At most ``max_lines`` lines of at most ``max_chars`` characters.
+
+    Raises
+    ------
+    ValueError
+        When ``max_chars`` leaves no room for the ellipsis and the digest, or ``max_lines``
+        is below 1.
+
+    Examples
+    --------
+    >>> short_label("London")
+    'London'
+    >>> short_label("x" * 60, 16)
+    'xxxxxxxx…#1e2126'
+    >>> short_label("x" * 60, 16, distinct=False)
+    'xxxxxxxxxxxxxxx…'
+    """
+    tag_len = len(_ELLIPSIS) + (1 + _TAG_HEX if distinct else 0)
+    if max_chars <= tag_len or max_lines < 1:
+        raise ValueError(
+            f"max_chars must exceed {tag_len} and max_lines be at least 1, "
+            f"not {max_chars} and {max_lines}"
+        )
+    s = str(text)
+    if _fits(s, max_chars, max_lines):
+        return s
+    return _truncate(s, max_chars, max_lines, f"#{_digest(s)}" if distinct else "")
+
+
+def _short_text(text: object) -> str:
+    """A title, axis label or message cut to the title bounds (:func:`short_label`)."""
+    if text is None:  # as matplotlib shows it: no text
+        return ""
+    return short_label(text, TITLE_MAX_CHARS, max_lines=TITLE_MAX_LINES, distinct=False)
+
+
+def _label_map(values: Iterable[Hashable]) -> dict:
+    """Return ``{value: short label}`` for the values whose text is too long for a label.
+
+    Values whose text fits are left out (a caller keeps them as they are, type included).
+    Every short label differs from every other label of ``values``: a digest collision
+    (or a short value spelled like a truncated one) is resolved by salting the digest.
+    """
+    values = list(dict.fromkeys(values))
+    texts = {v: str(v) for v in values}
+    long = {v: t for v, t in texts.items() if not _fits(t, LABEL_MAX_CHARS, LABEL_MAX_LINES)}
+    if not long:
+        return {}
+    used = {t for v, t in texts.items() if v not in long}
+    mapping = {}
+    for v, t in long.items():
+        label, salt = short_label(t), 0
+        while label in used:
+            salt += 1
+            tag = "#" + _digest(f"{salt}\x00{t}")
+            label = _truncate(t, LABEL_MAX_CHARS, LABEL_MAX_LINES, tag)
+        used.add(label)
+        mapping[v] = label
+    return mapping
+
+
+def _short_labels(values: Iterable[object]) -> list[str]:
+    """Each value as a label string (``str``), the long ones shortened and kept distinct."""
+    values = [v if isinstance(v, Hashable) else str(v) for v in values]
+    mapping = _label_map(values)
+    return [mapping.get(v, str(v)) for v in values]
+
+
+def _is_text(s: pd.Series) -> bool:
+    """Whether a column can hold text (object, string or categorical dtype)."""
+    return s.dtype == object or isinstance(s.dtype, (pd.StringDtype, pd.CategoricalDtype))
+
+
+def _short_columns(
+    df: pd.DataFrame, *columns: str | None, order: Sequence | None = None
+) -> tuple[pd.DataFrame, list | None]:
+    """Shorten the long text values of ``columns`` (and of ``order``) for drawing.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data a figure draws; returned as is (not copied) when no value is too long.
+    *columns : str or None
+        Category or hue columns (None and missing names are skipped).
+    order : sequence, optional
+        The order of the first column's categories, mapped like it.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, list or None)
+        The data and the order, long labels replaced by :func:`short_label` (distinct);
+        a numeric, date or short column is untouched, type and all.
+    """
+    out = df
+    new_order = None if order is None else list(order)
+    for i, col in enumerate(columns):
+        if col is None or col not in df.columns or not _is_text(df[col]):
+            continue
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            values = list(s.cat.categories)
+        else:
+            values = list(pd.unique(s.dropna()))
+        extra = new_order if (i == 0 and new_order is not None) else []
+        hashable = [v for v in [*values, *extra] if isinstance(v, Hashable)]
+        mapping = _label_map(hashable)
+        if not mapping:
+            continue
+        if out is df:
+            out = df.copy()
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = s.cat.rename_categories(lambda c, m=mapping: m.get(c, c))
+        else:
+            out[col] = s.map(lambda v, m=mapping: m.get(v, v) if isinstance(v, Hashable) else v)
+        if i == 0 and new_order is not None:
+            new_order = [mapping.get(v, v) if isinstance(v, Hashable) else v for v in new_order]
+    return out, new_order
 
 
 def set_theme() -> None:
@@ -159,15 +357,16 @@ def _unavailable(ax: plt.Axes | None, title: str, message: str) -> plt.Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], 1.2))
     ax.set_axis_off()
-    ax.set_title(title)
-    ax.text(0.5, 0.4, message, ha="center", va="center", fontsize=11, style="italic")
+    ax.set_title(_short_text(title))
+    ax.text(0.5, 0.4, _short_text(message), ha="center", va="center", fontsize=11, style="italic")
     return ax
 
 
 def _finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> plt.Axes:
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    """Title and axis labels (cut to the title bounds: they may hold data), tight layout."""
+    ax.set_title(_short_text(title))
+    ax.set_xlabel(_short_text(xlabel))
+    ax.set_ylabel(_short_text(ylabel))
     ax.figure.tight_layout()
     return ax
 
@@ -197,11 +396,17 @@ def plot_bar(
         Category and value columns (with ``horizontal`` the bars run along x).
     percent : bool, default=False
         Format the value axis as a percentage of 1.
+
+    Notes
+    -----
+    Category and hue labels longer than :data:`LABEL_MAX_CHARS` are cut by
+    :func:`short_label` (distinct labels stay distinct).
     """
     if len(df) == 0:
         return _unavailable(ax, title, empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
+    df, order = _short_columns(df, x, hue, order=order)
     if horizontal:
         sns.barplot(df, x=y, y=x, hue=hue, order=order, errorbar=None, ax=ax, orient="h")
         if percent:
@@ -228,9 +433,10 @@ def plot_lines(
     empty_message: str = "No data for this figure.",
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Line chart of a time series (already aggregated; no bootstrap)."""
+    """Line chart of a time series (already aggregated; no bootstrap); long hue labels are cut."""
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
+    df, _ = _short_columns(df, hue)
     sns.lineplot(df, x=x, y=y, hue=hue, errorbar=None, marker="o", markersize=3, ax=ax)
     if percent:
         percent_axis(ax, "y")
@@ -248,15 +454,20 @@ def plot_stacked_monthly(
     empty_message: str = "No data for this figure.",
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Stacked area of a monthly value split by a category (e.g. revenue by channel)."""
+    """Stacked area of a monthly value split by a category (e.g. revenue by channel).
+
+    Legend entries longer than :data:`LABEL_MAX_CHARS` are cut by :func:`short_label`.
+    """
     if len(df) == 0:
         return _unavailable(ax, title, empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     wide = df.pivot_table(index=month, columns=by, values=value, aggfunc="sum", fill_value=0)
     wide = wide[wide.sum().sort_values(ascending=False).index]
-    ax.stackplot(wide.index, wide.T.values, labels=wide.columns, colors=PALETTE, alpha=0.9)
-    ax.legend(title=by, loc="upper left", frameon=False)
+    names = _label_map(c for c in wide.columns if isinstance(c, Hashable))
+    labels = [names.get(c, c) for c in wide.columns] if names else wide.columns
+    ax.stackplot(wide.index, wide.T.values, labels=labels, colors=PALETTE, alpha=0.9)
+    ax.legend(title=short_label(by), loc="upper left", frameon=False)
     ax.margins(x=0)
     return _finish(ax, title, "Month", ylabel)
 

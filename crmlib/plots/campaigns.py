@@ -3,7 +3,11 @@
 Campaign names come from the data: they may hold Chinese text, ``$`` signs or HTML. They are
 drawn as plain matplotlib text (never parsed as HTML or as mathtext), and a name holding a
 character that no installed font can draw is replaced by the campaign id (the figure says
-so), so a report never shows empty boxes or emits missing-glyph warnings.
+so), so a report never shows empty boxes or emits missing-glyph warnings. Every label from
+the data (campaign ids and names, channels, segments) is cut to
+:data:`~crmlib.plots._base.LABEL_MAX_CHARS` by :func:`~crmlib.plots._base.short_label`, and
+titles to :data:`~crmlib.plots._base.TITLE_MAX_CHARS`, so a figure's size never depends on
+the data.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ import pandas as pd
 from matplotlib import rcParams
 from matplotlib.lines import Line2D
 
-from crmlib.plots._base import FIGSIZE, PALETTE, _unavailable, money_axis, percent_axis
+from crmlib.plots._base import (
+    FIGSIZE,
+    PALETTE,
+    _label_map,
+    _short_labels,
+    _short_text,
+    _unavailable,
+    money_axis,
+    percent_axis,
+    short_label,
+)
 
 __all__ = [
     "campaign_label",
@@ -72,6 +86,13 @@ def campaign_label(campaign_id: object, name: object = None, *, max_chars: int =
         font can draw (e.g. Chinese without a CJK font) gives the id alone.
     max_chars : int, default=28
         Longer names are cut with an ellipsis.
+
+    Returns
+    -------
+    str
+        The label, at most :data:`~crmlib.plots._base.LABEL_MAX_CHARS` characters: a
+        longer one (a long id) is cut by :func:`~crmlib.plots._base.short_label`, which
+        keeps the labels of different campaigns distinct.
     """
     cid = str(campaign_id)
     text = "" if name is None or (isinstance(name, float) and np.isnan(name)) else str(name)
@@ -82,7 +103,9 @@ def campaign_label(campaign_id: object, name: object = None, *, max_chars: int =
         if len(text) > max_chars:
             text = text[: max_chars - 1] + "…"
         label = f"{cid} · {text}"
+    label = short_label(label)  # before measuring: a long id must not be drawn, even once
     if not _drawable(label):
+        cid = short_label(cid)
         label = cid if _drawable(cid) else "?"
     return _plain(label)
 
@@ -90,7 +113,7 @@ def campaign_label(campaign_id: object, name: object = None, *, max_chars: int =
 def _label_all(df: pd.DataFrame) -> tuple[list[str], bool]:
     labels = [campaign_label(i, n) for i, n in zip(df.campaign_id, df["name"])]
     dropped = any(
-        lab == _plain(str(i)) and str(n) not in ("", str(i), "nan", "None")
+        lab == _plain(short_label(i)) and str(n) not in ("", str(i), "nan", "None")
         for lab, i, n in zip(labels, df.campaign_id, df["name"])
     )
     return labels, dropped
@@ -140,7 +163,8 @@ def plot_funnel(
     if len(tot) == 0 or tot.contacts.iloc[0] == 0:
         return _unavailable(None, title, empty_message).figure
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] + 1, FIGSIZE[1] + 0.4))
-    names = [str(s) for s in tot.stage]
+    stage_names = _label_map(str(s) for s in stages.stage)
+    names = [stage_names.get(str(s), str(s)) for s in tot.stage]
     y = np.arange(len(names))[::-1]
     left.barh(y, tot.contacts, color=PALETTE[0])
     left.set_yticks(y, names)
@@ -155,23 +179,23 @@ def plot_funnel(
     left.set_ylabel("Funnel stage")
     groups = [g for g in dict.fromkeys(stages[by]) if g != total]
     colours = _colours(groups)
-    for g in groups:
+    for g, label in zip(groups, _short_labels(groups)):
         part = stages[stages[by] == g]
         right.plot(
-            [str(s) for s in part.stage],
+            [stage_names.get(str(s), str(s)) for s in part.stage],
             part.share_of_targeted,
             marker="o",
             color=colours[g],
-            label=_plain(str(g)),
+            label=_plain(label),
         )
     percent_axis(right)
     right.set_ylim(0, 1.05)
-    right.set_title(f"Share of targeted contacts, by {by}")
+    right.set_title(_short_text(f"Share of targeted contacts, by {by}"))
     right.set_xlabel("Funnel stage")
     right.set_ylabel("Share of targeted contacts")
     if groups:
-        right.legend(title=by, frameon=False, fontsize=9)
-    fig.suptitle(title, fontweight="bold")
+        right.legend(title=_plain(short_label(by)), frameon=False, fontsize=9)
+    fig.suptitle(_short_text(title), fontweight="bold")
     fig.tight_layout()
     return fig
 
@@ -214,6 +238,7 @@ def plot_roi_vs_cost(
     fig, ax = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[1] + 1))
     channels = sorted(shown.channel.astype(str).unique())
     colours = _colours(channels)
+    channel_labels = dict(zip(channels, _short_labels(channels)))
     size = 30 + 270 * shown.targeted / max(float(shown.targeted.max()), 1.0)
     for x, roi, inc in zip(shown.cost, shown.roi, shown.incremental_roi):
         if not np.isnan(inc) and not np.isnan(roi):
@@ -244,9 +269,11 @@ def plot_roi_vs_cost(
         extreme.campaign_id, extreme.cost, extreme.roi, extreme.incremental_roi
     ):
         y = inc if not np.isnan(inc) and abs(inc) > abs(roi) else roi
-        ax.annotate(_plain(str(cid)), (x, y), xytext=(5, 3), textcoords="offset points", fontsize=8)
+        label = _plain(short_label(cid))
+        ax.annotate(label, (x, y), xytext=(5, 3), textcoords="offset points", fontsize=8)
     handles = [
-        Line2D([], [], marker="o", ls="", color=colours[c], label=_plain(c)) for c in channels
+        Line2D([], [], marker="o", ls="", color=colours[c], label=_plain(channel_labels[c]))
+        for c in channels
     ]
     handles += [
         Line2D([], [], marker="o", ls="", color="#555555", label="ROI (attributed)"),
@@ -259,8 +286,8 @@ def plot_roi_vs_cost(
         ax.set_yscale("symlog", linthresh=1.0)
         ylabel += "\nsymmetric log scale beyond ±100%"
     percent_axis(ax)
-    ax.set_title(title)
-    ax.set_xlabel(f"Campaign cost ({currency})" if currency else "Campaign cost")
+    ax.set_title(_short_text(title))
+    ax.set_xlabel(_short_text(f"Campaign cost ({currency})" if currency else "Campaign cost"))
     ax.set_ylabel(ylabel)
     fig.tight_layout()
     return ax
@@ -319,7 +346,7 @@ def plot_lift_intervals(
         bbox_to_anchor=(0.5, 1.0),
         ncol=len(handles),
     )
-    ax.set_title(title, fontsize=11, pad=24)
+    ax.set_title(_short_text(title), fontsize=11, pad=24)
     ax.set_xlabel("Lift in conversion rate (percentage points, treatment minus control)")
     ax.set_ylabel("Campaign")
     if dropped:
@@ -356,7 +383,7 @@ def plot_channel_comparison(
         return _unavailable(None, title, empty_message).figure
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] + 1, FIGSIZE[1] + 0.4))
     x = np.arange(len(df))
-    names = [_plain(str(v)) for v in df[by]]
+    names = [_plain(v) for v in _short_labels(df[by])]
     rate = df.conversion_rate.to_numpy(dtype=float)
     err = np.vstack(
         [
@@ -370,8 +397,8 @@ def plot_channel_comparison(
     percent_axis(left)
     denominator = df.rate_denominator.iloc[0]
     left.set_title("Conversion rate (95% interval)")
-    left.set_xlabel(by.capitalize())
-    left.set_ylabel(f"Converted / {denominator}")
+    left.set_xlabel(_short_text(by.capitalize()))
+    left.set_ylabel(_short_text(f"Converted / {denominator}"))
     w = 0.38
     right.bar(x - w / 2, np.nan_to_num(df.roas.to_numpy(dtype=float)), w, label="ROAS")
     right.bar(
@@ -388,10 +415,10 @@ def plot_channel_comparison(
     right.axhline(1, color="black", lw=0.8, ls="--", label="break-even")
     right.set_xticks(x, names)
     right.set_title("Revenue per unit of cost (1 = break-even)")
-    right.set_xlabel(by.capitalize())
+    right.set_xlabel(_short_text(by.capitalize()))
     right.set_ylabel("Revenue / cost")
     right.legend(frameon=True, framealpha=0.9, fontsize=9, loc="best")
-    fig.suptitle(title, fontweight="bold")
+    fig.suptitle(_short_text(title), fontweight="bold")
     fig.tight_layout()
     return fig
 
@@ -431,14 +458,14 @@ def plot_participation(
         ]
     )
     ax.errorbar(x + w, conv, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
-    names = [_plain(str(s)) for s in participation.segment]
+    names = [_plain(s) for s in _short_labels(participation.segment)]
     ax.set_xticks(x, names)
     if max(len(n) for n in names) > 10:
         ax.tick_params(axis="x", labelrotation=20)
     percent_axis(ax)
     ax.legend(frameon=False, fontsize=9)
-    ax.set_title(title)
+    ax.set_title(_short_text(title))
     ax.set_xlabel("Customer segment")
-    ax.set_ylabel(f"Share of {participation.rate_denominator.iloc[0]} contacts")
+    ax.set_ylabel(_short_text(f"Share of {participation.rate_denominator.iloc[0]} contacts"))
     fig.tight_layout()
     return ax

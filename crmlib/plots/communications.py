@@ -3,7 +3,9 @@
 Every function takes a small result of :mod:`crmlib.metrics.communications`, draws it with
 the report theme and returns the matplotlib Axes. Rates are drawn with their Wilson 95%
 interval and the number of observations beside each point; nothing is bootstrapped, so
-the figures are the same on every run.
+the figures are the same on every run. Labels from the data (channels, directions,
+segments) longer than :data:`~crmlib.plots._base.LABEL_MAX_CHARS` are cut by
+:func:`~crmlib.plots._base.short_label`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from crmlib.plots._base import FIGSIZE, PALETTE, _finish, _unavailable, percent_axis
+from crmlib.plots._base import (
+    FIGSIZE,
+    PALETTE,
+    _finish,
+    _short_columns,
+    _short_labels,
+    _unavailable,
+    percent_axis,
+)
 
 __all__ = [
     "plot_channel_mix",
@@ -50,8 +60,8 @@ def plot_channel_mix(
         return _unavailable(ax, title, empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
-    order = list(dict.fromkeys(mix.channel))
     hue = "direction" if "direction" in mix.columns else None
+    mix, order = _short_columns(mix, "channel", hue, order=list(dict.fromkeys(mix.channel)))
     sns.barplot(
         mix,
         x="communications",
@@ -165,6 +175,7 @@ def plot_handling_times(
         return _unavailable(ax, title, empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
+    df, _ = _short_columns(df, by)
     long = df.melt(id_vars=[by], value_vars=["median_minutes", "p90_minutes"], var_name="statistic")
     long["statistic"] = long.statistic.map(
         {"median_minutes": "Median", "p90_minutes": "90th percentile"}
@@ -214,6 +225,7 @@ def plot_rates(
     labels = d[category].astype(str).tolist()
     y = np.arange(len(d))[::-1]
     colors = ["black" if lab == _TOTAL else PALETTE[0] for lab in labels]
+    labels = _short_labels(labels)
     # clip: at a rate of exactly 0 or 1 a bound can differ from it in the last bit
     low = np.clip((d[rate] - d[f"{rate}_low"]).to_numpy(dtype=float), 0, None)
     high = np.clip((d[f"{rate}_high"] - d[rate]).to_numpy(dtype=float), 0, None)

@@ -2,7 +2,9 @@
 
 Segments (sizes and value, standardized profiles, category index), lifetime value
 (P(alive) against recency, the calibration/holdout check), cohort retention, and a monthly
-split that degrades to the total when the split column is missing.
+split that degrades to the total when the split column is missing. Labels from the data
+(segments, categories) longer than :data:`~crmlib.plots._base.LABEL_MAX_CHARS` are cut by
+:func:`~crmlib.plots._base.short_label`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
     _finish,
+    _label_map,
+    _short_columns,
+    _short_text,
     _unavailable,
     percent_axis,
     plot_stacked_monthly,
@@ -66,7 +71,7 @@ def plot_monthly_split(
     ax.text(
         0.01,
         0.97,
-        missing_message,
+        _short_text(missing_message),
         transform=ax.transAxes,
         va="top",
         style="italic",
@@ -96,6 +101,7 @@ def plot_segment_sizes(
         return _unavailable(ax, title, empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(3.0, 0.55 * len(profiles) + 1.2)))
+    profiles, order = _short_columns(profiles, segment, order=list(profiles[segment]))
     long = profiles[[segment, "share", "revenue_share"]].melt(
         id_vars=segment, var_name="measure", value_name="value"
     )
@@ -107,7 +113,7 @@ def plot_segment_sizes(
         x="value",
         y=segment,
         hue="measure",
-        order=list(profiles[segment]),
+        order=order,
         errorbar=None,
         orient="h",
         ax=ax,
@@ -142,7 +148,7 @@ def plot_segment_heatmap(
         "monetary": "Monetary\n(revenue)",
         "tenure_days": "Tenure\n(days since first order)",
     }
-    shown = profiles.rename(columns=labels)
+    shown = _short_axes(profiles.rename(columns=labels))
     lim = max(1.0, float(np.nanmax(np.abs(shown.to_numpy()))))
     sns.heatmap(
         shown,
@@ -179,7 +185,7 @@ def plot_category_index(
         return _unavailable(ax, title, empty_message)
     wide = mix.pivot_table(index="segment", columns="category", values="index", aggfunc="sum")
     order = mix.groupby("category").revenue.sum().sort_values(ascending=False).index
-    wide = wide[order]
+    wide = _short_axes(wide[order])
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(3.0, 0.5 * len(wide) + 1.5)))
     # log scale around 100, so 50 and 200 are equally far from "as average"
@@ -199,6 +205,17 @@ def plot_category_index(
     )
     ax.tick_params(axis="y", labelrotation=0)
     return _finish(ax, title, "Category (by revenue, largest first)", "Segment")
+
+
+def _short_axes(wide: pd.DataFrame) -> pd.DataFrame:
+    """``wide`` with long row and column labels cut (a copy only when one is too long)."""
+    rows, cols = _label_map(wide.index), _label_map(wide.columns)
+    if not rows and not cols:
+        return wide
+    out = wide.copy()
+    out.index = pd.Index([rows.get(v, v) for v in wide.index], name=wide.index.name)
+    out.columns = pd.Index([cols.get(v, v) for v in wide.columns], name=wide.columns.name)
+    return out
 
 
 _FREQ_GROUPS = [(0, 0, "0"), (1, 1, "1"), (2, 3, "2-3"), (4, 9, "4-9"), (10, np.inf, "10+")]

@@ -1,6 +1,8 @@
 """Figures of the service report, built on :mod:`crmlib.plots._base`.
 
-Durations span minutes to weeks, so time axes are logarithmic and the titles say so.
+Durations span minutes to weeks, so time axes are logarithmic and the titles say so. Group
+labels from the data (priorities, channels, categories) longer than
+:data:`~crmlib.plots._base.LABEL_MAX_CHARS` are cut by :func:`~crmlib.plots._base.short_label`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,16 @@ import numpy as np
 import pandas as pd
 
 from crmlib.metrics.service import PRIORITY_ORDER
-from crmlib.plots._base import FIGSIZE, PALETTE, _finish, _unavailable, percent_axis
+from crmlib.plots._base import (
+    FIGSIZE,
+    PALETTE,
+    _finish,
+    _label_map,
+    _short_labels,
+    _unavailable,
+    percent_axis,
+    short_label,
+)
 
 __all__ = [
     "plot_survival_curves",
@@ -72,8 +83,9 @@ def plot_survival_curves(
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     groups = _ordered(curves[by]) if by else [None]
+    labels = _short_labels(groups) if by else ["all tickets"]
     hi = max(float(curves.hours.max()), min_hours * 10)
-    for i, group in enumerate(groups):
+    for i, (group, label) in enumerate(zip(groups, labels)):
         part = curves if group is None else curves[curves[by] == group]
         x = np.clip(part.hours.to_numpy(dtype=float), min_hours, None)
         # extend each curve to the right edge so the last level stays visible
@@ -82,7 +94,6 @@ def plot_survival_curves(
         low = np.append(part.ci_low.to_numpy(), part.ci_low.iloc[-1])
         high = np.append(part.ci_high.to_numpy(), part.ci_high.iloc[-1])
         color = PALETTE[i % len(PALETTE)]
-        label = "all tickets" if group is None else str(group)
         ax.step(x, y, where="post", color=color, label=label, linewidth=1.8)
         ax.fill_between(x, low, high, step="post", color=color, alpha=0.15, linewidth=0)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
@@ -92,7 +103,7 @@ def plot_survival_curves(
     ax.set_ylim(0, 1.02)
     _hours_axis(ax, "x")
     percent_axis(ax, "y")
-    ax.legend(title=by, frameon=False, loc="upper right")
+    ax.legend(title=None if by is None else short_label(by), frameon=False, loc="upper right")
     return _finish(ax, title, xlabel, ylabel)
 
 
@@ -170,7 +181,7 @@ def plot_time_medians(
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
     _hours_axis(ax, "x")
-    ax.set_yticks(y, [str(g) for g in groups])
+    ax.set_yticks(y, _short_labels(groups))
     ax.invert_yaxis()
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=9)
     return _finish(ax, title, xlabel, ylabel or breakdown.capitalize())
@@ -219,6 +230,7 @@ def plot_service_rates(
         data[x] = data[x].astype(str)
         order = _ordered(data[x])
     hues = list(dict.fromkeys(data[hue])) if hue else [None]
+    hue_labels = _label_map(h for h in hues if h is not None)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     width = 0.6 / max(len(hues), 1)
@@ -228,12 +240,15 @@ def plot_service_rates(
         xs = np.array([pos[g] for g in part[x]]) + (j - (len(hues) - 1) / 2) * width
         r = part[rate].to_numpy(dtype=float)
         err = [r - part[f"{rate}_low"].to_numpy(), part[f"{rate}_high"].to_numpy() - r]
-        ax.errorbar(xs, r, yerr=err, fmt="o", capsize=3, color=PALETTE[j % len(PALETTE)], label=h)
-    ax.set_xticks(range(len(order)), order)
-    if len(order) > 8 or max(len(g) for g in order) > 8:
+        label = hue_labels.get(h, h)
+        colour = PALETTE[j % len(PALETTE)]
+        ax.errorbar(xs, r, yerr=err, fmt="o", capsize=3, color=colour, label=label)
+    names = _short_labels(order)
+    ax.set_xticks(range(len(order)), names)
+    if len(names) > 8 or max(len(g) for g in names) > 8:
         ax.tick_params(axis="x", labelrotation=45)
     ax.set_ylim(0, 1.02)
     percent_axis(ax, "y")
     if hue:
-        ax.legend(title=hue, frameon=False)
+        ax.legend(title=short_label(hue), frameon=False)
     return _finish(ax, title, xlabel, ylabel)
