@@ -142,7 +142,7 @@ def _stored_meta(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        with duckdb.connect(str(path), read_only=True, config=_SAFE_CONFIG) as con:
+        with duckdb.connect(str(path), read_only=True) as con:
             return dict(con.execute("SELECT key, value FROM _meta").fetchall())
     except duckdb.Error:
         return {}
@@ -200,21 +200,23 @@ def build_warehouse(
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
-        with duckdb.connect(str(target), read_only=True, config=_SAFE_CONFIG) as con:
+        with duckdb.connect(str(target), read_only=True) as con:
             report = read_ingest_report(con)
     assert report is not None
     return target, report
 
 
-#: Settings of every DuckDB connection crm-reports opens on a database file: no reading or
-#: writing of other files (a view in a file from elsewhere could read ``/etc/passwd``), no
-#: extension downloads (DuckDB tries one for a SQLite file named ``.db``); once ibis has set
-#: the session zone to UTC, the settings are locked (:func:`_open_duckdb`).
-_SAFE_CONFIG: dict[str, str | bool] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-}
+#: Settings of every DuckDB connection crm-reports opens on a database file, set right
+#: after opening: no reading or writing of other files (a view in a file from elsewhere
+#: could read ``/etc/passwd``; DuckDB refuses to enable it again while the database is open),
+#: no extension downloads or loads. They are SET, not passed at open, because DuckDB opens
+#: a file once per process and refuses a second open with another configuration.
+_SAFE_SETTINGS: tuple[str, ...] = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET TimeZone = 'UTC'",
+)
 #: Settings of the connection that ingests exports (it must read the export files).
 _LOCAL_CONFIG: dict[str, str | bool] = {
     "autoinstall_known_extensions": False,
@@ -234,9 +236,9 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
     if not trusted:
         check_duckdb_file(path, create=False)
     try:
-        con = ibis.duckdb.connect(str(path), read_only=True, **_SAFE_CONFIG)
-        con.raw_sql("SET TimeZone = 'UTC'")
-        con.raw_sql("SET lock_configuration = true")
+        con = ibis.duckdb.connect(str(path), read_only=True)
+        for setting in _SAFE_SETTINGS:
+            con.raw_sql(setting)
     except duckdb.Error as exc:
         raise DataContractError(_open_error(path, exc)) from None
     if not trusted:
@@ -246,6 +248,11 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
 
 def _open_error(path: Path, exc: Exception) -> str:
     text = str(exc)
+    if "different configuration" in text:
+        return (
+            f"{path} is already open in this process with other settings; close that "
+            "connection first"
+        )
     if "lock" in text.lower():
         return f"{path} is in use by another process (a writer holds its lock); wait, or close it"
     if "serialization" in text.lower() or "version" in text.lower():
