@@ -30,14 +30,10 @@ _SECRET_QUERY = re.compile(
 def redact(text: str) -> str:
     """Return ``text`` with the user-info of every URL and secret query values masked.
 
-    ``postgres://reporter:S3cr3t@db/crm?password=x`` becomes
-    ``postgres://***@db/crm?password=***``. Every message and log line of crm-reports
-    passes through it, so a URL handed to the wrong option never prints its password.
-
-    Examples
-    --------
-    >>> redact("validating data: postgres://reporter:S3cr3t@db.internal/crm")
-    'validating data: postgres://***@db.internal/crm'
+    The user name and password between ``scheme://`` and ``@`` become ``***``, and so do
+    the values of query parameters named like a secret (``password=``, ``token=``, ...).
+    Every message and log line of crm-reports passes through it, so a URL handed to the
+    wrong option never prints its password (``tests/test_errors.py`` shows examples).
     """
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1***@", str(text)))
 

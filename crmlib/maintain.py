@@ -6,10 +6,11 @@ A *maintained warehouse* is a DuckDB file that accumulates exports::
     crm-report render --data crm.duckdb
     crm-report delete --customer C0000042 --from crm.duckdb --yes
 
-* :func:`check_duckdb_file` refuses anything that is not a DuckDB database (an existing file
-  must carry DuckDB's file header, a new one a ``.duckdb``, ``.ddb`` or ``.db`` name). A
-  maintained warehouse holds tables only: a file holding views or macros is refused, and so
-  is a contract table that lacks a required column or stores one with another type.
+* :func:`crmlib.warehouse.check_duckdb_file` refuses anything that is not a DuckDB
+  database (an existing file must carry DuckDB's file header, a new one a ``.duckdb``,
+  ``.ddb`` or ``.db`` name). A maintained warehouse holds tables only: a file holding
+  views or macros is refused, and so is a contract table that lacks a required column or
+  stores one with another type.
 * :func:`upsert_export` validates an export exactly like a render does (same rules, same
   quarantine) and merges it by key and by column: new keys are inserted; a changed row
   updates only the columns the export holds (a column absent from the export never changes
@@ -28,7 +29,6 @@ A *maintained warehouse* is a DuckDB file that accumulates exports::
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import stat
@@ -53,26 +53,19 @@ from crmlib.ingest import (
     _store_report,
     find_table_files,
 )
+from crmlib.warehouse import _locked, check_duckdb_file
 
 __all__ = [
-    "DUCKDB_SUFFIXES",
     "REPORT_SUFFIXES",
     "UpsertCounts",
-    "check_duckdb_file",
     "upsert_export",
     "delete_customers",
     "reports_mentioning",
 ]
 
-#: File names a new DuckDB database may have.
-DUCKDB_SUFFIXES: tuple[str, ...] = (".duckdb", ".ddb", ".db")
 #: Files under a reports folder searched by :func:`reports_mentioning`.
 REPORT_SUFFIXES: tuple[str, ...] = (".html", ".ipynb", ".json", ".csv")
 
-# Every DuckDB database file (storage format of duckdb 0.9 to 1.5 at least) starts with an
-# 8-byte checksum followed by the magic bytes "DUCK".
-_MAGIC = b"DUCK"
-_MAGIC_OFFSET = 8
 # An id inside raw text counts only as a whole token: erasing C1 must not touch C10's rows.
 _EDGE_RE2 = r"[^\pL\pN_]"
 
@@ -87,79 +80,6 @@ class UpsertCounts:
     unchanged: int = 0
     stale: int = 0
     quarantined: int = 0
-
-
-def check_duckdb_file(path: str | os.PathLike, *, create: bool) -> Path:
-    """Return ``path`` if it is a DuckDB database file (or may become one), else raise.
-
-    An existing file must start with DuckDB's file header (the magic bytes ``DUCK`` at
-    byte 8), whatever its name: DuckDB would otherwise open e.g. a CSV file as an empty
-    in-memory database and silently store nothing. A file that does not exist yet must be
-    named ``*.duckdb``, ``*.ddb`` or ``*.db`` and is accepted only when ``create`` is True.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The database file.
-    create : bool
-        Whether the caller creates the file when it is absent.
-
-    Returns
-    -------
-    Path
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises
-    ------
-    DataContractError
-        When ``path`` is a folder, an existing file without the DuckDB header, an absent
-        file with another name, or absent while ``create`` is False.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise DataContractError(
-            f"{path} is a folder, not a DuckDB database; pass a .duckdb file"
-            + (" (created when absent)" if create else "")
-        )
-    if path.exists():
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
-        except OSError as exc:
-            raise DataContractError(
-                f"{path} cannot be read ({exc.strerror}); check its permissions"
-            ) from None
-        if head[_MAGIC_OFFSET:] != _MAGIC:
-            raise DataContractError(
-                f"{path} is not a DuckDB database (no DuckDB file header); pass a .duckdb file"
-                + (" (created when absent)" if create else "")
-            )
-        return path
-    if not create:
-        raise DataContractError(
-            f"warehouse {path} does not exist; create it with "
-            f"crm-report ingest EXPORT_FOLDER --into {path}"
-        )
-    if path.suffix.lower() not in DUCKDB_SUFFIXES:
-        raise DataContractError(
-            f"{path} does not exist and is not named like a DuckDB database; use a file "
-            f"name ending in {', '.join(DUCKDB_SUFFIXES)} (created when absent)"
-        )
-    return path
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialize the maintenance commands on one warehouse (``<stem>.lock`` beside it)."""
-    lock = path.with_suffix(".lock")
-    if lock == path:  # never truncate a database that happens to be named *.lock
-        lock = path.with_name(path.name + ".lock")
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -353,7 +273,7 @@ def upsert_export(
         the first export into a new warehouse must hold customers and orders).
     warehouse : str or Path
         The DuckDB file; created when absent (then it must be named ``*.duckdb``,
-        ``*.ddb`` or ``*.db``), see :func:`check_duckdb_file`.
+        ``*.ddb`` or ``*.db``), see :func:`crmlib.warehouse.check_duckdb_file`.
     encoding : str, optional
         Text encoding of CSV files that are not UTF-8, handed to the ingestion (default:
         UTF-8, or what the ingestion detects).
@@ -465,17 +385,25 @@ def _mention_condition(columns: Iterable[str]) -> str | None:
     return " OR ".join(conditions) or None
 
 
-def _erase(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[tuple[str, int]]:
+def _mention_filters(
+    con: duckdb.DuckDBPyConnection, ids: list[str]
+) -> Iterator[tuple[str, str, str, dict]]:
+    """Yield ``(label, quoted table, condition, parameters)`` for every table that can
+    mention the customers: the rows matching ``condition`` are theirs."""
     params = {"ids": ids, "pattern": _id_pattern(ids)}
+    for label, quoted in _user_tables(con):
+        cols = [r[0] for r in con.execute(f"DESCRIBE {quoted}").fetchall()]
+        condition = _mention_condition(cols)
+        if condition is not None:
+            used = {k: v for k, v in params.items() if f"${k}" in condition}
+            yield label, quoted, condition, used
+
+
+def _erase(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[tuple[str, int]]:
     rows = []
     con.execute("BEGIN TRANSACTION")
     try:
-        for label, quoted in _user_tables(con):
-            cols = [r[0] for r in con.execute(f"DESCRIBE {quoted}").fetchall()]
-            condition = _mention_condition(cols)
-            if condition is None:
-                continue
-            used = {k: v for k, v in params.items() if f"${k}" in condition}
+        for label, quoted, condition, used in list(_mention_filters(con, ids)):
             n = con.execute(f"DELETE FROM {quoted} WHERE {condition}", used).fetchone()[0]
             rows.append((label, int(n)))
         con.execute("COMMIT")
@@ -486,16 +414,10 @@ def _erase(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[tuple[str, in
 
 
 def _mentions(con: duckdb.DuckDBPyConnection, ids: list[str]) -> bool:
-    params = {"ids": ids, "pattern": _id_pattern(ids)}
-    for _, quoted in _user_tables(con):
-        cols = [r[0] for r in con.execute(f"DESCRIBE {quoted}").fetchall()]
-        condition = _mention_condition(cols)
-        if condition is None:
-            continue
-        used = {k: v for k, v in params.items() if f"${k}" in condition}
-        if con.execute(f"SELECT EXISTS (FROM {quoted} WHERE {condition})", used).fetchone()[0]:
-            return True
-    return False
+    return any(
+        con.execute(f"SELECT EXISTS (FROM {quoted} WHERE {condition})", used).fetchone()[0]
+        for _, quoted, condition, used in _mention_filters(con, ids)
+    )
 
 
 def _remove_with_wal(path: Path) -> None:

@@ -50,7 +50,6 @@ __all__ = [
     "harvest_kpis",
     "build_index",
     "export_quarantine",
-    "QUARANTINE_ROWS_LINKED",
 ]
 
 #: Parameters every report notebook declares.
@@ -924,9 +923,14 @@ def render(
             raise ParameterError(
                 f"unknown parameter {name!r}; the notebooks declare {', '.join(known)}"
             )
-    for book in books:
-        check_parameters({k: v for k, v in params.items() if k in declared[book]}, declared[book])
-    params = check_parameters(params, {k: v for d in declared.values() for k, v in d.items()})
+    checked: dict = {}
+    for book in books:  # each value against the type its notebook declares
+        checked.update(
+            check_parameters(
+                {k: v for k, v in params.items() if k in declared[book]}, declared[book]
+            )
+        )
+    params = checked
     check_as_of(as_of)
     out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
     say(f"validating data: {data or 'bundled sample'}")
@@ -1114,11 +1118,8 @@ def _merge_previous(
     return kpis, notebooks
 
 
-QUARANTINE_ROWS_LINKED: int = config.QUARANTINE_ROWS_LINKED
-
-
 def export_quarantine(
-    con, folder: Path, *, mask: bool = True, max_rows: int = QUARANTINE_ROWS_LINKED
+    con, folder: Path, *, mask: bool = True, max_rows: int = config.QUARANTINE_ROWS_LINKED
 ) -> dict[str, int]:
     """Write each table's quarantined rows, with their rule, to ``folder/<table>.csv``.
 

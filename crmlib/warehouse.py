@@ -36,6 +36,8 @@ from crmlib.errors import CrmError, DataContractError, ParameterError
 from crmlib.ingest import IngestReport, find_table_files, ingest_folder, read_ingest_report
 
 __all__ = [
+    "DUCKDB_SUFFIXES",
+    "check_duckdb_file",
     "connect",
     "build_warehouse",
     "describe_source",
@@ -127,9 +129,79 @@ def _cache_path(folder: Path) -> Path:
     return config.cache_dir() / f"{folder.name or 'data'}-{digest}.duckdb"
 
 
+#: File names a new DuckDB database may have.
+DUCKDB_SUFFIXES: tuple[str, ...] = (".duckdb", ".ddb", ".db")
+# Every DuckDB database file (storage format of duckdb 0.9 to 1.5 at least) starts with an
+# 8-byte checksum followed by the magic bytes "DUCK".
+_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8
+
+
+def check_duckdb_file(path: str | os.PathLike, *, create: bool) -> Path:
+    """Return ``path`` if it is a DuckDB database file (or may become one), else raise.
+
+    An existing file must start with DuckDB's file header (the magic bytes ``DUCK`` at
+    byte 8), whatever its name: DuckDB would otherwise open e.g. a CSV file as an empty
+    in-memory database and silently store nothing. A file that does not exist yet must be
+    named ``*.duckdb``, ``*.ddb`` or ``*.db`` and is accepted only when ``create`` is True.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The database file.
+    create : bool
+        Whether the caller creates the file when it is absent.
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    DataContractError
+        When ``path`` is a folder, an existing file without the DuckDB header, an absent
+        file with another name, or absent while ``create`` is False.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataContractError(
+            f"{path} is a folder, not a DuckDB database; pass a .duckdb file"
+            + (" (created when absent)" if create else "")
+        )
+    if path.exists():
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
+        except OSError as exc:
+            raise DataContractError(
+                f"{path} cannot be read ({exc.strerror}); check its permissions"
+            ) from None
+        if head[_MAGIC_OFFSET:] != _MAGIC:
+            raise DataContractError(
+                f"{path} is not a DuckDB database (no DuckDB file header); pass a .duckdb file"
+                + (" (created when absent)" if create else "")
+            )
+        return path
+    if not create:
+        raise DataContractError(
+            f"warehouse {path} does not exist; create it with "
+            f"crm-report ingest EXPORT_FOLDER --into {path}"
+        )
+    if path.suffix.lower() not in DUCKDB_SUFFIXES:
+        raise DataContractError(
+            f"{path} does not exist and is not named like a DuckDB database; use a file "
+            f"name ending in {', '.join(DUCKDB_SUFFIXES)} (created when absent)"
+        )
+    return path
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
+    """Serialize the maintenance commands on one warehouse (``<stem>.lock`` beside it)."""
     lock = path.with_suffix(".lock")
+    if lock == path:  # never truncate a database that happens to be named *.lock
+        lock = path.with_name(path.name + ".lock")
     with open(lock, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -231,8 +303,6 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
     DuckDB's, every view must bind without touching files, and every contract table it
     holds must have the contract's required columns.
     """
-    from crmlib.maintain import check_duckdb_file
-
     if not trusted:
         check_duckdb_file(path, create=False)
     try:

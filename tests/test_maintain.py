@@ -10,14 +10,9 @@ import pytest
 
 import crmlib
 from crmlib.errors import ParameterError
-from crmlib.maintain import (
-    check_duckdb_file,
-    delete_customers,
-    reports_mentioning,
-    upsert_export,
-)
+from crmlib.maintain import delete_customers, reports_mentioning, upsert_export
 from crmlib.metrics.activity import activity_summary, customer_status
-from crmlib.warehouse import fetch
+from crmlib.warehouse import check_duckdb_file, fetch
 from tests.conftest import write_tables
 
 CUSTOMERS_V1 = """\
