@@ -40,6 +40,7 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "mask_pii",
+    "mask_identifiers",
     "mask_raw_line",
     "neutralize_formulas",
     "normalize_header",
@@ -425,9 +426,24 @@ def mask_pii(df: pd.DataFrame, enabled: bool = True) -> pd.DataFrame:
             out.isetitem(i, _map_keep_dtype(series, mask_raw_line))
         elif kind is not None:
             out.isetitem(i, series.map(_MASKS[kind]))
-        elif _is_id_column(col) and _is_text(series):
+    return mask_identifiers(out)
+
+
+def mask_identifiers(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with the e-mails and phone numbers in its identifier columns masked.
+
+    Identifier columns are text columns named ``customer_id``, ``id`` or ``*_id``; each value
+    goes through :func:`mask_identifier`, so ``C0000042`` stays and ``ada@example.com``
+    becomes ``a***@example.com``. Every table a report shows goes through it
+    (:func:`crmlib.tables.style_table`), whatever function computed the table.
+    """
+    out = None
+    for i, col in enumerate(df.columns):
+        series = df.iloc[:, i]
+        if _is_id_column(col) and _is_text(series):
+            out = df.copy() if out is None else out
             out.isetitem(i, _map_keep_dtype(series, mask_identifier))
-    return out
+    return df if out is None else out
 
 
 # --------------------------------------------------------------------------- CSV output

@@ -78,6 +78,7 @@ def style_table(
     currency: str = "",
     caption: str = "",
     max_rows: int = 50,
+    mask: bool = True,
 ) -> HTML:
     """Return ``df`` as a readable HTML table.
 
@@ -93,6 +94,11 @@ def style_table(
         A caption above the table.
     max_rows : int, default=50
         Only the first ``max_rows`` rows are shown (the caption says so).
+    mask : bool, default=True
+        Mask identifiers that are personal data (a ``customer_id`` that is an e-mail or a
+        phone number, :func:`crmlib.privacy.mask_identifiers`), whichever function made
+        the table. Names, e-mails and phones in their own columns are masked by the
+        functions that return them (their ``mask`` parameter).
 
     Notes
     -----
@@ -104,6 +110,10 @@ def style_table(
     money, percent = list(money), list(percent)
     decimals = decimals or {}
     shown = df.head(max_rows)
+    if mask:
+        from crmlib.privacy import mask_identifiers
+
+        shown = mask_identifiers(shown)
     formatters = {}
     for col in shown.columns:
         s = shown[col]

@@ -118,3 +118,25 @@ def test_injected_scripts_never_run_in_chromium(injected_render, browser):
     # the payload text is there, escaped, so the test did exercise the escaping
     html = "".join(p.read_text(encoding="utf-8") for p in pages)
     assert "&lt;script&gt;window.__pwned" in html or "&lt;img src=x" in html
+
+
+def test_customer_ids_that_are_emails_never_reach_a_stakeholder_file(tmp_path, sample_dir):
+    import re as _re
+
+    from crmlib.report import render
+
+    data = tmp_path / "email-ids"
+    data.mkdir()
+    as_email = _re.compile(r"\bC(\d{7})\b")
+    for name in ("customers.csv", "orders.csv"):
+        text = (sample_dir / name).read_text(encoding="utf-8")
+        (data / name).write_text(as_email.sub(r"c\1@example.com", text), encoding="utf-8")
+    assert "c0000001@example.com" in (data / "orders.csv").read_text()
+    out = tmp_path / "reports"
+    result = render(data, out=out, only=["01_cdm"], progress=lambda m: None)
+    assert [r.status for r in result.notebooks] == ["ok"], result.notebooks
+    files = [p for p in out.rglob("*") if p.suffix in (".html", ".ipynb", ".json", ".csv")]
+    assert any(p.name == "01_cdm.html" for p in files)
+    for path in files:
+        found = set(_re.findall(r"c\d{7}@example\.com", _visible_text(path.read_text())))
+        assert not found, f"{path.name} shows e-mail ids: {sorted(found)[:3]}"
