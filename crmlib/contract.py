@@ -92,6 +92,8 @@ KEY_WARNINGS: dict[str, str] = {
     "characters or decomposed accents (normalised to NFC, trimmed, ASCII)",
     "case_lookalike_key": "a customer_id that differs from another only in letter case "
     "(kept apart: ids may be case-sensitive)",
+    "unchecked_reference": "rows whose foreign key could not be checked: the table it points "
+    "to is not in the data (a tickets-only export)",
 }
 
 

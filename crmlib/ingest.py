@@ -44,8 +44,10 @@ __all__ = [
     "read_ingest_report",
 ]
 
-#: Tables every data source must have (the customer report needs both).
-REQUIRED_TABLES: tuple[str, ...] = ("customers", "orders")
+#: Tables every data source must have: none. Each report names the tables it needs
+#: (``metadata.crm.requires`` of its notebook) and is skipped, with the reason, without
+#: them; a support team's ``tickets.csv`` alone gets its service report.
+REQUIRED_TABLES: tuple[str, ...] = ()
 #: Referenced tables load first so foreign keys can be checked.
 LOAD_ORDER: tuple[str, ...] = (
     "customers",
@@ -129,6 +131,14 @@ class IngestReport:
                 out.append(
                     f"{name}: {r.warnings['case_lookalike_key']:,} customer_id(s) differ from "
                     "another only in letter case; they are kept as separate customers"
+                )
+            if r.warnings.get("unchecked_reference"):
+                refs = ", ".join(
+                    sorted({ref for ref in TABLES[r.table].references.values()} - set(self.tables))
+                )
+                out.append(
+                    f"{name}: its references to {refs} were not checked, because the data has "
+                    f"no {refs} table"
                 )
             if r.encoding != "utf-8":
                 out.append(
@@ -827,10 +837,9 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     )
     for col, ref in table.references.items():
         ref_key = TABLES[ref].key[0]
-        if _exists(con, ref):
-            unknown = f"{_q(col)} NOT IN (SELECT {_q(ref_key)} FROM {_q(ref)})"
-        else:
-            unknown = "TRUE"  # the referenced table is absent: nothing can be matched
+        if not _exists(con, ref):
+            continue  # the referenced table is absent: the key cannot be checked (a warning)
+        unknown = f"{_q(col)} NOT IN (SELECT {_q(ref_key)} FROM {_q(ref)})"
         con.execute(
             f"""
             UPDATE _parsed SET _rule = {_lit("unknown_" + ref.rstrip("s"))}, _column = {_lit(col)}
@@ -863,6 +872,9 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict
     def count(sql: str) -> int:
         return int(con.execute(sql).fetchone()[0])
 
+    unchecked = [ref for ref in table.references.values() if not _exists(con, ref)]
+    if unchecked:
+        out["unchecked_reference"] = count(f"SELECT count(*) FROM {t}")
     if name == "customers":
         # keys kept apart that differ only in letter case: worth a look, not merged
         out["case_lookalike_key"] = count(
@@ -998,6 +1010,11 @@ def ingest_folder(
     """
     folder = Path(folder)
     files = find_table_files(folder)
+    if not files:
+        raise DataContractError(
+            f"{folder}: no table file found; expected one or more of "
+            f"{', '.join(f'{t}.csv' for t in TABLES)} (or .parquet)"
+        )
     for name in required:
         if name not in files:
             raise DataContractError(
