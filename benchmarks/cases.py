@@ -25,7 +25,7 @@ from benchmarks import sql
 class Case:
     notebook: str
     match: str  # a piece of the step's source that identifies it
-    target: str  # "var:<name>" or "captured:<i>"
+    target: str  # "var:<name>", "var:<name>.<attribute>" or "captured:<i>"
     sql: Callable
     pandas: Callable
     keys: list[str] = field(default_factory=list)
@@ -69,7 +69,7 @@ CASES: list[Case] = [
          pdi.category_trends, ["category"]),
     Case("01_cdm", "summary = clv.rfm_summary(", "var:summary", sql.rfm_summary(False),
          pdi.rfm_summary(False), ["customer_id"]),
-    Case("01_cdm", "calibration = clv.rfm_summary(", "var:calibration", sql.rfm_summary(True),
+    Case("01_cdm", "holdout = clv.holdout_check(", "var:holdout.calibration", sql.rfm_summary(True),
          pdi.rfm_summary(True), ["customer_id"]),
     Case("01_cdm", "cm.cohort_retention(", "var:cohorts", sql.cohort_retention,
          pdi.cohort_retention, ["cohort", "months_since_first"],
@@ -113,8 +113,10 @@ def find_step(steps: list, case: Case):
 
 def crmlib_value(step_result, case: Case):
     kind, _, what = case.target.partition(":")
-    if kind == "var":
-        return step_result.values[what]
+    if kind == "var":  # a variable, or an attribute of one ("holdout.calibration")
+        name, _, attribute = what.partition(".")
+        value = step_result.values[name]
+        return getattr(value, attribute) if attribute else value
     return step_result.captured[int(what)]
 
 

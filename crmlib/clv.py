@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
@@ -63,6 +64,10 @@ __all__ = [
     "holdout_comparison",
     "holdout_error",
     "forecast_summary",
+    "HoldoutCheck",
+    "holdout_check",
+    "MIN_CALIBRATION_WEEKS",
+    "fit_problems",
 ]
 
 #: Days per unit of time of an RFM summary.
@@ -340,7 +345,8 @@ def _fit_log_params(
     # delta method: se(theta) = theta * se(log theta)
     ses = {n: float(params[n] * s) for n, s in zip(names, se_log)}
     at_bound = np.any(np.abs(theta) >= _LOG_BOUND - 1e-6)
-    return params, float(-res.fun) * n, ses, bool(res.success and not at_bound)
+    identified = bool(np.all(np.isfinite(se_log)))  # a flat likelihood has no standard error
+    return params, float(-res.fun) * n, ses, bool(res.success and not at_bound and identified)
 
 
 def _numerical_hessian(grad, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
@@ -890,6 +896,34 @@ def customer_value_forecast(
     out = out.rename_axis(index_name).reset_index()
     out = out.sort_values(["clv", index_name], ascending=[False, True], ignore_index=True)
     out.attrs["time_unit"] = unit
+    out.attrs["fit_problems"] = fit_problems(bgnbd, gamma_gamma)
+    return out
+
+
+_MODEL_NAMES = {
+    "BetaGeoModel": "the purchase model (BG/NBD)",
+    "GammaGammaModel": "the spend model (Gamma-Gamma)",
+}
+
+
+def fit_problems(*models: object) -> list[str]:
+    """Return one sentence per fitted model whose parameters cannot be trusted.
+
+    A fit is not trusted when the optimiser did not converge, a parameter ran to its bound
+    (e^±20), or a standard error is not finite (a flat likelihood: the data cannot tell the
+    parameters apart). BG/NBD ends so on a purchase log where nearly every customer bought
+    once; its forecasts then mean nothing, and :func:`forecast_summary` gives no headline.
+    """
+    out = []
+    for model in models:
+        if getattr(model, "converged_", True):
+            continue
+        name = _MODEL_NAMES.get(type(model).__name__, type(model).__name__)
+        out.append(
+            f"{name} cannot be identified on this data: its fit ran to a parameter bound or "
+            "has no finite standard error, as happens when most customers bought only once; "
+            "its forecasts are not shown as headline numbers"
+        )
     return out
 
 
@@ -928,6 +962,79 @@ def value_concentration(
             }
         )
     return pd.DataFrame(rows)
+
+
+#: Weeks of purchase history before the calibration date the holdout check needs.
+MIN_CALIBRATION_WEEKS: int = 8
+
+
+@dataclass
+class HoldoutCheck:
+    """The inputs of the holdout check, or why it cannot be made on this data.
+
+    Attributes
+    ----------
+    calibration : pandas.DataFrame
+        :func:`rfm_summary` split at ``calibration_end``.
+    model : BetaGeoModel or None
+        BG/NBD fitted on the calibration period (None when there is nothing to fit).
+    problems : list of str
+        Why the check cannot be trusted or made; empty when it can.
+    """
+
+    calibration: pd.DataFrame
+    model: BetaGeoModel | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check can be shown."""
+        return not self.problems
+
+
+def holdout_check(
+    orders: pd.DataFrame | ir.Table,
+    as_of: dt.date,
+    holdout_weeks: int,
+    *,
+    min_calibration_weeks: int = MIN_CALIBRATION_WEEKS,
+) -> HoldoutCheck:
+    """Fit BG/NBD on the history up to ``holdout_weeks`` before ``as_of``, if the data allows.
+
+    A young company (one month of orders) has no history before the calibration date; a
+    model fitted on a few weeks, or one that cannot be identified (:func:`fit_problems`),
+    checks nothing. Those cases come back as ``problems`` (sentences saying what is missing
+    and what would be needed) instead of an error, so the report goes on.
+
+    Parameters
+    ----------
+    orders : pandas.DataFrame or ibis Table
+        The transaction log (:func:`crmlib.metrics.customers.valid_orders`).
+    as_of : date
+        End of the holdout period.
+    holdout_weeks : int
+        Length of the holdout period.
+    min_calibration_weeks : int, default=MIN_CALIBRATION_WEEKS
+        Purchase history the calibration period must span.
+    """
+    end = as_of - dt.timedelta(weeks=int(holdout_weeks))
+    calibration = rfm_summary(orders, observation_end=as_of, calibration_end=end)
+    span = float(calibration["T"].max()) if len(calibration) else 0.0
+    if span < min_calibration_weeks:
+        have = f"{span:.0f} week(s)" if len(calibration) else "no order before it"
+        return HoldoutCheck(
+            calibration,
+            None,
+            [
+                f"The holdout check needs at least {min_calibration_weeks} weeks of orders "
+                f"before its calibration date {end} ({holdout_weeks} weeks before as_of); this "
+                f"data has {have}. A shorter holdout_weeks, or more history, would allow it."
+            ],
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BetaGeoModel().fit(calibration)
+    return HoldoutCheck(calibration, model, fit_problems(model))
 
 
 def holdout_comparison(
@@ -1014,7 +1121,7 @@ def holdout_error(bgnbd: BetaGeoModel, summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def forecast_summary(forecast: pd.DataFrame) -> dict[str, float]:
+def forecast_summary(forecast: pd.DataFrame) -> dict[str, object]:
     """Return the headline numbers of :func:`customer_value_forecast`.
 
     Returns
@@ -1023,15 +1130,34 @@ def forecast_summary(forecast: pd.DataFrame) -> dict[str, float]:
         ``customers``; ``clv_total`` (sum of ``clv``, rounded to cents); ``clv_mean``
         (clv_total / customers); ``top_decile_share`` (share of the total held by the top
         10 % of customers, :func:`value_concentration`); ``share_p_alive_below_50``
-        (customers with P(alive) < 0.5 / customers). NaN where there are no customers.
+        (customers with P(alive) < 0.5 / customers); ``problems``, sentences saying why
+        the numbers are missing. The numbers are None (shown "n/a"), never 0, when there
+        are no customers, a model cannot be trusted (:func:`fit_problems`) or a forecast is
+        NaN.
     """
     n = len(forecast)
+    problems = list(forecast.attrs.get("fit_problems") or [])
+    if n and forecast.clv.isna().any():
+        problems.append(
+            f"{int(forecast.clv.isna().sum()):,} of {n:,} customers have no forecast value"
+        )
+    share_dead = float((forecast.p_alive < 0.5).sum() / n) if n else None
+    if problems or not n:
+        return {
+            "customers": n,
+            "clv_total": None,
+            "clv_mean": None,
+            "top_decile_share": None,
+            "share_p_alive_below_50": None if problems else share_dead,
+            "problems": problems or ["no customer has a purchase to forecast from"],
+        }
     total = float(forecast.clv.sum())
-    top = value_concentration(forecast.clv, (0.1,)).share_of_value.iloc[0] if n else np.nan
+    top = value_concentration(forecast.clv, (0.1,)).share_of_value.iloc[0]
     return {
         "customers": n,
         "clv_total": round(total, 2),
-        "clv_mean": total / n if n else float("nan"),
+        "clv_mean": total / n,
         "top_decile_share": float(top),
-        "share_p_alive_below_50": float((forecast.p_alive < 0.5).sum() / n) if n else float("nan"),
+        "share_p_alive_below_50": share_dead,
+        "problems": [],
     }

@@ -25,6 +25,7 @@ __all__ = [
     "style_table",
     "report_context",
     "notice",
+    "notices",
     "quarantine_links",
 ]
 
@@ -194,6 +195,16 @@ def notice(text: str) -> HTML:
     A notice longer than ``TEXT_MAX_CHARS`` characters is cut, with a tooltip.
     """
     return HTML(f"<p class='crm-notice'><em>{_bounded(text, TEXT_MAX_CHARS)}</em></p>")
+
+
+def notices(messages: Iterable[str]) -> HTML | None:
+    """Return the messages as notices (one paragraph each), or None when there are none.
+
+    For a section whose numbers cannot be computed on this data: the reason stands where
+    the numbers would be, and a notebook shows nothing when all is well.
+    """
+    parts = [notice(str(m)).data for m in messages]
+    return HTML("".join(parts)) if parts else None
 
 
 def quarantine_links(report: pd.DataFrame, *, linked: int | None = None) -> HTML:

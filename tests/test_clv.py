@@ -447,9 +447,48 @@ def test_forecast_summary_by_hand():
         "clv_mean": 10.0,
         "top_decile_share": 0.5,  # the top 1 of 10 customers holds 50 of 100
         "share_p_alive_below_50": 0.3,  # 0.4, 0.2 and 0.49; 0.5 is not below
+        "problems": [],
     }
+    # no customers: no headline, and never 0 (a KPI that cannot be computed is null)
     empty = clv.forecast_summary(forecast.iloc[:0])
-    assert empty["customers"] == 0 and np.isnan(empty["clv_mean"])
+    assert empty["customers"] == 0 and empty["clv_total"] is None and empty["clv_mean"] is None
+    assert empty["problems"]
+    # one NaN forecast: the total would silently skip it
+    partial = forecast.assign(clv=[np.nan] + forecast.clv.tolist()[1:])
+    got = clv.forecast_summary(partial)
+    assert got["clv_total"] is None and got["problems"] == [
+        "1 of 10 customers have no forecast value"
+    ]
+
+
+def test_a_model_that_cannot_be_identified_gives_no_headline():
+    # a purchase log where 99% of 2,000 customers bought once (frequency 0): BG/NBD runs to
+    # its parameter bounds; its forecast must not become a 0 or a made-up total
+    rng = np.random.default_rng(3)
+    n = 2_000
+    frequency = np.where(np.arange(n) < 20, 1, 0)
+    T = rng.uniform(10, 60, n)
+    recency = np.where(frequency > 0, T * rng.uniform(0.1, 0.9, n), 0.0)
+    summary = pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": recency,
+            "T": T,
+            "monetary": np.where(frequency > 0, 40.0, 0.0),
+        },
+        index=pd.Index([f"C{i}" for i in range(n)], name="customer_id"),
+    )
+    with pytest.warns(clv.ConvergenceWarning):
+        bgnbd = clv.BetaGeoModel().fit(summary)
+    assert not bgnbd.converged_
+    spend = clv.GammaGammaModel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", clv.ConvergenceWarning)
+        spend.fit(summary)
+    forecast = clv.customer_value_forecast(bgnbd, spend, summary)
+    headline = clv.forecast_summary(forecast)
+    assert headline["clv_total"] is None and headline["clv_mean"] is None
+    assert any("purchase model (BG/NBD) cannot be identified" in p for p in headline["problems"])
 
 
 def test_value_concentration_by_hand():
