@@ -69,7 +69,7 @@ def summary(res: dict) -> dict:
 
 
 _SEG = ("segment.customer_features(", "segment.CustomerSegmenter(", "segmenter.segment_names(")
-_CLV = ("bgnbd = clv.BetaGeoModel()", "spend_model = clv.GammaGammaModel()")
+_CLV = ("clv.fit_value_models(",)
 
 
 def markdown(res: dict) -> str:

@@ -42,9 +42,16 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TABLES = ("customers", "orders", "communications", "campaigns", "campaign_contacts", "tickets")
-FIT_WORDS = (".fit(", "customer_value_forecast(", "holdout_comparison(", "holdout_error(")
+FIT_WORDS = (
+    ".fit(",
+    "fit_value_models(",
+    "holdout_check(",
+    "value_forecast(",
+    "holdout_comparison(",
+    "holdout_error(",
+)
 SEGMENTATION_STEPS = ("segment.customer_features(", "segment.CustomerSegmenter(", "segment_names(")
-CLV_FIT_STEPS = ("bgnbd = clv.BetaGeoModel()", "spend_model = clv.GammaGammaModel()")
+CLV_FIT_STEPS = ("clv.fit_value_models(",)
 
 
 def say(msg: str) -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import ibis
 import ibis.expr.types as ir
@@ -64,6 +65,9 @@ __all__ = [
     "holdout_comparison",
     "holdout_error",
     "forecast_summary",
+    "ValueModels",
+    "fit_value_models",
+    "value_forecast",
     "HoldoutCheck",
     "holdout_check",
     "MIN_CALIBRATION_WEEKS",
@@ -897,6 +901,75 @@ def customer_value_forecast(
     out = out.sort_values(["clv", index_name], ascending=[False, True], ignore_index=True)
     out.attrs["time_unit"] = unit
     out.attrs["fit_problems"] = fit_problems(bgnbd, gamma_gamma)
+    return out
+
+
+class ValueModels(NamedTuple):
+    """The two lifetime-value models fitted on one summary, or why they cannot be."""
+
+    bgnbd: BetaGeoModel | None
+    spend: GammaGammaModel | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether both models are fitted and can be trusted."""
+        return not self.problems
+
+
+def fit_value_models(summary: pd.DataFrame) -> ValueModels:
+    """Fit BG/NBD and Gamma-Gamma on an RFM summary, saying why when the data cannot.
+
+    A young company (no repeat buyer yet), a log where nearly everyone bought once, or no
+    customer at all: the fit is not made or not trusted (:func:`fit_problems`), and
+    ``problems`` says why in sentences a reader understands, instead of an exception or a
+    warning that would stop or litter the report.
+    """
+    if len(summary) == 0:
+        return ValueModels(
+            None,
+            None,
+            ["no customer has a valid order up to as_of, so there is no lifetime value to model"],
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            bgnbd = BetaGeoModel().fit(summary)
+        except ParameterError as exc:
+            return ValueModels(None, None, [f"the purchase model (BG/NBD) cannot be fitted: {exc}"])
+        try:
+            spend = GammaGammaModel().fit(summary)
+        except ParameterError as exc:
+            return ValueModels(
+                bgnbd, None, [f"the spend model (Gamma-Gamma) cannot be fitted: {exc}"]
+            )
+    return ValueModels(bgnbd, spend, fit_problems(bgnbd, spend))
+
+
+def value_forecast(
+    models: ValueModels,
+    summary: pd.DataFrame,
+    months: int = 12,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+) -> pd.DataFrame:
+    """:func:`customer_value_forecast` of fitted models; no rows when they cannot be trusted.
+
+    The empty forecast carries the reasons in ``attrs["fit_problems"]``, so
+    :func:`forecast_summary` gives null headlines with them.
+    """
+    if models.ok:
+        return customer_value_forecast(models.bgnbd, models.spend, summary, months, discount_rate)
+    columns = [
+        summary.index.name or "customer_id",
+        *summary.columns,
+        "time_since_last_purchase",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+    ]
+    out = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    out.attrs["fit_problems"] = list(models.problems)
     return out
 
 

@@ -32,7 +32,14 @@ DUCKDB_ONLY = ("ingest_report",)
 FLOAT_RTOL = 1e-9
 MODEL_RTOL = 1e-6
 #: Steps that fit a model: optimiser output, compared to MODEL_RTOL.
-MODEL_STEPS = ("BetaGeoModel", "GammaGammaModel", "customer_value_forecast", "forecast")
+MODEL_STEPS = (
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "fit_value_models",
+    "holdout_check",
+    "customer_value_forecast",
+    "forecast",
+)
 
 
 def _need(what: str, ok: bool, how: str) -> None:
