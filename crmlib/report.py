@@ -161,7 +161,7 @@ def harvest_kpis(nb: dict) -> dict:
     return kpis
 
 
-def export_html(nb_path: Path, html_path: Path) -> None:
+def export_html(nb_path: Path, html_path: Path, banner: Sequence[str] = ()) -> None:
     """Write the stakeholder HTML of an executed notebook: no code, offline, deterministic.
 
     The page (template ``crmlib/templates/crm``) has a header (title from
@@ -180,6 +180,7 @@ def export_html(nb_path: Path, html_path: Path) -> None:
     nb_path, html_path = Path(nb_path), Path(html_path)
     nb = nbformat.read(str(nb_path), as_version=4)
     page = _page_context(nb, nb_path, html_path)
+    page.banner = [str(b) for b in banner]
     _prepare_cells(nb, page)
     exporter = HTMLExporter(
         template_name="crm",
@@ -222,6 +223,7 @@ class _Page:
     status: str = "ok"  # ok / failed / skipped
     error: str = ""
     notebook_link: str = ""
+    banner: list[str] = field(default_factory=list)  # warnings about the data, shown on top
 
 
 def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
@@ -567,14 +569,16 @@ def _page_parts(page: _Page) -> dict[str, str]:
         if params
         else ""
     )
-    status = ""
+    status = "".join(
+        f"<p class='crm-status warning' role='alert'>⚠ {e(b)}</p>" for b in page.banner
+    )
     if page.status == "failed":
-        status = (
+        status += (
             "<p class='crm-status failed' role='alert'>✗ Failed: this report is incomplete. "
             f"It stopped at an error: {e(page.error)}</p>"
         )
     elif page.status == "skipped":
-        status = (
+        status += (
             "<p class='crm-status skipped'>– Skipped: the data lacks a table this report needs.</p>"
         )
     header = (
@@ -742,6 +746,7 @@ def _run_one(
     parameters: dict,
     missing: list[str],
     cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
+    banner: Sequence[str] = (),
 ) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook.
 
@@ -789,7 +794,7 @@ def _run_one(
         nb = nbformat.read(str(nb_out), as_version=4)
         kpis = harvest_kpis(nb)
         try:
-            export_html(nb_out, out_dir / f"{path.stem}.html")
+            export_html(nb_out, out_dir / f"{path.stem}.html", banner)
         except Exception as exc:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
     return NotebookResult(
@@ -936,7 +941,8 @@ def render(
     say(f"validating data: {data or 'bundled sample'}")
     con = connect(data, encoding=encoding)
     as_of_date = resolve_as_of(con, as_of)
-    for warning in [*ingest_report(con).attrs["alerts"], *as_of_warnings(con, as_of_date)]:
+    banner = as_of_warnings(con, as_of_date)  # raises when as_of is before the data
+    for warning in [*ingest_report(con).attrs["alerts"], *banner]:
         say(f"WARNING: {warning}")
     tables = set(con.list_tables())
     _remove_stale_temporaries(out_root)
@@ -962,7 +968,7 @@ def render(
             p = {"data": data_param, "as_of": as_of_date.isoformat()}
             p.update({k: v for k, v in params.items() if k in declared[book]})
             missing = [t for t in required_tables(book) if t not in tables]
-            jobs_params.append((book, tmp, p, missing, cell_timeout))
+            jobs_params.append((book, tmp, p, missing, cell_timeout, banner))
         results: list[NotebookResult] = []
         if jobs > 1 and len(books) > 1:
             with ProcessPoolExecutor(

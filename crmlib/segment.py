@@ -383,6 +383,9 @@ class CustomerSegmenter:
         Number of clusters.
     silhouette_ : dict
         ``{k: silhouette score}`` on the sample (only for ``"auto"``).
+    notes_ : list of str
+        What a reader should know about the choice, e.g. why ``"auto"`` chose one segment
+        (too few distinct customers to compare clusters); empty as a rule.
     mean_, scale_ : numpy.ndarray
         Mean and standard deviation of ``log1p(features)`` used to standardize.
     cluster_centers_ : numpy.ndarray, shape (n_segments_, n_features)
@@ -469,6 +472,7 @@ class CustomerSegmenter:
         self.scale_ = np.where(scale > 0, scale, 1.0)
         Z = self._standardize(logged)
         self.silhouette_: dict[int, float] = {}
+        self.notes_: list[str] = []
         if self.n_segments == "auto":
             k = self._choose_k(Z)
         else:
@@ -516,10 +520,13 @@ class CustomerSegmenter:
         distinct = len(np.unique(sample, axis=0))
         hi = min(int(hi), distinct - 1)
         if hi < lo:
-            raise ParameterError(
-                f"{distinct} distinct customers are too few to choose n_segments between "
-                f"{self.k_range[0]} and {self.k_range[1]}; pass a smaller whole number"
+            # too few different customers to compare two or more clusters: one segment
+            # holds everyone, and the report says why (``notes_``)
+            self.notes_.append(
+                f"{distinct} distinct customer(s) are too few to form {self.k_range[0]} or more "
+                "clusters, so every customer is in one segment"
             )
+            return 1
         m = min(len(sample), int(self.silhouette_size))
         ks = list(range(int(lo), hi + 1))
         labelings = [

@@ -70,6 +70,24 @@ def _bounded(text: str, max_chars: int = CELL_MAX_CHARS) -> str:
     return f"<span title='{tip}'>{html.escape(_cut(text, max_chars))}</span>"
 
 
+#: How a table shows an infinite value: in these reports only a Kaplan-Meier median or
+#: quantile that the data has not reached is infinite (ratios give NaN, shown blank).
+NOT_REACHED = "not reached"
+
+
+def _finite(fmt):
+    """A cell formatter: blank for NaN, :data:`NOT_REACHED` for infinity, else ``fmt``."""
+
+    def cell(v: object) -> str:
+        if pd.isna(v):
+            return ""
+        if isinstance(v, float) and v in (float("inf"), float("-inf")):
+            return NOT_REACHED if v > 0 else "n/a"
+        return fmt(v)
+
+    return cell
+
+
 def style_table(
     df: pd.DataFrame,
     *,
@@ -119,14 +137,14 @@ def style_table(
     for col in shown.columns:
         s = shown[col]
         if col in money:
-            formatters[col] = lambda v: "" if pd.isna(v) else f"{v:,.2f}"
+            formatters[col] = _finite(lambda v: f"{v:,.2f}")
         elif col in percent:
-            formatters[col] = lambda v: "" if pd.isna(v) else f"{v:.1%}"
+            formatters[col] = _finite(lambda v: f"{v:.1%}")
         elif pd.api.types.is_integer_dtype(s):
             formatters[col] = lambda v: "" if pd.isna(v) else f"{int(v):,}"
         elif pd.api.types.is_float_dtype(s):
             d = decimals.get(col, 2)
-            formatters[col] = lambda v, d=d: "" if pd.isna(v) else f"{v:,.{d}f}"
+            formatters[col] = _finite(lambda v, d=d: f"{v:,.{d}f}")
         elif pd.api.types.is_datetime64_any_dtype(s):
             formatters[col] = lambda v: "" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d")
     headers = [f"{c} ({currency})" if c in money and currency else str(c) for c in shown.columns]

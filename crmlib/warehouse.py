@@ -506,6 +506,11 @@ def as_of_warnings(con: ibis.BaseBackend, as_of: dt.date) -> list[str]:
     first event (every report is empty), or a latest event that lies more than
     :data:`OUTLIER_DAYS` days after 99.9 % of its table (one mistyped date sets the
     default report date).
+
+    Raises
+    ------
+    ParameterError
+        When ``as_of`` is before the first event: every report would be empty.
     """
     out: list[str] = []
     firsts, lasts = [], []
@@ -541,9 +546,9 @@ def as_of_warnings(con: ibis.BaseBackend, as_of: dt.date) -> list[str]:
             f"({max(lasts)}); periods after it hold no data"
         )
     if firsts and as_of < min(firsts):
-        out.append(
-            f"as_of {as_of} is before the first event in the data ({min(firsts)}); "
-            "the reports have nothing to show"
+        raise ParameterError(
+            f"as_of {as_of} is before the first event in the data ({min(firsts)}), so the "
+            "reports would have nothing to show; pass a later --as-of or leave it empty"
         )
     return out
 

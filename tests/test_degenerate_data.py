@@ -87,3 +87,101 @@ def test_customer_report_renders_with_notices_and_null_kpis(build, notice, tmp_p
     page = _visible((result.folder / "01_cdm.html").read_text())
     assert notice in page
     assert not NAN.findall(page)
+
+
+# --- the matrix of unusual shapes, on a small generated sample ----------------------------
+
+#: Reports that read each table (the others are unaffected by its columns).
+READERS = {
+    "customers": ["01_cdm", "02_ctm", "03_cmm"],
+    "orders": ["01_cdm", "02_ctm"],
+    "communications": ["02_ctm"],
+    "campaigns": ["03_cmm"],
+    "campaign_contacts": ["03_cmm"],
+    "tickets": ["04_csm"],
+}
+
+
+@pytest.fixture(scope="module")
+def small_sample(tmp_path_factory):
+    from crmlib.sample import write_sample
+
+    folder = tmp_path_factory.mktemp("small")
+    write_sample(folder, 400, seed=3)
+    return {f.stem: pd.read_csv(f, dtype=str, keep_default_na=False) for f in folder.glob("*.csv")}
+
+
+def _render_case(tmp_path, tables: dict, only: list[str]):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, df in tables.items():
+        df.to_csv(data / f"{name}.csv", index=False)
+    result = render(data, out=tmp_path / "r", only=only, jobs=2, progress=lambda m: None)
+    failed = [(r.name, r.error) for r in result.notebooks if r.status == "failed"]
+    assert not failed, failed
+    for page in result.folder.glob("*.html"):
+        assert not NAN.findall(_visible(page.read_text())), page.name
+    return result
+
+
+def _optional(table: str) -> list[str]:
+    from crmlib.contract import TABLES
+
+    return [c.name for c in TABLES[table].columns if not c.required]
+
+
+DROPS = [(t, [c]) for t in READERS for c in _optional(t)] + [(t, _optional(t)) for t in READERS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("table", "columns"), DROPS, ids=[f"{t}-{'all' if len(c) > 1 else c[0]}" for t, c in DROPS]
+)
+def test_every_optional_column_may_be_absent(table, columns, small_sample, tmp_path):
+    tables = dict(small_sample)
+    tables[table] = tables[table].drop(columns=columns)
+    result = _render_case(tmp_path, tables, READERS[table])
+    assert all(r.status == "ok" for r in result.notebooks)
+
+
+def test_a_single_customer_with_one_order(small_sample, tmp_path):
+    customers = small_sample["customers"].iloc[:1]
+    orders = small_sample["orders"]
+    orders = orders[orders.customer_id == customers.customer_id.iloc[0]].iloc[:1]
+    result = _render_case(tmp_path, {"customers": customers, "orders": orders}, ["01_cdm"])
+    kpis = json.loads((result.folder / "kpis.json").read_text())["01_cdm"]
+    assert kpis["customers_total"] == 1 and kpis["n_segments"] == 1
+    assert kpis["clv_12m_total"] is None  # no repeat buyer: no model, and not 0
+    page = (result.folder / "01_cdm.html").read_text()
+    assert "too few to form 2 or more clusters" in page
+
+
+def test_all_orders_on_one_day(small_sample, tmp_path):
+    orders = small_sample["orders"].assign(order_date="2025-06-01")
+    result = _render_case(
+        tmp_path, {"customers": small_sample["customers"], "orders": orders}, ["01_cdm"]
+    )
+    assert result.notebooks[0].status == "ok"
+
+
+def test_campaigns_whose_contacts_are_all_controls(small_sample, tmp_path):
+    contacts = small_sample["campaign_contacts"].assign(group="control")
+    tables = {k: small_sample[k] for k in ("customers", "orders", "campaigns")}
+    result = _render_case(tmp_path, {**tables, "campaign_contacts": contacts}, ["03_cmm"])
+    assert result.notebooks[0].status == "ok"
+
+
+def test_customers_and_orders_only_render_the_customer_report(small_sample, tmp_path):
+    tables = {k: small_sample[k] for k in ("customers", "orders")}
+    result = _render_case(tmp_path, tables, None)
+    status = {r.name: (r.status, r.error) for r in result.notebooks}
+    assert status["01_cdm"] == ("ok", "")
+    assert status["02_ctm"] == ("skipped", "no communications table")
+    assert status["04_csm"] == ("skipped", "no tickets table")
+
+
+def test_tickets_and_customers_render_the_service_report(small_sample, tmp_path):
+    tables = {k: small_sample[k] for k in ("customers", "tickets")}
+    result = _render_case(tmp_path, tables, None)
+    status = {r.name: r.status for r in result.notebooks}
+    assert status == {"01_cdm": "skipped", "02_ctm": "skipped", "03_cmm": "skipped", "04_csm": "ok"}

@@ -259,3 +259,19 @@ def test_a_tickets_only_export_gets_its_service_report(tmp_path, sample_dir):
     assert all(s == "skipped" for name, (s, _) in status.items() if name != "04_csm")
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["04_csm"]["tickets_total"] == 1008  # the same as from the full sample
+
+
+def test_as_of_after_the_data_is_a_banner_on_every_report(tiny_data, books, tmp_path):
+    out = tmp_path / "reports"
+    lines: list[str] = []
+    render(tiny_data, out=out, notebooks_dir=books, as_of="2025-04-19", progress=lines.append)
+    warning = "as_of 2025-04-19 is 30 day(s) after the latest event in the data (2025-03-20)"
+    assert any(warning in line and line.startswith("WARNING") for line in lines)
+    for name in ("01_ok", "02_boom"):
+        page = (out / "2025-04-19" / f"{name}.html").read_text()
+        assert "crm-status warning" in page and warning in page
+
+
+def test_as_of_before_the_data_is_refused(tiny_data, books, tmp_path):
+    with pytest.raises(ParameterError, match="before the first event in the data"):
+        render(tiny_data, out=tmp_path / "r", notebooks_dir=books, as_of="2024-06-30")

@@ -238,3 +238,14 @@ def test_as_of_set_by_a_lone_outlier_is_warned(tmp_path):
     as_of = latest_event_date(con)
     warnings = as_of_warnings(con, as_of)
     assert as_of.year == 2098 and any("1 orders row(s) are dated after" in w for w in warnings)
+
+
+def test_as_of_outside_the_data_is_warned_or_refused(tiny_data):
+    from crmlib.warehouse import as_of_warnings
+
+    con = crmlib.connect(str(tiny_data))
+    (late,) = as_of_warnings(con, dt.date(2025, 4, 19))
+    assert late.startswith("as_of 2025-04-19 is 30 day(s) after the latest event in the data")
+    assert as_of_warnings(con, dt.date(2025, 3, 20)) == []
+    with pytest.raises(ParameterError, match="before the first event in the data"):
+        as_of_warnings(con, dt.date(2024, 12, 31))

@@ -587,8 +587,21 @@ def control_group_sizes(
     -------
     pandas.DataFrame
         Columns ``baseline_rate``, ``lift`` (absolute), ``target_rate``, ``alpha``,
-        ``power``, ``customers_per_arm`` and ``customers_total`` (both arms).
+        ``power``, ``customers_per_arm`` and ``customers_total`` (both arms). No rows when
+        ``baseline_rate`` is missing (NaN: no campaign had a measured control group), since
+        there is nothing to plan from.
     """
+    columns = [
+        "baseline_rate",
+        "lift",
+        "target_rate",
+        "alpha",
+        "power",
+        "customers_per_arm",
+        "customers_total",
+    ]
+    if baseline_rate is None or baseline_rate != baseline_rate:  # None or NaN
+        return pd.DataFrame(columns=columns)
     rows = []
     for lift in lifts:
         n = control_group_size(baseline_rate, lift, alpha=alpha, power=power)

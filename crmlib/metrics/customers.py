@@ -116,7 +116,8 @@ def new_customers_by_month(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFram
     Returns
     -------
     pandas.DataFrame
-        Columns ``month`` (first day, datetime64) and ``customers_new``, by month.
+        Columns ``month`` (first day, datetime64) and ``customers_new``, by month: every
+        month from the first sign-up's to the last, zero where nobody signed up.
     """
     c = customers_as_of(con, as_of)
     expr = (
@@ -124,7 +125,14 @@ def new_customers_by_month(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFram
         .aggregate(customers_new=c.count())
         .order_by("month")
     )
-    return fetch(expr)
+    df = fetch(expr)
+    if df.empty:
+        return df
+    df["month"] = pd.to_datetime(df["month"])
+    months = pd.date_range(df.month.min(), df.month.max(), freq="MS", name="month")
+    df = df.set_index("month").reindex(months, fill_value=0).reset_index()
+    df["customers_new"] = df["customers_new"].astype("int64")
+    return df
 
 
 def customers_by(

@@ -29,6 +29,7 @@ __all__ = [
     "set_theme",
     "money_axis",
     "percent_axis",
+    "date_axis",
     "plot_bar",
     "plot_lines",
     "plot_stacked_monthly",
@@ -371,6 +372,14 @@ def _finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> plt.Axes:
     return ax
 
 
+def _absent(df: pd.DataFrame, *columns: str | None) -> str:
+    """A notice naming the first column the figure needs that ``df`` lacks ("" if none)."""
+    for col in columns:
+        if col is not None and col not in df.columns:
+            return f"The data has no {col} column, so this figure cannot be drawn."
+    return ""
+
+
 def plot_bar(
     df: pd.DataFrame,
     x: str,
@@ -402,8 +411,9 @@ def plot_bar(
     Category and hue labels longer than :data:`LABEL_MAX_CHARS` are cut by
     :func:`short_label` (distinct labels stay distinct).
     """
-    if len(df) == 0:
-        return _unavailable(ax, title, empty_message)
+    hue = hue if hue in df.columns else None  # a split the data cannot make: totals only
+    if len(df) == 0 or _absent(df, x, y):
+        return _unavailable(ax, title, _absent(df, x, y) or empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, order = _short_columns(df, x, hue, order=order)
@@ -433,14 +443,33 @@ def plot_lines(
     empty_message: str = "No data for this figure.",
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Line chart of a time series (already aggregated; no bootstrap); long hue labels are cut."""
+    """Line chart of a time series (already aggregated; no bootstrap); long hue labels are cut.
+
+    Without the ``hue`` column (an optional column the data lacks) the lines are totals.
+    """
+    hue = hue if hue in df.columns else None
+    if len(df) == 0 or _absent(df, x, y):
+        return _unavailable(ax, title, _absent(df, x, y) or empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, _ = _short_columns(df, hue)
     sns.lineplot(df, x=x, y=y, hue=hue, errorbar=None, marker="o", markersize=3, ax=ax)
     if percent:
         percent_axis(ax, "y")
+    if pd.api.types.is_datetime64_any_dtype(df[x]):
+        date_axis(ax)
     return _finish(ax, title, xlabel, ylabel)
+
+
+def date_axis(ax: plt.Axes, axis: str = "x") -> plt.Axes:
+    """Readable date ticks for any span (3 points or 300): at most 8, concisely labelled."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(locator)
+    target.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return ax
 
 
 def plot_stacked_monthly(
@@ -458,8 +487,8 @@ def plot_stacked_monthly(
 
     Legend entries longer than :data:`LABEL_MAX_CHARS` are cut by :func:`short_label`.
     """
-    if len(df) == 0:
-        return _unavailable(ax, title, empty_message)
+    if len(df) == 0 or _absent(df, month, value, by):
+        return _unavailable(ax, title, _absent(df, month, value, by) or empty_message)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     wide = df.pivot_table(index=month, columns=by, values=value, aggfunc="sum", fill_value=0)

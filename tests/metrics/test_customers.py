@@ -192,3 +192,24 @@ def test_customer_value_summary_is_a_ratio_of_sums(con):
     assert s["avg_customer_value"] != pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
     assert s["median_customer_value"] == pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
     assert s["customers_valued"] == 2
+
+
+def test_new_customers_per_month_keep_empty_months_as_zero(con):
+    # TINY: C1 signs up in January, C2 in February, C3 in March; as_of in March
+    got = cm.new_customers_by_month(con, AS_OF)
+    assert got.customers_new.tolist() == [1, 1, 1]
+
+
+def test_a_month_without_sign_ups_is_a_zero_not_a_gap(tmp_path):
+    from tests.conftest import write_tables
+
+    data = write_tables(
+        tmp_path / "d",
+        {
+            "customers.csv": "customer_id,signup_date\nA,2025-01-05\nB,2025-04-02\nC,2025-04-09\n",
+            "orders.csv": "order_id,customer_id,order_date,revenue\nO1,A,2025-01-05,1\n",
+        },
+    )
+    got = cm.new_customers_by_month(crmlib.connect(str(data)), dt.date(2025, 4, 30))
+    assert got.month.dt.strftime("%Y-%m").tolist() == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    assert got.customers_new.tolist() == [1, 0, 0, 2]
