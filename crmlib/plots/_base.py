@@ -453,11 +453,18 @@ def plot_lines(
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, _ = _short_columns(df, hue)
-    sns.lineplot(df, x=x, y=y, hue=hue, errorbar=None, marker="o", markersize=3, ax=ax)
+    points = df[x].nunique()
+    size = 3 if points > 12 else 6  # a short series is its points: make them visible
+    sns.lineplot(df, x=x, y=y, hue=hue, errorbar=None, marker="o", markersize=size, ax=ax)
+    if (pd.to_numeric(df[y], errors="coerce").dropna() >= 0).all():
+        ax.set_ylim(bottom=0)  # counts and rates from zero: no exaggerated swings
     if percent:
         percent_axis(ax, "y")
     if pd.api.types.is_datetime64_any_dtype(df[x]):
         date_axis(ax)
+        if points == 1:  # one period: a window around it, not years of empty axis
+            only = pd.Timestamp(df[x].iloc[0])
+            ax.set_xlim(only - pd.Timedelta(days=20), only + pd.Timedelta(days=20))
     return _finish(ax, title, xlabel, ylabel)
 
 
