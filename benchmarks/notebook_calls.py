@@ -101,14 +101,12 @@ class _Capture(ast.NodeTransformer):
 
 
 def _targets(stmt: ast.stmt) -> list[str]:
+    """The names a statement assigns, also inside a block (``if not gap: x = ...``)."""
     names: list[str] = []
-    if isinstance(stmt, ast.Assign | ast.AnnAssign):
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        for t in targets:
-            for node in ast.walk(t):
-                if isinstance(node, ast.Name):
-                    names.append(node.id)
-    return names
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.append(node.id)
+    return list(dict.fromkeys(names))
 
 
 def notebook_steps(path: Path) -> tuple[str, list[Step]]:

@@ -705,7 +705,7 @@ def _write_notice(path: Path, out_dir: Path, missing: list[str]) -> NotebookResu
     nbformat.write(nb, str(out_dir / path.name))
     export_html(out_dir / path.name, out_dir / f"{path.stem}.html")
     return NotebookResult(
-        name=path.stem, status="skipped", seconds=0.0, error=f"no {', '.join(missing)} table"
+        name=path.stem, status="skipped", seconds=0.0, error=f"no {' or '.join(missing)} table"
     )
 
 

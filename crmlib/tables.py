@@ -26,6 +26,7 @@ __all__ = [
     "report_context",
     "notice",
     "notices",
+    "missing_tables_notice",
     "quarantine_links",
 ]
 
@@ -126,6 +127,11 @@ def style_table(
     its full text (cut to :data:`TOOLTIP_MAX_CHARS`) in a ``title`` tooltip, so the page
     stays small whatever the data holds; the caption is cut at ``TEXT_MAX_CHARS``.
     """
+    if len(df) == 0:
+        from crmlib.warehouse import why_empty
+
+        why = why_empty(df, "there is nothing to show on this data.")
+        return notice(f"{caption}: {why}" if caption else why)
     money, percent = list(money), list(percent)
     decimals = decimals or {}
     shown = df.head(max_rows)
@@ -223,6 +229,42 @@ def notices(messages: Iterable[str]) -> HTML | None:
     """
     parts = [notice(str(m)).data for m in messages]
     return HTML("".join(parts)) if parts else None
+
+
+def missing_tables_notice(con: object, *tables: str, section: str) -> HTML | None:
+    """Return a notice when the data lacks a table ``section`` needs, or None when it has all.
+
+    The reports are written against every table of the contract, but a folder may hold only
+    some of them (a service team's export has no orders). A section that needs an absent
+    table says so where its numbers would be, and the report goes on.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    *tables : str
+        Tables the section reads.
+    section : str
+        What the reader would have seen, e.g. ``"Contact-to-purchase conversion"``.
+
+    Returns
+    -------
+    IPython.display.HTML or None
+        "<section> needs the orders table, which this data does not have (add orders.csv or
+        orders.parquet to the folder)", or None.
+    """
+    from crmlib.warehouse import has_table
+
+    missing = [t for t in tables if not has_table(con, t)]
+    if not missing:
+        return None
+    names = " and ".join(f"{t}" for t in missing)
+    files = ", ".join(f"{t}.csv or {t}.parquet" for t in missing)
+    noun = "table" if len(missing) == 1 else "tables"
+    return notice(
+        f"{section} needs the {names} {noun}, which this data does not have "
+        f"(add {files} to the folder)."
+    )
 
 
 def quarantine_links(report: pd.DataFrame, *, linked: int | None = None) -> HTML:

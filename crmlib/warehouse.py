@@ -43,6 +43,9 @@ __all__ = [
     "describe_source",
     "ingest_report",
     "has_table",
+    "WHY_EMPTY",
+    "empty_frame",
+    "why_empty",
     "require_table",
     "has_columns",
     "latest_event_date",
@@ -448,6 +451,31 @@ def require_table(con: ibis.BaseBackend, name: str) -> ir.Table:
     return con.table(name)
 
 
+#: Key of ``DataFrame.attrs`` holding why a frame is empty (a column the data lacks); the
+#: figures and tables of the reports show it in place of the numbers.
+WHY_EMPTY: str = "why_empty"
+
+
+def empty_frame(columns: list[str], why: str = "") -> pd.DataFrame:
+    """Return an empty frame with ``columns`` that says ``why`` it is empty.
+
+    The reason travels with the frame (``attrs[WHY_EMPTY]``) to :func:`crmlib.tables.style_table`
+    and the figures of :mod:`crmlib.plots`, which show it instead of an empty table or
+    axes, so a notebook does not have to restate (or guess) why a section has no numbers.
+    """
+    df = pd.DataFrame(columns=columns)
+    if why:
+        df.attrs[WHY_EMPTY] = why
+    return df
+
+
+def why_empty(df: pd.DataFrame | pd.Series | None, default: str = "") -> str:
+    """Return why ``df`` is empty (:func:`empty_frame`), or ``default`` when it does not say."""
+    if df is None:
+        return default
+    return str(df.attrs.get(WHY_EMPTY) or default)
+
+
 def has_columns(table: ir.Table, *names: str) -> bool:
     """Return whether ``table`` has every column in ``names``."""
     return set(names) <= set(table.columns)
@@ -456,13 +484,18 @@ def has_columns(table: ir.Table, *names: str) -> bool:
 #: Tables whose event times define the default ``as_of``. Campaign dates are left out on
 #: purpose: a campaign scheduled ahead must not move the report into the future.
 AS_OF_TABLES: tuple[str, ...] = ("customers", "orders", "communications", "tickets")
+#: Tables that date the data, in this order, only when it has none of :data:`AS_OF_TABLES`
+#: (campaign start dates may lie in the future: a planned campaign must not move the
+#: report date while contacts say what has happened).
+AS_OF_FALLBACK_TABLES: tuple[str, ...] = ("campaign_contacts", "campaigns")
 
 
 def latest_event_date(con: ibis.BaseBackend) -> dt.date:
     """Return the date of the latest event in the data (the default ``as_of``).
 
     The events are the time columns (:attr:`crmlib.contract.Table.event_time`) of
-    :data:`AS_OF_TABLES`: sign-ups, orders, communications and tickets.
+    :data:`AS_OF_TABLES`: sign-ups, orders, communications and tickets; for data with none
+    of them, the contacts' send times and the campaigns' start dates.
 
     Raises
     ------
@@ -470,14 +503,10 @@ def latest_event_date(con: ibis.BaseBackend) -> dt.date:
         When the data holds no dated event at all.
     """
     latest: list[dt.date] = []
-    for name in AS_OF_TABLES:
-        spec = TABLES[name]
-        if spec.event_time and has_table(con, name):
-            t = con.table(name)
-            if spec.event_time in t.columns:
-                value = t[spec.event_time].max().execute()
-                if value is not None and not pd.isna(value):
-                    latest.append(pd.Timestamp(value).date())
+    for _, t, column in _event_columns(con):
+        value = t[column].max().execute()
+        if value is not None and not pd.isna(value):
+            latest.append(pd.Timestamp(value).date())
     if not latest:
         raise DataContractError("the data holds no dated events; cannot choose as_of")
     return max(latest)
@@ -489,14 +518,20 @@ OUTLIER_DAYS: int = 365
 
 
 def _event_columns(con: ibis.BaseBackend) -> list[tuple[str, ir.Table, str]]:
-    out = []
-    for name in AS_OF_TABLES:
-        spec = TABLES[name]
-        if spec.event_time and has_table(con, name):
-            t = con.table(name)
-            if spec.event_time in t.columns:
-                out.append((name, t, spec.event_time))
-    return out
+    """The tables and time columns that date the data: :data:`AS_OF_TABLES`, or, for a
+    folder with none of them (a campaign team's export), the first table of
+    :data:`AS_OF_FALLBACK_TABLES` that it has."""
+    for names in (AS_OF_TABLES, *((name,) for name in AS_OF_FALLBACK_TABLES)):
+        out = []
+        for name in names:
+            spec = TABLES[name]
+            if spec.event_time and has_table(con, name):
+                t = con.table(name)
+                if spec.event_time in t.columns:
+                    out.append((name, t, spec.event_time))
+        if out:
+            return out
+    return []
 
 
 def as_of_warnings(con: ibis.BaseBackend, as_of: dt.date) -> list[str]:

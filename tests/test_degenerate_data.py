@@ -133,6 +133,118 @@ def _optional(table: str) -> list[str]:
 DROPS = [(t, [c]) for t in READERS for c in _optional(t)] + [(t, _optional(t)) for t in READERS]
 
 
+#: What dropping one optional column must show: per report, the notices (substrings) that
+#: replace the sections needing it, and the headline KPIs that become null (n/a, never 0).
+#: A column not listed changes no section (names, e-mails, phones are masked anyway; a
+#: missing direction or sent time only merges a split). Dropping all of a table's optional
+#: columns must show the union.
+SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
+    ("customers", "gender"): {"01_cdm": (["customers table has no gender column"], set())},
+    ("customers", "birth_date"): {"01_cdm": (["customers table has no birth_date column"], set())},
+    ("customers", "source"): {"01_cdm": (["customers table has no source column"], set())},
+    ("customers", "region"): {"01_cdm": (["customers table has no region column"], set())},
+    ("orders", "cost"): {
+        "01_cdm": (["orders table has no cost column: every order counts at zero cost"], set())
+    },
+    ("orders", "channel"): {
+        "01_cdm": (["orders table has no channel column; the total is shown"], set())
+    },
+    ("orders", "category"): {"01_cdm": (["orders table has no category column"], set())},
+    ("orders", "status"): {
+        "01_cdm": (["orders table has no status column: every order counts as valid"], set())
+    },
+    ("communications", "duration_seconds"): {
+        "02_ctm": (
+            ["Handling time per channel, last 90 days: The communications table has no"],
+            set(),
+        )
+    },
+    ("communications", "outcome"): {
+        "02_ctm": (
+            ["The success rate is n/a: The communications table has no outcome column"],
+            {"success_rate"},
+        )
+    },
+    ("communications", "satisfaction"): {
+        "02_ctm": (
+            ["CSAT per month: The communications table has no satisfaction column"],
+            {"avg_satisfaction", "csat_pct", "customer_satisfaction_index"},
+        )
+    },
+    ("campaign_contacts", "group"): {
+        "03_cmm": (
+            ["no campaign of the period has a measured control group"],
+            {"incremental_revenue", "incremental_roi"},
+        )
+    },
+    ("campaign_contacts", "revenue"): {
+        "03_cmm": (
+            ["Attributed revenue, ROAS and ROI are n/a"],
+            {"attributed_revenue", "roas", "roi", "incremental_revenue", "incremental_roi"},
+        )
+    },
+    ("tickets", "channel"): {
+        "04_csm": (["The tickets table has no channel column; the total is shown"], set())
+    },
+    ("tickets", "category"): {
+        "04_csm": (["The tickets table has no category column; the total is shown"], set())
+    },
+    ("tickets", "priority"): {
+        "04_csm": (
+            ["SLA attainment is n/a: The tickets table has no priority column"],
+            {"sla_attainment_pct", "most_breached_sla_priority", "most_breached_sla_breach_rate"},
+        )
+    },
+    ("tickets", "first_response_at"): {
+        "04_csm": (
+            ["Median first response is n/a: The tickets table has no first_response_at column"],
+            {"median_first_response_hours"},
+        )
+    },
+    ("tickets", "resolved_at"): {
+        "04_csm": (
+            ["Tickets open is n/a: The tickets table has no resolved_at column"],
+            {
+                "tickets_open",
+                "median_resolution_hours",
+                "naive_median_resolution_hours",
+                "reopen_rate",
+            },
+        )
+    },
+    ("tickets", "reopens"): {
+        "04_csm": (["Reopen rate is n/a: The tickets table has no reopens column"], {"reopen_rate"})
+    },
+    ("tickets", "satisfaction"): {
+        "04_csm": (["CSAT is n/a: The tickets table has no satisfaction column"], {"csat_pct"})
+    },
+}
+
+
+#: Where dropping all optional columns shows more than the union of dropping each: a
+#: conversion needs ``converted`` or ``converted_at`` (either alone will do), and a reason
+#: names every missing column ("no resolved_at or reopens column").
+SHOWS_ALL: dict[str, dict[str, tuple[list[str], set[str]]]] = {
+    "campaign_contacts": {"03_cmm": (["The conversion rate is n/a"], {"conversion_rate"})},
+}
+#: Notes of single drops that another missing column words differently in the all-case.
+REWORDED_IN_ALL = {"Reopen rate is n/a: The tickets table has no reopens column"}
+
+
+def _expected(table: str, columns: list[str]) -> dict[str, tuple[list[str], set[str]]]:
+    out: dict[str, tuple[list[str], set[str]]] = {r: ([], set()) for r in READERS[table]}
+    extra = SHOWS_ALL.get(table, {}) if len(columns) > 1 else {}
+    for key in [(table, c) for c in columns]:
+        for report, (notes, nulls) in SHOWS.get(key, {}).items():
+            kept = [n for n in notes if len(columns) == 1 or n not in REWORDED_IN_ALL]
+            out[report][0].extend(kept)
+            out[report][1].update(nulls)
+    for report, (notes, nulls) in extra.items():
+        out[report][0].extend(notes)
+        out[report][1].update(nulls)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("table", "columns"), DROPS, ids=[f"{t}-{'all' if len(c) > 1 else c[0]}" for t, c in DROPS]
@@ -142,6 +254,14 @@ def test_every_optional_column_may_be_absent(table, columns, small_sample, tmp_p
     tables[table] = tables[table].drop(columns=columns)
     result = _render_case(tmp_path, tables, READERS[table])
     assert all(r.status == "ok" for r in result.notebooks)
+    kpis = json.loads((result.folder / "kpis.json").read_text())
+    for report, (notes, nulls) in _expected(table, columns).items():
+        shown = _notices(result.folder / f"{report}.html")
+        if not notes:
+            assert shown == [], (report, shown)  # no section lost to a column it does not need
+        for note in notes:
+            assert any(note in n for n in shown), (report, note, shown)
+        assert {k for k, v in kpis[report].items() if v is None} == nulls, report
 
 
 def test_a_single_customer_with_one_order(small_sample, tmp_path):
@@ -185,3 +305,43 @@ def test_tickets_and_customers_render_the_service_report(small_sample, tmp_path)
     result = _render_case(tmp_path, tables, None)
     status = {r.name: r.status for r in result.notebooks}
     assert status == {"01_cdm": "skipped", "02_ctm": "skipped", "03_cmm": "skipped", "04_csm": "ok"}
+
+
+def _notices(page) -> list[str]:
+    """The notices of a report page, as text."""
+    found = re.findall(r"class=.crm-notice[^>]*>(.*?)</(?:p|div)>", page.read_text(), re.S)
+    return [re.sub(r"<[^>]+>", "", n) for n in found]
+
+
+def test_a_contact_centre_export_renders_the_communications_report(small_sample, tmp_path):
+    # communications only: per-communication sections stand, per-customer ones say what
+    # they need, and the customer KPIs are null
+    result = _render_case(tmp_path, {"communications": small_sample["communications"]}, None)
+    status = {r.name: r.status for r in result.notebooks}
+    assert status == {"01_cdm": "skipped", "02_ctm": "ok", "03_cmm": "skipped", "04_csm": "skipped"}
+    kpis = json.loads((result.folder / "kpis.json").read_text())["02_ctm"]
+    assert kpis["contacts_per_customer"] is None and kpis["customers_not_contacted"] is None
+    assert kpis["communications_total"] > 0 and kpis["csat_pct"] > 0
+    notes = " | ".join(_notices(result.folder / "02_ctm.html"))
+    for section in (
+        "Contact frequency per customer needs the customers table",
+        "Contact frequency per segment needs the customers and orders tables",
+        "Customers not contacted needs the customers table",
+        "Contact-to-purchase conversion needs the orders table",
+    ):
+        assert section in notes
+
+
+def test_a_campaign_teams_export_renders_the_campaign_report(small_sample, tmp_path):
+    tables = {k: small_sample[k] for k in ("campaigns", "campaign_contacts")}
+    result = _render_case(tmp_path, tables, None)
+    status = {r.name: r.status for r in result.notebooks}
+    assert status == {"01_cdm": "skipped", "02_ctm": "skipped", "03_cmm": "ok", "04_csm": "skipped"}
+    kpis = json.loads((result.folder / "kpis.json").read_text())["03_cmm"]
+    assert kpis["campaigns_total"] > 0
+    notes = " | ".join(_notices(result.folder / "03_cmm.html"))
+    assert "Customer segments (RFM) needs the customers and orders tables" in notes
+    assert "Planning per segment and channel needs the customers and orders tables" in notes
+    # the reference to the absent customers table is said to be unchecked, not refused
+    page = (result.folder / "03_cmm.html").read_text()
+    assert "its references to customers were not checked" in page

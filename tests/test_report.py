@@ -255,7 +255,7 @@ def test_a_tickets_only_export_gets_its_service_report(tmp_path, sample_dir):
     result = render(data, out=tmp_path / "r", jobs=2, progress=lambda m: None)
     status = {r.name: (r.status, r.error) for r in result.notebooks}
     assert status["04_csm"] == ("ok", ""), status
-    assert status["01_cdm"] == ("skipped", "no customers, orders table")
+    assert status["01_cdm"] == ("skipped", "no customers or orders table")
     assert all(s == "skipped" for name, (s, _) in status.items() if name != "04_csm")
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["04_csm"]["tickets_total"] == 1008  # the same as from the full sample

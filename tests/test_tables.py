@@ -32,3 +32,14 @@ def test_a_missing_split_column_draws_totals_or_says_so():
     ax = plots.plot_stacked_monthly(monthly, "month", "tickets", "channel", title="t", ylabel="y")
     assert any("no channel column" in t.get_text() for t in ax.texts)
     plt.close("all")
+
+
+def test_a_section_whose_tables_are_absent_says_which_and_how_to_add_them(tiny_data):
+    import crmlib
+    from crmlib.tables import missing_tables_notice
+
+    con = crmlib.connect(str(tiny_data))
+    assert missing_tables_notice(con, "customers", "orders", section="Segments") is None
+    text = missing_tables_notice(con, "orders", "tickets", "surveys", section="Segments").data
+    assert "Segments needs the tickets and surveys tables, which this data does not have" in text
+    assert "add tickets.csv or tickets.parquet, surveys.csv or surveys.parquet" in text

@@ -249,3 +249,20 @@ def test_as_of_outside_the_data_is_warned_or_refused(tiny_data):
     assert as_of_warnings(con, dt.date(2025, 3, 20)) == []
     with pytest.raises(ParameterError, match="before the first event in the data"):
         as_of_warnings(con, dt.date(2024, 12, 31))
+
+
+def test_a_campaign_export_is_dated_by_its_contacts(tmp_path):
+    # no sign-ups, orders, communications or tickets: the contacts' send times date the
+    # data; a campaign planned for later does not move the report date
+    from crmlib.warehouse import latest_event_date
+
+    folder = write_tables(
+        tmp_path / "d",
+        {
+            "campaigns.csv": "campaign_id,channel,start_date,cost\n"
+            "K1,email,2025-03-01,10\nK2,email,2025-09-01,10\n",
+            "campaign_contacts.csv": "campaign_id,customer_id,sent_at\n"
+            "K1,C1,2025-03-02T10:00:00\nK1,C2,2025-03-04T09:00:00\n",
+        },
+    )
+    assert latest_event_date(crmlib.connect(str(folder))) == dt.date(2025, 3, 4)

@@ -74,6 +74,7 @@ __all__ = [
     "campaign_lift",
     "channel_results",
     "campaign_kpis",
+    "campaign_kpi_notes",
     "funnel_stages",
     "league_table",
     "funnel_table",
@@ -959,6 +960,43 @@ def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, fl
         "incremental_roi": (inc - measured_cost) / measured_cost if measured_cost else np.nan,
         "campaigns_significant_lift": int(((measured.p_value < alpha) & (measured.lift > 0)).sum()),
     }
+
+
+def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
+    """Return why headline KPIs of :func:`campaign_kpis` are n/a, one sentence each.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The same :func:`campaign_results` as given to :func:`campaign_kpis`.
+
+    Returns
+    -------
+    list of str
+        Empty when every KPI could be computed; otherwise, e.g., "ROAS and ROI are n/a:
+        the campaigns of the period have no cost."
+    """
+    if len(results) == 0:
+        return ["No campaign started in the reporting period: its KPIs are n/a."]
+    notes = []
+    if not results.revenue.notna().any():
+        notes.append(
+            "Attributed revenue, ROAS and ROI are n/a: no contact of the period's campaigns "
+            "has a revenue (the campaign_contacts table may have no revenue column)."
+        )
+    elif not (results.cost > 0).any():
+        notes.append("ROAS and ROI are n/a: the campaigns of the period have no cost.")
+    if not results.converted.notna().any():
+        notes.append(
+            "The conversion rate is n/a: no contact of the period's campaigns has a "
+            "conversion flag (the campaign_contacts table may have no converted column)."
+        )
+    if not (results.lift_status == _MEASURED).any():
+        notes.append(
+            "Incremental revenue and incremental ROI are n/a: no campaign of the period has a "
+            "measured control group."
+        )
+    return notes
 
 
 # ---------------------------------------------------------------------------------------

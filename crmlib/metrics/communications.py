@@ -46,7 +46,16 @@ from crmlib.metrics.customers import customer_values, customers_as_of, valid_ord
 from crmlib.metrics.text import clean_code, cleaned, label
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import (
+    day_end,
+    empty_frame,
+    fetch,
+    has_columns,
+    has_table,
+    period_bounds,
+    require_table,
+    why_empty,
+)
 
 __all__ = [
     "DEFAULT_SUCCESS_OUTCOMES",
@@ -252,31 +261,57 @@ def communication_kpis(
         * ``customers_not_contacted`` - customers signed up by ``as_of`` without any
           communication in the ``not_contacted_days`` days ending at ``as_of``.
 
-        Rates whose denominator is zero, or whose column is absent, are NaN.
+        Rates whose denominator is zero, or whose column is absent, are NaN. Without a
+        customers table the customer KPIs (``customers_total``, ``contacts_per_customer``,
+        ``customers_contacted``, ``customers_not_contacted``) are None and ``problems``
+        (a list of sentences, empty when all could be computed) says why.
     """
     c = communications_as_of(con, as_of, lookback_days)
-    cust = customers_as_of(con, as_of)
     total = int(fetch(c.aggregate(n=c.count())).n.iloc[0])
-    freq = contact_frequency(con, as_of, lookback_days).iloc[0]
     sat = satisfaction(con, as_of, lookback_days, by=())
     succ = success_rates(con, as_of, lookback_days, success_outcomes=success_outcomes, by=())
-    nc = not_contacted_summary(con, as_of, not_contacted_days, values=pd.DataFrame())
     nan = float("nan")
-    out = {
+    out: dict = {
         "communications_total": total,
-        "customers_total": int(fetch(cust.aggregate(n=cust.count())).n.iloc[0]),
-        "contacts_per_customer": float(freq.contacts_per_customer),
-        "customers_contacted": int(freq.customers_contacted),
-        "communications_rated": 0,
-        "communications_unrated": total,
-        "avg_satisfaction": nan,
-        "rating_customers": 0,
-        "customer_satisfaction_index": nan,
-        "csat_pct": nan,
-        "communications_with_outcome": 0,
-        "success_rate": nan,
-        "customers_not_contacted": int(nc.customers_not_contacted.iloc[0]),
+        "customers_total": None,
+        "contacts_per_customer": None,
+        "customers_contacted": None,
+        "customers_not_contacted": None,
+        "problems": [],
     }
+    if has_table(con, "customers"):
+        cust = customers_as_of(con, as_of)
+        freq = contact_frequency(con, as_of, lookback_days).iloc[0]
+        nc = not_contacted_summary(con, as_of, not_contacted_days, values=pd.DataFrame())
+        out.update(
+            customers_total=int(fetch(cust.aggregate(n=cust.count())).n.iloc[0]),
+            contacts_per_customer=float(freq.contacts_per_customer),
+            customers_contacted=int(freq.customers_contacted),
+            customers_not_contacted=int(nc.customers_not_contacted.iloc[0]),
+        )
+    else:
+        out["problems"].append(
+            "Contacts per customer and customers not contacted need the customers table, "
+            "which this data does not have: they are n/a."
+        )
+    out.update(
+        {
+            "communications_rated": 0,
+            "communications_unrated": total,
+            "avg_satisfaction": nan,
+            "rating_customers": 0,
+            "customer_satisfaction_index": nan,
+            "csat_pct": nan,
+            "communications_with_outcome": 0,
+            "success_rate": nan,
+        }
+    )
+    for what, why in (
+        ("CSAT, average satisfaction and the satisfaction index are", why_empty(sat)),
+        ("The success rate is", why_empty(succ)),
+    ):
+        if why:
+            out["problems"].append(f"{what} n/a: {why}")
     if len(sat):
         s = sat.iloc[0]
         out.update(
@@ -730,7 +765,7 @@ def handling_times(
     cols += ["mean_minutes", "total_hours"]
     c = communications_as_of(con, as_of, lookback_days)
     if not has_columns(c, "duration_seconds"):
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, "The communications table has no duration_seconds column.")
 
     def agg(t: ir.Table) -> dict:
         return dict(
@@ -781,7 +816,7 @@ def outcome_mix(
     c = communications_as_of(con, as_of, lookback_days)
     cols = [by, "outcome", "communications", "share", "success"]
     if not has_columns(c, "outcome"):
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, "The communications table has no outcome column.")
     df = fetch(c.group_by(**_keys(c, [by, "outcome"])).aggregate(communications=c.count()))
     df = _int_columns(df, ["communications"])
     df["share"] = df.communications / df.groupby(by).communications.transform("sum")
@@ -833,7 +868,7 @@ def success_rates(
     counts = ["communications", "with_outcome", "without_outcome", "successes"]
     cols = [*by, *counts, "success_rate", "success_rate_low", "success_rate_high"]
     if not has_columns(c, "outcome"):
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, "The communications table has no outcome column.")
     outcome = cleaned(c.outcome)
     known = outcome.notnull() & (outcome != "")
     c = c.mutate(_known=known.cast("int64"), _success=(known & outcome.isin(wanted)).cast("int64"))
@@ -973,7 +1008,7 @@ def satisfaction(
     cols += ["customer_satisfaction_index", "satisfied", "csat", "csat_low", "csat_high"]
     c = communications_as_of(con, as_of, lookback_days)
     if not has_columns(c, "satisfaction"):
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, "The communications table has no satisfaction column.")
     score = c.satisfaction.cast("int64")
     c = c.mutate(
         _score=score,

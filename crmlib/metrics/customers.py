@@ -26,9 +26,17 @@ import pandas as pd
 from crmlib.errors import ParameterError
 from crmlib.metrics.text import code_in, label
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import (
+    day_end,
+    fetch,
+    has_columns,
+    has_table,
+    period_bounds,
+    require_table,
+)
 
 __all__ = [
+    "order_data_notes",
     "INVALID_ORDER_STATUSES",
     "AGE_BINS",
     "DAYS_PER_MONTH",
@@ -279,6 +287,34 @@ def order_summary(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90
         "repeat_buyers": repeat,
         "repeat_customer_rate": repeat / buyers if buyers else float("nan"),
     }
+
+
+def order_data_notes(con: ibis.BaseBackend) -> list[str]:
+    """Return what the orders table lacks that changes what the numbers mean.
+
+    Returns
+    -------
+    list of str
+        A sentence per absent optional column whose absence changes a definition: without
+        ``status`` every order counts as valid; without ``cost`` every order counts at zero
+        cost, so customer value is revenue per month, not margin. Empty when both are there
+        (or there is no orders table).
+    """
+    if not has_table(con, "orders"):
+        return []
+    o = con.table("orders")
+    notes = []
+    if not has_columns(o, "status"):
+        notes.append(
+            "The orders table has no status column: every order counts as valid (none can be "
+            "recognised as cancelled, refunded or returned)."
+        )
+    if not has_columns(o, "cost"):
+        notes.append(
+            "The orders table has no cost column: every order counts at zero cost, so customer "
+            "value is revenue per month of relationship, not margin."
+        )
+    return notes
 
 
 def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:

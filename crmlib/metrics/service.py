@@ -42,7 +42,16 @@ import pandas as pd
 from crmlib.errors import ParameterError
 from crmlib.metrics.text import label
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import (
+    WHY_EMPTY,
+    day_end,
+    empty_frame,
+    fetch,
+    has_columns,
+    period_bounds,
+    require_table,
+    why_empty,
+)
 
 __all__ = [
     "DEFAULT_SLA_HOURS",
@@ -117,6 +126,19 @@ def _sort_groups(df: pd.DataFrame, col: str) -> pd.DataFrame:
 def _check_by(t: ir.Table, by: str | None) -> bool:
     """Whether ``by`` can be computed on ``t`` (``None``, ``week``, ``month`` or a column)."""
     return by is None or by in _FREQS or by in t.columns
+
+
+def _lacks(t: ir.Table, *columns: str | None) -> str:
+    """Say which columns of ``columns`` the tickets table lacks ("" when it has them all).
+
+    ``None`` and the time grains (``week``, ``month``) need no column.
+    """
+    missing = [c for c in columns if c and c not in _FREQS and c not in t.columns]
+    if not missing:
+        return ""
+    if len(missing) == 1:
+        return f"The tickets table has no {missing[0]} column."
+    return f"The tickets table has no {', '.join(missing[:-1])} or {missing[-1]} column."
 
 
 def tickets_seen(
@@ -304,8 +326,8 @@ def backlog_age(
     labels = _bin_labels(bins_days, "days")
     t = tickets_seen(con, as_of)
     cols = ["age", *([by] if by else []), "tickets", "share"]
-    if not has_columns(t, "resolved_at") or not _check_by(t, by):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "resolved_at", by):
+        return empty_frame(cols, why)
     t = t.filter(_open_filter(t, as_of))
     end = ibis.timestamp(day_end(as_of))
     age_days = (end.epoch_seconds() - t.created_at.epoch_seconds()) / 86400.0
@@ -345,8 +367,8 @@ def backlog_by_week(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
     """
     cols = ["week_start", "week_end", "created", "resolved", "open_at_week_end"]
     t = tickets_seen(con, as_of)
-    if not has_columns(t, "resolved_at"):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "resolved_at"):
+        return empty_frame(cols, why)
     one, zero = ibis.literal(1, "int64"), ibis.literal(0, "int64")
     created = t.select(week_start=t.created_at.truncate("W"), created=one, resolved=zero)
     done = t.filter(t.resolved_at < ibis.timestamp(day_end(as_of)))
@@ -421,8 +443,8 @@ def ticket_durations(
     t = tickets_seen(con, as_of, lookback_days)
     event_at = _event_at(t, kind) if has_columns(t, _kind_column(kind)) else None
     cols = [*([by] if by else []), "minutes", "event", "tickets"]
-    if event_at is None or not _check_by(t, by):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, _kind_column(kind), by):
+        return empty_frame(cols, why)
     end = ibis.timestamp(day_end(as_of))
     event = event_at.notnull() & (event_at < end)
     stop = ibis.cases((event, event_at), else_=end)
@@ -524,7 +546,7 @@ def kaplan_meier_times(durations: pd.DataFrame, by: str | None = None) -> pd.Dat
     ]
     cols = [*([by] if by else []), *names]
     if durations.empty:
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, durations.attrs.get(WHY_EMPTY, ""))
     if by:
         rows = [{by: key, **_km_row(part)} for key, part in durations.groupby(by, sort=True)]
     else:
@@ -552,7 +574,7 @@ def survival_curves(durations: pd.DataFrame, by: str | None = None) -> pd.DataFr
     """
     cols = [*([by] if by else []), "hours", "still_waiting", "ci_low", "ci_high"]
     if durations.empty:
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, durations.attrs.get(WHY_EMPTY, ""))
     parts = durations.groupby(by, sort=True) if by else [(None, durations)]
     frames = []
     for key, part in parts:
@@ -595,9 +617,11 @@ def _time_table(
         km = kaplan_meier_times(d, by=col).rename(columns={col: "group"})
         km.insert(0, "breakdown", col)
         frames.append(km)
+    why = why_empty(frames[0])
     frames = [f for f in frames if len(f)]
     if not frames:
-        return kaplan_meier_times(pd.DataFrame()).assign(breakdown=[], group=[])
+        empty = kaplan_meier_times(pd.DataFrame()).assign(breakdown=[], group=[])
+        return empty_frame(list(empty.columns), why)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -732,8 +756,8 @@ def sla_attainment(
     counts = ["tickets", "met", "breached", "undecided", "no_target"]
     cols = ["metric", "priority", "target_hours", *counts]
     cols += ["attainment", "attainment_low", "attainment_high"]
-    if not has_columns(t, "priority"):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "priority"):
+        return empty_frame(cols, why + " SLA targets are set per priority.")
     end = ibis.timestamp(day_end(as_of))
     priority = label(t.priority, lower=True)
     frames = []
@@ -771,7 +795,9 @@ def sla_attainment(
         df["target_hours"] = df.priority.map(target_hours).astype(float)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=cols)
+        return empty_frame(
+            cols, "The tickets table has no first_response_at or resolved_at column."
+        )
     out = pd.concat(frames, ignore_index=True)
     out = _int_cols(out, counts)
     out["decided"] = out.met + out.breached
@@ -802,8 +828,10 @@ def reopen_rates(
     cols = [*([by] if by else []), "resolved", "reopened"]
     cols += ["reopen_rate", "reopen_rate_low", "reopen_rate_high"]
     t = require_table(con, "tickets")
-    if not has_columns(t, "resolved_at", "reopens") or not _check_by(t, by) or by in _FREQS:
+    if by in _FREQS:
         return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "resolved_at", "reopens", by):
+        return empty_frame(cols, why)
     start, end = period_bounds(as_of, lookback_days)
     t = t.filter(
         (t.created_at < ibis.timestamp(end))
@@ -857,8 +885,16 @@ def top_categories(
     cols = ["category", "tickets", "share", "still_open", "median_resolution_hours"]
     cols += ["median_ci_low", "median_ci_high", "naive_median_resolution_hours"]
     d = ticket_durations(con, as_of, lookback_days, kind="resolution", by="category")
+    t = tickets_seen(con, as_of, lookback_days)
+    if d.empty and sort_by == "tickets" and not _lacks(t, "category"):
+        # no resolution times (no resolved_at column): the volume ranking still stands
+        counts = fetch(t.group_by(**_group_keys(t, "category")).aggregate(tickets=t.count()))
+        counts = _int_cols(counts, ["tickets"])
+        counts["share"] = counts.tickets / counts.tickets.sum() if len(counts) else []
+        counts = counts.sort_values(["tickets", "category"], ascending=[False, True])
+        return counts.head(n)[["category", "tickets", "share"]].reset_index(drop=True)
     if d.empty:
-        return pd.DataFrame(columns=cols)
+        return empty_frame(cols, why_empty(d))
     km = kaplan_meier_times(d, by="category").rename(
         columns={
             "censored": "still_open",
@@ -922,8 +958,8 @@ def satisfaction(
     cols = [*([by] if by else []), "rated", "satisfied", "score_sum"]
     cols += ["csat", "csat_low", "csat_high", "avg_score"]
     t = tickets_seen(con, as_of, lookback_days)
-    if not has_columns(t, "satisfaction") or not _check_by(t, by):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "satisfaction", by):
+        return empty_frame(cols, why)
     rated = t.filter(t.satisfaction.notnull())
     df = fetch(_csat_aggregate(rated, _group_keys(rated, by)))
     if by:
@@ -955,8 +991,8 @@ def satisfaction_by_resolution_time(
     cols = ["resolution_time", "rated", "satisfied", "score_sum"]
     cols += ["csat", "csat_low", "csat_high", "avg_score"]
     t = tickets_seen(con, as_of, lookback_days)
-    if not has_columns(t, "satisfaction", "resolved_at"):
-        return pd.DataFrame(columns=cols)
+    if why := _lacks(t, "satisfaction", "resolved_at"):
+        return empty_frame(cols, why)
     t = t.filter(t.satisfaction.notnull() & (t.resolved_at < ibis.timestamp(day_end(as_of))))
     hours = (t.resolved_at.epoch_seconds() - t.created_at.epoch_seconds()) / 3600.0
     df = fetch(_csat_aggregate(t, {"resolution_time": _binned(hours, bins_hours, labels)}))
@@ -994,7 +1030,9 @@ def service_kpis(
           tie), and ``most_breached_sla_breach_rate`` (0-1); ``None`` when nothing was
           decided.
 
-        A KPI the data cannot support (missing column, zero denominator) is NaN or ``None``.
+        A KPI the data cannot support (missing column, zero denominator) is NaN or ``None``;
+        ``problems`` (a list of sentences, empty when every column is there) says which
+        KPIs a missing column makes n/a. It is not a KPI: take it out before recording.
     """
     t = tickets_seen(con, as_of, lookback_days)
     total = int(fetch(t.aggregate(n=t.count())).n.iloc[0])
@@ -1016,6 +1054,18 @@ def service_kpis(
     reopen = reopen_rates(con, as_of, lookback_days)
     csat = satisfaction(con, as_of, lookback_days)
     resolution, naive = median("resolution")
+    problems = [
+        f"{what} n/a: {why}"
+        for what, why in (
+            ("Tickets open is", _lacks(t, "resolved_at")),
+            ("Median first response is", _lacks(t, "first_response_at")),
+            ("Median resolution times are", _lacks(t, "resolved_at")),
+            ("SLA attainment is", why_empty(sla)),
+            ("Reopen rate is", why_empty(reopen)),
+            ("CSAT is", why_empty(csat)),
+        )
+        if why
+    ]
     return {
         "tickets_total": total,
         "tickets_open": open_ticket_count(con, as_of),
@@ -1027,4 +1077,5 @@ def service_kpis(
         "csat_pct": 100.0 * float(csat.csat.iloc[0]) if len(csat) else nan,
         "most_breached_sla_priority": worst,
         "most_breached_sla_breach_rate": float(breach_rate[worst]) if worst else None,
+        "problems": problems,
     }

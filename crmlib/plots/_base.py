@@ -353,14 +353,45 @@ def percent_axis(ax: plt.Axes, axis: str = "y", xmax: float = 1.0) -> plt.Axes:
     return ax
 
 
-def _unavailable(ax: plt.Axes | None, title: str, message: str) -> plt.Axes:
-    """Draw an empty panel that says why the figure is missing (e.g. a column is absent)."""
+def _unavailable(
+    ax: plt.Axes | None, title: str, message: str, data: pd.DataFrame | pd.Series | None = None
+) -> plt.Axes:
+    """Say why a figure is missing (e.g. a column is absent) where the figure would be.
+
+    Inside a Jupyter kernel, a figure of its own becomes a one-line HTML notice (text a
+    reader can search, copy and have read aloud, not a picture of text): the panel is
+    drawn and closed, so the inline backend shows nothing. A panel in a caller's figure,
+    and any figure outside a kernel, is an empty panel with the title and the reason.
+    When ``data`` says why it is empty (:func:`crmlib.warehouse.empty_frame`, e.g. "The
+    tickets table has no priority column."), that reason replaces ``message``.
+    """
+    from crmlib.warehouse import why_empty
+
+    message = why_empty(data, message)
+    own = ax is None
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], 1.2))
     ax.set_axis_off()
     ax.set_title(_short_text(title))
     ax.text(0.5, 0.4, _short_text(message), ha="center", va="center", fontsize=11, style="italic")
+    if own and _in_kernel():
+        from IPython.display import display
+
+        from crmlib.tables import notice
+
+        display(notice(f"{_short_text(title)}: {_short_text(message)}"))
+        plt.close(ax.figure)
     return ax
+
+
+def _in_kernel() -> bool:
+    """Whether this code runs in a Jupyter kernel (an IPython shell with a kernel)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebook stack
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def _finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> plt.Axes:
@@ -413,7 +444,7 @@ def plot_bar(
     """
     hue = hue if hue in df.columns else None  # a split the data cannot make: totals only
     if len(df) == 0 or _absent(df, x, y):
-        return _unavailable(ax, title, _absent(df, x, y) or empty_message)
+        return _unavailable(ax, title, _absent(df, x, y) or empty_message, data=df)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, order = _short_columns(df, x, hue, order=order)
@@ -449,7 +480,7 @@ def plot_lines(
     """
     hue = hue if hue in df.columns else None
     if len(df) == 0 or _absent(df, x, y):
-        return _unavailable(ax, title, _absent(df, x, y) or empty_message)
+        return _unavailable(ax, title, _absent(df, x, y) or empty_message, data=df)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, _ = _short_columns(df, hue)
@@ -495,7 +526,7 @@ def plot_stacked_monthly(
     Legend entries longer than :data:`LABEL_MAX_CHARS` are cut by :func:`short_label`.
     """
     if len(df) == 0 or _absent(df, month, value, by):
-        return _unavailable(ax, title, _absent(df, month, value, by) or empty_message)
+        return _unavailable(ax, title, _absent(df, month, value, by) or empty_message, data=df)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     wide = df.pivot_table(index=month, columns=by, values=value, aggfunc="sum", fill_value=0)
@@ -526,7 +557,7 @@ def plot_hist(
     extreme customers do not flatten the rest of the distribution.
     """
     if values is None or len(values) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=values)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     v = pd.Series(values).dropna()

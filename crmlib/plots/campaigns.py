@@ -161,7 +161,7 @@ def plot_funnel(
     """
     tot = stages[stages[by] == total]
     if len(tot) == 0 or tot.contacts.iloc[0] == 0:
-        return _unavailable(None, title, empty_message).figure
+        return _unavailable(None, title, empty_message, data=stages).figure
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] + 1, FIGSIZE[1] + 0.4))
     stage_names = _label_map(str(s) for s in stages.stage)
     names = [stage_names.get(str(s), str(s)) for s in tot.stage]
@@ -233,8 +233,10 @@ def plot_roi_vs_cost(
     zero = int((results.cost <= 0).sum())
     if zero:
         title = f"{title} ({zero} zero-cost campaign{'s' * (zero > 1)} not shown: ROI n/a)"
+    if len(shown) and shown.roi.isna().all():
+        empty_message = "No campaign in this period has an attributed revenue, so ROI is n/a."
     if len(shown) == 0 or shown.roi.isna().all():
-        return _unavailable(None, title, empty_message)
+        return _unavailable(None, title, empty_message, data=results)
     fig, ax = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[1] + 1))
     channels = sorted(shown.channel.astype(str).unique())
     colours = _colours(channels)
@@ -321,7 +323,7 @@ def plot_lift_intervals(
     if missing:
         title = f"{title}\n{missing} campaign{'s' * (missing > 1)} not measurable (not shown)"
     if len(measured) == 0:
-        return _unavailable(None, title, empty_message)
+        return _unavailable(None, title, empty_message, data=results)
     height = min(max(2.8, 0.32 * len(measured) + 1.6), 14)
     fig, ax = plt.subplots(figsize=(FIGSIZE[0], height))
     y = np.arange(len(measured))
@@ -380,7 +382,7 @@ def plot_channel_comparison(
     """
     df = channels[channels[by] != "all"].reset_index(drop=True)
     if len(df) == 0:
-        return _unavailable(None, title, empty_message).figure
+        return _unavailable(None, title, empty_message, data=channels).figure
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] + 1, FIGSIZE[1] + 0.4))
     x = np.arange(len(df))
     names = [_plain(v) for v in _short_labels(df[by])]
@@ -442,7 +444,7 @@ def plot_participation(
         Three bars per segment; the conversion bar carries its 95% Wilson interval.
     """
     if len(participation) == 0:
-        return _unavailable(None, title, empty_message)
+        return _unavailable(None, title, empty_message, data=participation)
     fig, ax = plt.subplots(figsize=FIGSIZE)
     x = np.arange(len(participation))
     w = 0.27

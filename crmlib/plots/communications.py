@@ -57,7 +57,7 @@ def plot_channel_mix(
         ``direction``, ``communications``, ``share``), largest channel first.
     """
     if len(mix) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=mix)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     hue = "direction" if "direction" in mix.columns else None
@@ -99,7 +99,7 @@ def plot_weekly_volume(
         The rolling window in weeks (shown in the legend).
     """
     if len(weekly) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=weekly)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     ax.plot(weekly.week, weekly.communications, color=PALETTE[4], lw=1, label="Week")
@@ -131,7 +131,7 @@ def plot_weekday_hour(
         :func:`crmlib.metrics.communications.contacts_by_weekday_hour` (7 x 24 rows).
     """
     if len(grid) == 0 or grid.communications.sum() == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=grid)
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], 3.6))
     days = list(dict.fromkeys(grid.sort_values("weekday").weekday_name))
@@ -172,7 +172,7 @@ def plot_handling_times(
     """
     df = handling[handling.timed > 0] if len(handling) else handling
     if len(df) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=handling)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     df, _ = _short_columns(df, by)
@@ -219,7 +219,7 @@ def plot_rates(
     """
     d = df[df[n] > 0] if len(df) else df
     if len(d) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=df)
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(2.2, 0.55 * len(d) + 1.2)))
     labels = d[category].astype(str).tolist()
@@ -267,7 +267,7 @@ def plot_satisfaction_trend(
     """
     d = monthly[monthly.rated > 0] if len(monthly) else monthly
     if len(d) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=monthly)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     counts = ax.twinx()

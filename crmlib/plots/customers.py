@@ -18,6 +18,7 @@ from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
     _finish,
+    _in_kernel,
     _label_map,
     _short_columns,
     _short_text,
@@ -67,16 +68,23 @@ def plot_monthly_split(
         _, ax = plt.subplots(figsize=FIGSIZE)
     total = df.groupby(month)[value].sum()
     ax.stackplot(total.index, total.to_numpy(), colors=PALETTE[:1], alpha=0.9)
-    ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.2)  # room for the note above the data
-    ax.text(
-        0.01,
-        0.97,
-        _short_text(missing_message),
-        transform=ax.transAxes,
-        va="top",
-        style="italic",
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9},
-    )
+    if _in_kernel():  # a notice above the figure: text a reader can search and copy
+        from IPython.display import display
+
+        from crmlib.tables import notice
+
+        display(notice(_short_text(missing_message)))
+    else:
+        ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.2)  # room for the note
+        ax.text(
+            0.01,
+            0.97,
+            _short_text(missing_message),
+            transform=ax.transAxes,
+            va="top",
+            style="italic",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+        )
     ax.margins(x=0)
     return _finish(ax, title, "Month", ylabel)
 
@@ -98,7 +106,7 @@ def plot_segment_sizes(
         rows are drawn in their order.
     """
     if len(profiles) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=profiles)
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(3.0, 0.55 * len(profiles) + 1.2)))
     profiles, order = _short_columns(profiles, segment, order=list(profiles[segment]))
@@ -139,7 +147,7 @@ def plot_segment_heatmap(
         0 is the average customer. Blue is below average, red above.
     """
     if len(profiles) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=profiles)
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(3.0, 0.5 * len(profiles) + 1.5)))
     labels = {
@@ -182,7 +190,7 @@ def plot_category_index(
         :func:`crmlib.segment.category_mix`.
     """
     if len(mix) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=mix)
     wide = mix.pivot_table(index="segment", columns="category", values="index", aggfunc="sum")
     order = mix.groupby("category").revenue.sum().sort_values(ascending=False).index
     wide = _short_axes(wide[order])
@@ -241,7 +249,7 @@ def plot_p_alive_by_recency(
         Equal-width bins of the time since the last purchase.
     """
     if len(forecast) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=forecast)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     t = forecast.time_since_last_purchase.to_numpy(dtype=float)
@@ -281,7 +289,7 @@ def plot_holdout_comparison(
         :func:`crmlib.clv.holdout_comparison`.
     """
     if len(comparison) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=comparison)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     long = comparison.melt(
@@ -321,7 +329,7 @@ def plot_cohort_retention(
         Write the percentage into the cells when there are at most this many columns.
     """
     if len(cohorts) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=cohorts)
     wide = cohorts.pivot(index="cohort", columns="months_since_first", values="retention")
     sizes = cohorts.groupby("cohort").cohort_customers.first()
     wide.index = [f"{pd.Timestamp(c):%Y-%m} (n={sizes[c]:,})" for c in wide.index]

@@ -79,7 +79,7 @@ def plot_survival_curves(
     """
     title = f"{title} ({_LOG_NOTE})"
     if curves is None or len(curves) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=curves)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     groups = _ordered(curves[by]) if by else [None]
@@ -135,7 +135,7 @@ def plot_time_medians(
     """
     title = f"{title} ({_LOG_NOTE})"
     if times is None or len(times) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=times)
     rows = times[times.breakdown.isin(["overall", breakdown])]
     groups = ["all tickets", *_ordered(rows[rows.breakdown == breakdown].group)]
     rows = rows.set_index("group").loc[groups]
@@ -217,7 +217,7 @@ def plot_service_rates(
     """
     data = df[df[rate].notna()] if len(df) else df
     if len(data) == 0:
-        return _unavailable(ax, title, empty_message)
+        return _unavailable(ax, title, empty_message, data=df)
     data = data.copy()
     if pd.api.types.is_datetime64_any_dtype(data[x]):
         data[x] = data[x].dt.strftime("%Y-%m")

@@ -104,6 +104,24 @@ def test_nothing_after_as_of_is_seen(con):
     assert k["customers_total"] == 5
 
 
+def test_without_a_customers_table_the_customer_kpis_are_null_with_the_reason(tmp_path):
+    # a contact-centre export: communications only. Per communication the KPIs stand (by
+    # hand as in test_kpis_by_hand, with M9 of the unknown customer Z now kept: there is no
+    # customer table to check it against); per customer they cannot be computed.
+    folder = write_tables(tmp_path / "d", {"communications.csv": TABLES["communications.csv"]})
+    k = ctm.communication_kpis(crmlib.connect(folder), AS_OF, DAYS)
+    assert k["communications_total"] == 10  # M1-M6, M8, M9, M10, M11
+    assert k["csat_pct"] == pytest.approx(100 * 5 / 6)  # 5,5,5,5,1 and M9's 4
+    for name in ("customers_total", "contacts_per_customer", "customers_not_contacted"):
+        assert k[name] is None, name  # null (shown n/a), never 0
+    (problem,) = k["problems"]
+    assert "need the customers table" in problem
+
+
+def test_all_kpis_computed_means_no_problems(con):
+    assert ctm.communication_kpis(con, AS_OF, DAYS)["problems"] == []
+
+
 def test_no_communications_table_is_named(tiny_data):
     with pytest.raises(DataContractError, match="no communications table"):
         ctm.communication_kpis(crmlib.connect(tiny_data), dt.date(2025, 3, 20))

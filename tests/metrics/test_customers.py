@@ -213,3 +213,17 @@ def test_a_month_without_sign_ups_is_a_zero_not_a_gap(tmp_path):
     got = cm.new_customers_by_month(crmlib.connect(str(data)), dt.date(2025, 4, 30))
     assert got.month.dt.strftime("%Y-%m").tolist() == ["2025-01", "2025-02", "2025-03", "2025-04"]
     assert got.customers_new.tolist() == [1, 0, 0, 2]
+
+
+def test_an_orders_table_without_status_or_cost_says_what_that_changes(tmp_path):
+    from tests.conftest import TINY, write_tables
+
+    assert cm.order_data_notes(crmlib.connect(str(write_tables(tmp_path / "full", TINY)))) == []
+    orders = pd.read_csv(pd.io.common.StringIO(TINY["orders.csv"]), dtype=str)
+    bare = {**TINY, "orders.csv": orders.drop(columns=["status", "cost"]).to_csv(index=False)}
+    status, cost = cm.order_data_notes(crmlib.connect(str(write_tables(tmp_path / "bare", bare))))
+    assert status.startswith("The orders table has no status column: every order counts as valid")
+    assert cost.startswith("The orders table has no cost column: every order counts at zero cost")
+    # and the customer value of that data is indeed revenue per month (nothing subtracted)
+    values = cm.customer_values(crmlib.connect(str(tmp_path / "bare")), dt.date(2025, 6, 30))
+    assert (values.cost == 0).all()
