@@ -29,7 +29,7 @@ import pandas as pd
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.metrics.text import label
-from crmlib.warehouse import fetch, has_columns, period_bounds
+from crmlib.warehouse import empty_frame, fetch, has_columns, period_bounds
 
 __all__ = [
     "FEATURES",
@@ -929,7 +929,7 @@ def category_mix(con: ibis.BaseBackend, as_of: dt.date, segments: pd.DataFrame) 
     """
     o = valid_orders(con, as_of)
     if not has_columns(o, "category"):
-        return pd.DataFrame(columns=_MIX_COLUMNS)
+        return empty_frame(_MIX_COLUMNS, "The orders table has no category column.")
     seg = segments_table(segments)
     joined = o.join(seg, "customer_id")
     # by raw category first, then the few groups labelled (label() on every order is slow)
@@ -942,7 +942,7 @@ def category_mix(con: ibis.BaseBackend, as_of: dt.date, segments: pd.DataFrame) 
         )
     )
     if df.empty:
-        return pd.DataFrame(columns=_MIX_COLUMNS)
+        return empty_frame(_MIX_COLUMNS, "No customer has a valid order with a category.")
     df["segment_revenue"] = df.groupby("segment").revenue.transform("sum")
     overall = df.groupby("category").revenue.sum()
     total = overall.sum()
@@ -982,7 +982,7 @@ def category_trends(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 
     """
     o = valid_orders(con, as_of)
     if not has_columns(o, "category"):
-        return pd.DataFrame(columns=_TREND_COLUMNS)
+        return empty_frame(_TREND_COLUMNS, "The orders table has no category column.")
     start, end = period_bounds(as_of, lookback_days)
     prev_start = start - dt.timedelta(days=int(lookback_days))
     o = o.filter(o.order_date >= ibis.timestamp(prev_start))
@@ -1000,7 +1000,8 @@ def category_trends(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 
         )
     )
     if df.empty:
-        return pd.DataFrame(columns=_TREND_COLUMNS)
+        why = f"There is no valid order in the {2 * lookback_days} days up to as_of."
+        return empty_frame(_TREND_COLUMNS, why)
     for when in ("previous", "current"):
         total = df[f"revenue_{when}"].sum()
         df[f"share_{when}"] = df[f"revenue_{when}"] / total if total > 0 else np.nan

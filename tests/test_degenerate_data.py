@@ -277,11 +277,29 @@ def test_a_single_customer_with_one_order(small_sample, tmp_path):
 
 
 def test_all_orders_on_one_day(small_sample, tmp_path):
+    # 2025-06-01, more than a year before as_of: nothing in the reporting period, and no
+    # repeat purchase on another day for the lifetime-value models
     orders = small_sample["orders"].assign(order_date="2025-06-01")
     result = _render_case(
         tmp_path, {"customers": small_sample["customers"], "orders": orders}, ["01_cdm"]
     )
     assert result.notebooks[0].status == "ok"
+    kpis = json.loads((result.folder / "kpis.json").read_text())["01_cdm"]
+    nulls = {k for k, v in kpis.items() if v is None}
+    assert nulls == {
+        "avg_order_value",
+        "repeat_customer_rate",
+        "clv_12m_total",
+        "clv_12m_mean",
+        "share_customers_p_alive_below_50",
+    }
+    assert kpis["orders_total"] == 0
+    assert kpis["customers_total"] == 400  # write_sample(400): 402 rows, 2 planted bad ones
+    notes = " | ".join(_notices(result.folder / "01_cdm.html"))
+    assert "Average order value and the repeat-customer rate are n/a: there is no valid" in notes
+    assert "There is no valid order in the 180 days up to as_of." in notes  # category trends
+    assert "purchase model (BG/NBD) cannot be identified" in notes
+    assert "no category column" not in notes  # the data has one: the reason is not guessed
 
 
 def test_campaigns_whose_contacts_are_all_controls(small_sample, tmp_path):
@@ -289,6 +307,15 @@ def test_campaigns_whose_contacts_are_all_controls(small_sample, tmp_path):
     tables = {k: small_sample[k] for k in ("customers", "orders", "campaigns")}
     result = _render_case(tmp_path, {**tables, "campaign_contacts": contacts}, ["03_cmm"])
     assert result.notebooks[0].status == "ok"
+    kpis = json.loads((result.folder / "kpis.json").read_text())["03_cmm"]
+    nulls = {k for k, v in kpis.items() if v is None}
+    assert nulls == {"conversion_rate", "incremental_revenue", "incremental_roi"}
+    notes = " | ".join(_notices(result.folder / "03_cmm.html"))
+    assert "The conversion rate is n/a: the campaigns of this period have no treated" in notes
+    assert "no campaign of the period has a measured control group" in notes
+    assert "No treated campaign contact in this period" in notes  # the funnel
+    assert "Participation by customer segment (treated contacts): The campaigns of" in notes
+    assert "no baseline conversion rate to plan group sizes from" in notes
 
 
 def test_customers_and_orders_only_render_the_customer_report(small_sample, tmp_path):
@@ -297,7 +324,12 @@ def test_customers_and_orders_only_render_the_customer_report(small_sample, tmp_
     status = {r.name: (r.status, r.error) for r in result.notebooks}
     assert status["01_cdm"] == ("ok", "")
     assert status["02_ctm"] == ("skipped", "no communications table")
+    assert status["03_cmm"] == ("skipped", "no campaigns or campaign_contacts table")
     assert status["04_csm"] == ("skipped", "no tickets table")
+    lost = [n for n in _notices(result.folder / "01_cdm.html") if _says_missing(n)]
+    assert lost == []  # nothing of the customer report needs the absent tables
+    kpis = json.loads((result.folder / "kpis.json").read_text())["01_cdm"]
+    assert None not in kpis.values()
 
 
 def test_tickets_and_customers_render_the_service_report(small_sample, tmp_path):
@@ -305,6 +337,14 @@ def test_tickets_and_customers_render_the_service_report(small_sample, tmp_path)
     result = _render_case(tmp_path, tables, None)
     status = {r.name: r.status for r in result.notebooks}
     assert status == {"01_cdm": "skipped", "02_ctm": "skipped", "03_cmm": "skipped", "04_csm": "ok"}
+    lost = [n for n in _notices(result.folder / "04_csm.html") if _says_missing(n)]
+    assert lost == []  # every service section stands
+    assert None not in json.loads((result.folder / "kpis.json").read_text())["04_csm"].values()
+
+
+def _says_missing(note: str) -> bool:
+    """Whether a notice says a section or KPI is missing (not a data-quality link)."""
+    return any(w in note for w in ("needs the", "has no", "n/a", "cannot", "nothing to show"))
 
 
 def _notices(page) -> list[str]:

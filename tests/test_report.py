@@ -259,6 +259,8 @@ def test_a_tickets_only_export_gets_its_service_report(tmp_path, sample_dir):
     assert all(s == "skipped" for name, (s, _) in status.items() if name != "04_csm")
     kpis = json.loads((result.folder / "kpis.json").read_text())
     assert kpis["04_csm"]["tickets_total"] == 1008  # the same as from the full sample
+    page = (result.folder / "04_csm.html").read_text()
+    assert "its references to customers were not checked" in page  # said, not refused
 
 
 def test_as_of_after_the_data_is_a_banner_on_every_report(tiny_data, books, tmp_path):

@@ -62,7 +62,14 @@ from crmlib.errors import ParameterError
 from crmlib.metrics.text import code_in, label
 from crmlib.segment import segments_table
 from crmlib.stats import wilson_interval
-from crmlib.warehouse import day_end, fetch, has_columns, period_bounds, require_table
+from crmlib.warehouse import (
+    day_end,
+    empty_frame,
+    fetch,
+    has_columns,
+    period_bounds,
+    require_table,
+)
 
 __all__ = [
     "CONTROL_GROUPS",
@@ -962,6 +969,13 @@ def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, fl
     }
 
 
+#: Why a treated-contacts figure or table is empty.
+_NO_TREATED = (
+    "The campaigns of this period have no treated contact (every contact is in a control "
+    "group, or there is none)."
+)
+
+
 def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
     """Return why headline KPIs of :func:`campaign_kpis` are n/a, one sentence each.
 
@@ -986,7 +1000,9 @@ def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
         )
     elif not (results.cost > 0).any():
         notes.append("ROAS and ROI are n/a: the campaigns of the period have no cost.")
-    if not results.converted.notna().any():
+    if not results.denominator.sum():
+        notes.append(f"The conversion rate is n/a: {_NO_TREATED[0].lower()}{_NO_TREATED[1:]}")
+    elif not results.converted.notna().any():
         notes.append(
             "The conversion rate is n/a: no contact of the period's campaigns has a "
             "conversion flag (the campaign_contacts table may have no converted column)."
@@ -1428,6 +1444,8 @@ def participation_by_segment(
     df = df.sort_values(["targeted", "segment"], ascending=[False, True], ignore_index=True)
     cols = ["segment", *keep, "rate_denominator", "denominator", "open_rate", "click_rate"]
     cols += ["click_to_open", "conversion_rate", "conversion_rate_low", "conversion_rate_high"]
+    if df.empty:
+        return empty_frame(cols, _NO_TREATED)
     return df[cols]
 
 

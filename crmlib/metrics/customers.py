@@ -28,6 +28,7 @@ from crmlib.metrics.text import code_in, label
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import (
     day_end,
+    empty_frame,
     fetch,
     has_columns,
     has_table,
@@ -37,6 +38,7 @@ from crmlib.warehouse import (
 
 __all__ = [
     "order_data_notes",
+    "headline_notes",
     "INVALID_ORDER_STATUSES",
     "AGE_BINS",
     "DAYS_PER_MONTH",
@@ -164,7 +166,8 @@ def customers_by(
     """
     c = customers_as_of(con, as_of)
     if column not in c.columns:
-        return pd.DataFrame(columns=[column, "customers", "share"])
+        why = f"The customers table has no {column} column."
+        return empty_frame([column, "customers", "share"], why)
     # count the raw values first, then clean the few distinct ones: trimming a million
     # rows costs more than the whole count
     raw = c.group_by(_raw=c[column].cast("string")).aggregate(_n=c.count())
@@ -314,6 +317,32 @@ def order_data_notes(con: ibis.BaseBackend) -> list[str]:
             "The orders table has no cost column: every order counts at zero cost, so customer "
             "value is revenue per month of relationship, not margin."
         )
+    return notes
+
+
+def headline_notes(sales: dict, value_summary: dict) -> list[str]:
+    """Return why headline KPIs of the customer report are n/a, one sentence each.
+
+    Parameters
+    ----------
+    sales : dict
+        :func:`order_summary` of the reporting period.
+    value_summary : dict
+        :func:`customer_value_summary`.
+
+    Returns
+    -------
+    list of str
+        Empty when every KPI could be computed.
+    """
+    notes = []
+    if not sales["orders_total"]:
+        notes.append(
+            "Average order value and the repeat-customer rate are n/a: there is no valid "
+            "order in the reporting period."
+        )
+    if pd.isna(value_summary["avg_customer_value"]):
+        notes.append("Average customer value is n/a: no customer has a valid order by as_of.")
     return notes
 
 

@@ -138,7 +138,7 @@ def plot_funnel(
     by: str = "channel",
     total: str = "all",
     title: str = "Campaign funnel (treated contacts)",
-    empty_message: str = "No campaign contacts in this period.",
+    empty_message: str = "No treated campaign contact in this period (controls are not in it).",
 ) -> plt.Figure:
     """Funnel of the treated contacts: counts of the total, and each group's share.
 
