@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crmlib.metrics.core import TOTAL_LABEL
+
 __all__ = [
     "RULES",
     "best_and_worst",
@@ -385,7 +387,7 @@ def best_and_worst(
     value: str,
     *,
     thing: str,
-    exclude: tuple[str, ...] = ("all",),
+    exclude: tuple[str, ...] = (TOTAL_LABEL,),
 ) -> dict[str, object]:
     """Return the best and worst rows of ``df`` by ``value`` as KPIs for the summary rules.
 

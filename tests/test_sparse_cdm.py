@@ -49,7 +49,9 @@ def test_cdm_renders_on_minimal_orders_and_customers(sample_dir, tmp_path):
     assert kpis["01_cdm"]["n_segments"] >= 2
     html = (result.folder / "01_cdm.html").read_text(encoding="utf-8")
     assert "The customers table has no gender column" in html
-    assert "Categories: the last 90 days against the 90 days before: The orders table has no" in html
+    assert (
+        "Categories: the last 90 days against the 90 days before: The orders table has no" in html
+    )
     nb = nbformat.read(str(result.folder / "01_cdm.ipynb"), as_version=4)
     for cell in nb.cells:
         for out in cell.get("outputs", []):

@@ -48,26 +48,41 @@ Incremental lift (intention to treat)
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crmlib.contract import CONTROL_GROUPS
 from crmlib.errors import ParameterError
+from crmlib.metrics.campaign_tables import (
+    channel_table,
+    funnel_table,
+    group_size_table,
+    league_table,
+    lift_table,
+    participation_table,
+    plan_table,
+    results_table,
+)
+from crmlib.metrics.core import TOTAL_LABEL, event_window, events, segments_table, with_rate
 from crmlib.metrics.text import code_in, label
-from crmlib.segment import segments_table
-from crmlib.stats import wilson_interval
+from crmlib.stats import (
+    EXACT_TEST_BELOW,
+    check_fraction,
+    control_group_size,
+    detectable_lift,
+    lift_statistics,
+    newcombe_interval,
+    z_for_confidence,
+)
 from crmlib.warehouse import (
     day_end,
     empty_frame,
     fetch,
     has_columns,
-    period_bounds,
     require_table,
 )
 
@@ -103,8 +118,6 @@ __all__ = [
 
 #: Funnel stages in order; each is a count of treated contacts.
 FUNNEL_STAGES: tuple[str, ...] = ("targeted", "delivered", "opened", "clicked", "converted")
-#: Fisher's exact test replaces the z-test when an expected 2x2 cell count is below this.
-EXACT_TEST_BELOW: float = 5.0
 
 _NOT_MEASURABLE_NO_CONTROL = "not measurable: no control group"
 _NOT_MEASURABLE_NO_TREATED = "not measurable: no treated contacts"
@@ -135,12 +148,7 @@ def campaigns_started(
     ibis.expr.types.Table
         The ``campaigns`` table filtered on ``start_date``.
     """
-    campaigns = require_table(con, "campaigns")
-    cond = campaigns.start_date < ibis.timestamp(day_end(as_of))
-    if lookback_days is not None:
-        start, _ = period_bounds(as_of, lookback_days)
-        cond &= campaigns.start_date >= ibis.timestamp(start)
-    return campaigns.filter(cond)
+    return events(con, "campaigns", as_of, lookback_days)
 
 
 def _flag(t: ir.Table, name: str) -> ir.BooleanValue:
@@ -157,8 +165,8 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     """
     c = require_table(con, "campaign_contacts")
     end = ibis.timestamp(day_end(as_of))
-    if has_columns(c, "sent_at"):
-        c = c.filter(c.sent_at.isnull() | (c.sent_at < end))
+    if has_columns(c, "sent_at"):  # a contact without a send time is kept
+        c = c.filter(event_window(c, "campaign_contacts", as_of, keep_null=True))
     available = {
         "delivered": has_columns(c, "delivered"),
         "opened": has_columns(c, "opened"),
@@ -311,259 +319,6 @@ def campaign_counts(
     return _finish_counts(df, available)
 
 
-# ---------------------------------------------------------------------------------------
-# Statistics
-# ---------------------------------------------------------------------------------------
-def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
-def _check_unit(name: str, value: float, *, hint: str = "") -> None:
-    if not (isinstance(value, int | float) and 0 < value < 1):
-        raise ParameterError(f"{name}={value!r} should be a number between 0 and 1{hint}")
-
-
-def newcombe_interval(
-    x1: np.ndarray | int,
-    n1: np.ndarray | int,
-    x2: np.ndarray | int,
-    n2: np.ndarray | int,
-    confidence: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return Newcombe's hybrid score interval of the difference ``x1/n1 - x2/n2``.
-
-    Parameters
-    ----------
-    x1, n1 : int or array of int
-        Successes and trials of the first group (treatment).
-    x2, n2 : int or array of int
-        Successes and trials of the second group (control).
-    confidence : float, default=0.95
-        Two-sided confidence level.
-
-    Returns
-    -------
-    (low, high) : tuple of numpy arrays
-        Bounds of ``p1 - p2`` (always inside -1..1); NaN where ``n1`` or ``n2`` is 0.
-
-    Notes
-    -----
-    Newcombe (1998), method 10: with Wilson intervals ``(l1, u1)`` and ``(l2, u2)`` of
-    each rate and ``d = p1 - p2``, ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)`` and
-    ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``. Chosen over the Wald interval because
-    Wald's coverage falls well below the nominal level when a rate is near 0 (conversion
-    rates of a few percent) or the control group is small, and a continuity correction only
-    trades that for over-coverage; the hybrid score interval keeps close to 95% coverage
-    there, never leaves -1..1, and reuses :func:`crmlib.stats.wilson_interval`.
-
-    Examples
-    --------
-    >>> low, high = newcombe_interval(56, 70, 48, 80)  # Newcombe (1998), example (a)
-    >>> round(float(low[0]), 4), round(float(high[0]), 4)
-    (0.0524, 0.3339)
-    """
-    x1, n1, x2, n2 = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (x1, n1, x2, n2))
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = np.where(n1 > 0, x1 / n1, np.nan)
-        p2 = np.where(n2 > 0, x2 / n2, np.nan)
-    d = p1 - p2
-    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return low, high
-
-
-def lift_statistics(
-    treated_n: Sequence | np.ndarray,
-    treated_converted: Sequence | np.ndarray,
-    control_n: Sequence | np.ndarray,
-    control_converted: Sequence | np.ndarray,
-    *,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Return the conversion lift of treatment over control for many campaigns at once.
-
-    Parameters
-    ----------
-    treated_n, treated_converted : array-like of int
-        Customers assigned to treatment, and how many of them converted.
-    control_n, control_converted : array-like of int
-        The same for the control group. Rows where either arm is empty get NaN.
-    alpha : float, default=0.05
-        Significance level; the interval has confidence ``1 - alpha``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per input position: ``treated_rate``, ``control_rate``, ``lift``
-        (``treated_rate - control_rate``, absolute), ``lift_low``, ``lift_high``
-        (Newcombe hybrid score interval), ``relative_lift`` (``lift / control_rate``; NaN
-        when the control rate is 0), ``p_value`` (two-sided) and ``test``
-        (``"z-test"``, ``"Fisher exact"`` when an expected cell count of the 2x2 table is
-        below :data:`EXACT_TEST_BELOW`, or ``""`` when not computable).
-
-    Notes
-    -----
-    The z-test uses the pooled rate: ``z = lift / sqrt(p (1 - p) (1/n_t + 1/n_c))``; when
-    both arms convert all or none of their customers it gives ``p_value = 1``.
-    Expected cell counts are ``n_arm * conversions / N`` and ``n_arm * non-conversions / N``.
-    """
-    _check_unit("alpha", alpha)
-    nt = np.asarray(treated_n, dtype=float)
-    xt = np.asarray(treated_converted, dtype=float)
-    nc = np.asarray(control_n, dtype=float)
-    xc = np.asarray(control_converted, dtype=float)
-    ok = (nt > 0) & (nc > 0) & ~np.isnan(xt) & ~np.isnan(xc)
-    safe = [np.where(ok, v, 1.0) for v in (nt, nc)]
-    nt_s, nc_s = safe
-    xt_s, xc_s = np.where(ok, xt, 0.0), np.where(ok, xc, 0.0)
-    pt, pc = xt_s / nt_s, xc_s / nc_s
-    lift = pt - pc
-    low, high = newcombe_interval(xt_s, nt_s, xc_s, nc_s, 1 - alpha)
-    n_all = nt_s + nc_s
-    pooled = (xt_s + xc_s) / n_all
-    se = np.sqrt(pooled * (1 - pooled) * (1 / nt_s + 1 / nc_s))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, lift / se, 0.0)
-    p_value = 2 * stats.norm.sf(np.abs(z))
-    conv, nonconv = xt_s + xc_s, n_all - xt_s - xc_s
-    expected_min = np.minimum(nt_s, nc_s) * np.minimum(conv, nonconv) / n_all
-    exact = ok & (expected_min < EXACT_TEST_BELOW)
-    for i in np.flatnonzero(exact):
-        table = [[xt_s[i], nt_s[i] - xt_s[i]], [xc_s[i], nc_s[i] - xc_s[i]]]
-        p_value[i] = stats.fisher_exact(np.asarray(table, dtype=np.int64)).pvalue
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(pc > 0, lift / pc, np.nan)
-    test = np.where(exact, "Fisher exact", "z-test")
-    nan = np.nan
-    return pd.DataFrame(
-        {
-            "treated_rate": np.where(ok, pt, nan),
-            "control_rate": np.where(ok, pc, nan),
-            "lift": np.where(ok, lift, nan),
-            "lift_low": np.where(ok, low, nan),
-            "lift_high": np.where(ok, high, nan),
-            "relative_lift": np.where(ok, relative, nan),
-            "p_value": np.where(ok, np.minimum(p_value, 1.0), nan),
-            "test": np.where(ok, test, ""),
-        }
-    )
-
-
-def control_group_size(
-    baseline_rate: float, lift: float, *, alpha: float = 0.05, power: float = 0.8
-) -> int:
-    """Return the customers needed *per arm* to detect an absolute ``lift`` in conversion.
-
-    Parameters
-    ----------
-    baseline_rate : float
-        Expected conversion rate without the campaign (the control rate), 0-1.
-    lift : float
-        Smallest absolute lift worth detecting, e.g. ``0.01`` for one percentage point.
-        ``baseline_rate + lift`` must stay inside 0-1.
-    alpha : float, default=0.05
-        Two-sided significance level.
-    power : float, default=0.8
-        Probability of a significant result when the true lift is ``lift``.
-
-    Returns
-    -------
-    int
-        Customers in each arm (treatment and control of equal size), rounded up.
-
-    Raises
-    ------
-    ParameterError
-        When a rate, ``alpha`` or ``power`` is outside 0-1, or ``lift`` is 0.
-
-    Notes
-    -----
-    The standard formula for two independent proportions (Fleiss, *Statistical Methods
-    for Rates and Proportions*, without continuity correction), with ``p1 = baseline``,
-    ``p2 = baseline + lift`` and ``p = (p1 + p2) / 2``::
-
-        n = (z_(1-alpha/2) sqrt(2 p (1-p)) + z_power sqrt(p1 (1-p1) + p2 (1-p2)))^2 / lift^2
-
-    Examples
-    --------
-    >>> control_group_size(0.10, 0.05)  # 10% -> 15% at alpha 0.05, power 0.8
-    686
-    """
-    _check_unit("baseline_rate", baseline_rate)
-    _check_unit("alpha", alpha)
-    _check_unit("power", power)
-    if not isinstance(lift, int | float) or lift == 0 or math.isnan(lift):
-        raise ParameterError(f"lift={lift!r} should be a non-zero absolute lift, e.g. 0.01")
-    p1, p2 = float(baseline_rate), float(baseline_rate) + float(lift)
-    if not 0 < p2 < 1:
-        raise ParameterError(
-            f"baseline_rate + lift = {p2:g} should stay between 0 and 1; use an absolute "
-            f"lift (0.01 is one percentage point), not a relative one"
-        )
-    p = (p1 + p2) / 2
-    za, zb = _z(1 - alpha), float(stats.norm.ppf(power))
-    n = (za * math.sqrt(2 * p * (1 - p)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2
-    return math.ceil(n / lift**2 - 1e-9)
-
-
-def detectable_lift(
-    treated_n: Sequence | np.ndarray,
-    control_n: Sequence | np.ndarray,
-    baseline_rate: Sequence | np.ndarray | float,
-    *,
-    alpha: float = 0.05,
-    power: float = 0.8,
-) -> np.ndarray:
-    """Return the smallest absolute rise in conversion that arms of these sizes detect.
-
-    Parameters
-    ----------
-    treated_n, control_n : array-like of int
-        Customers in each arm (may differ).
-    baseline_rate : float or array-like
-        Conversion rate without the campaign (the control rate), 0-1.
-    alpha, power : float
-        Two-sided significance level and power.
-
-    Returns
-    -------
-    numpy.ndarray
-        The lift ``d > 0`` at which the two-sided pooled z-test reaches ``power``: the root
-        of ``Phi((d - z_(1-alpha/2) sqrt(p q (1/n_t + 1/n_c))) / sqrt(p2 q2 / n_t + p1 q1 /
-        n_c)) = power`` with ``p1`` the baseline, ``p2 = p1 + d`` and ``p`` their
-        size-weighted mean (found by bisection). With equal arms it inverts
-        :func:`control_group_size`. NaN where an arm is empty, the baseline is not
-        inside 0-1, or no rise up to 100% reaches the power.
-    """
-    _check_unit("alpha", alpha)
-    _check_unit("power", power)
-    nt = np.atleast_1d(np.asarray(treated_n, dtype=float))
-    nc = np.atleast_1d(np.asarray(control_n, dtype=float))
-    p1 = np.broadcast_to(np.asarray(baseline_rate, dtype=float), nt.shape)
-    ok = (nt > 0) & (nc > 0) & (p1 > 0) & (p1 < 1)
-    nt, nc = np.where(ok, nt, 1.0), np.where(ok, nc, 1.0)
-    p1 = np.where(ok, p1, 0.5)
-    za = _z(1 - alpha)
-
-    def reached(d: np.ndarray) -> np.ndarray:
-        p2 = p1 + d
-        p = (nt * p2 + nc * p1) / (nt + nc)
-        null_sd = np.sqrt(p * (1 - p) * (1 / nt + 1 / nc))
-        alt_sd = np.sqrt(p2 * (1 - p2) / nt + p1 * (1 - p1) / nc)
-        return stats.norm.cdf((d - za * null_sd) / alt_sd)
-
-    low, high = np.zeros_like(p1), 1 - p1 - 1e-12
-    ok &= reached(high) >= power
-    for _ in range(60):  # bisection: the interval shrinks to 1e-18 of its width
-        mid = (low + high) / 2
-        above = reached(mid) >= power
-        high = np.where(above, mid, high)
-        low = np.where(above, low, mid)
-    return np.where(ok, high, np.nan)
-
-
 def baseline_conversion_rate(results: pd.DataFrame) -> float:
     """Return the pooled control-group conversion rate: control conversions / control size.
 
@@ -640,14 +395,14 @@ def _add_rates_and_money(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     df["open_rate"] = _ratio(df.opened, df.denominator)
     df["click_rate"] = _ratio(df.clicked, df.denominator)
     df["click_to_open"] = _ratio(df.clicked, df.opened)
-    df["conversion_rate"] = _ratio(df.converted, df.denominator)
-    has = df.converted.notna() & (df.denominator > 0)
-    low, high = wilson_interval(
-        np.where(has, df.converted.fillna(0), 0),
-        np.where(has, df.denominator.clip(lower=0), 0),
-        1 - alpha,
+    df = with_rate(
+        df,
+        "converted",
+        "denominator",
+        "conversion_rate",
+        confidence=1 - alpha,
+        mask=df.converted.notna().to_numpy(),
     )
-    df["conversion_rate_low"], df["conversion_rate_high"] = low, high
     cost = df.cost.where(df.cost > 0)
     df["roas"] = _ratio(df.revenue, cost)
     df["roi"] = (df.revenue - cost) / cost
@@ -697,7 +452,7 @@ def _add_lift(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     per_treated = _ratio(df.revenue, df.targeted)
     per_control = _ratio(df.control_revenue, df.control_n)
     df["incremental_revenue"] = ((per_treated - per_control) * df.targeted).where(measured)
-    half = _z(1 - alpha) * _revenue_se(df)
+    half = z_for_confidence(1 - alpha) * _revenue_se(df)
     df["incremental_revenue_low"] = (df.incremental_revenue - half * df.targeted).where(measured)
     df["incremental_revenue_high"] = (df.incremental_revenue + half * df.targeted).where(measured)
     cost = df.cost.where(df.cost > 0)
@@ -752,7 +507,7 @@ def campaign_results(
         (``"significant lift"``, ``"significant drop"``, ``"no significant difference"``
         or the ``lift_status``).
     """
-    _check_unit("alpha", alpha)
+    check_fraction("alpha", alpha)
     df = campaign_counts(con, as_of, lookback_days) if counts is None else counts.copy()
     df = _add_rates_and_money(df, alpha)
     return _add_lift(df, alpha)
@@ -836,7 +591,7 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
     out["campaigns_measured"] = out.campaigns_measured.fillna(0).astype("int64")
     out["measured_targeted"] = out.measured_targeted.fillna(0).astype("int64")
     out["measured_cost"] = out.measured_cost.fillna(0.0)
-    z = _z(1 - alpha)
+    z = z_for_confidence(1 - alpha)
     measured_n = out.measured_targeted.where(out.measured_targeted > 0)
     out["lift"] = out.incremental_conversions / measured_n
     half = z * np.sqrt(out._var) / measured_n
@@ -886,7 +641,7 @@ def channel_results(
         return pd.DataFrame(columns=columns + list(_POOLED_COLUMNS))
     frames = [results]
     if total:
-        frames.append(results.assign(**{by: "all"}))
+        frames.append(results.assign(**{by: TOTAL_LABEL}))
     both = pd.concat(frames, ignore_index=True)
     grouped = both.groupby(by, sort=False)
     df = grouped[sums].sum(min_count=1)
@@ -896,8 +651,8 @@ def channel_results(
         df[c] = df[c].astype("int64")
     df = _add_rates_and_money(df.reset_index(), alpha)
     df = df.join(_pooled_by(both, [by], alpha), on=by)
-    body = df[df[by] != "all"].sort_values(["cost", by], ascending=[False, True])
-    return pd.concat([body, df[df[by] == "all"]], ignore_index=True)
+    body = df[df[by] != TOTAL_LABEL].sort_values(["cost", by], ascending=[False, True])
+    return pd.concat([body, df[df[by] == TOTAL_LABEL]], ignore_index=True)
 
 
 def funnel_stages(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame:
@@ -1013,350 +768,6 @@ def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
             "measured control group."
         )
     return notes
-
-
-# ---------------------------------------------------------------------------------------
-# Display helpers (text with "n/a" where a ratio does not exist)
-# ---------------------------------------------------------------------------------------
-def _fmt(values: pd.Series, kind: str, na: str) -> pd.Series:
-    def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return na
-        if kind == "money":
-            return f"{v:,.2f}"
-        if kind == "percent":
-            return f"{v:.1%}"
-        if kind == "points":
-            return f"{v * 100:+.2f} pp"
-        if kind == "ratio":
-            return f"{v:,.2f}"
-        if kind == "int":
-            return f"{int(v):,}"
-        if kind == "p":
-            return "<0.001" if v < 0.001 else f"{v:.3f}"
-        return str(v) or na
-
-    return values.map(one).astype(object)
-
-
-def results_table(
-    df: pd.DataFrame, columns: dict[str, tuple[str, str]], *, na: str = "n/a"
-) -> pd.DataFrame:
-    """Return selected columns as display text, ``na`` where a value does not exist.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Any result frame of this module.
-    columns : dict
-        ``{source column: (header, kind)}`` in display order; kind is ``"money"``
-        (``1,234.50``), ``"percent"`` (``12.3%``), ``"points"`` (percentage points,
-        ``+1.25 pp``), ``"ratio"`` (``2.35``), ``"int"``, ``"p"`` (p-value) or ``"text"``.
-    na : str, default="n/a"
-        Text for NaN (a ratio over zero cost, a stage the data lacks, ...).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Text columns named by the headers, for :func:`crmlib.tables.style_table` (which
-        escapes every cell).
-    """
-    out = pd.DataFrame(index=df.index)
-    for col, (header, kind) in columns.items():
-        out[header] = _fmt(df[col], kind, na)
-    return out.reset_index(drop=True)
-
-
-def _interval_text(low: pd.Series, high: pd.Series, kind: str, na: str = "n/a") -> list[str]:
-    """``"-1.20 to +3.40 pp"`` (kind ``points``) or ``"-1,200.00 to 3,400.00"`` (``money``)."""
-    out = []
-    for lo, hi in zip(low.astype(float), high.astype(float)):
-        if np.isnan(lo) or np.isnan(hi):
-            out.append(na)
-        elif kind == "points":
-            out.append(f"{lo * 100:+.2f} to {hi * 100:+.2f} pp")
-        elif kind == "percent":
-            out.append(f"{lo:.1%} to {hi:.1%}")
-        else:
-            out.append(f"{lo:,.2f} to {hi:,.2f}")
-    return out
-
-
-def _money(currency: str) -> str:
-    return f" ({currency})" if currency else ""
-
-
-def league_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
-    """Return the campaign league table for display, sorted by incremental ROI, then ROI.
-
-    Sort key: campaigns with an incremental ROI (a measured lift and a cost) first, by
-    ``incremental_roi`` descending; then the others by attributed ``roi`` descending, with
-    zero-cost campaigns (ROI n/a) last; ties by ``campaign_id``.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        The result of :func:`campaign_results`.
-    currency : str, default=""
-        Currency named in the money headers.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text (``n/a`` where a ratio does not exist): campaign, name, channel,
-        start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI, lift
-        (percentage points) with its 95% interval, p-value, incremental revenue,
-        incremental ROI, verdict.
-    """
-    order = results.assign(
-        _measured=results.incremental_roi.notna(),
-        _inc=results.incremental_roi.fillna(-np.inf),
-        _roi=results.roi.fillna(-np.inf),
-    ).sort_values(
-        ["_measured", "_inc", "_roi", "campaign_id"], ascending=[False, False, False, True]
-    )
-    order["_interval"] = _interval_text(order.lift_low, order.lift_high, "points")
-    order["_start"] = pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d")
-    m = _money(currency)
-    return results_table(
-        order,
-        {
-            "campaign_id": ("campaign", "text"),
-            "name": ("name", "text"),
-            "channel": ("channel", "text"),
-            "_start": ("start", "text"),
-            "cost": (f"cost{m}", "money"),
-            "targeted": ("targeted", "int"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roas": ("ROAS", "ratio"),
-            "roi": ("ROI", "percent"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "p_value": ("p-value", "p"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "incremental_roi": ("incremental ROI", "percent"),
-            "verdict": ("verdict", "text"),
-        },
-    )
-
-
-def funnel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame:
-    """Return the funnel counts and rates per channel (and in total) for display.
-
-    Parameters
-    ----------
-    channels : pandas.DataFrame
-        The result of :func:`channel_results`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: group, campaigns, targeted, delivered, opened, clicked, converted,
-        the rate denominator, open rate, click rate, click-to-open, conversion rate and its
-        95% interval (``n/a`` for stages the data lacks).
-    """
-    df = channels.assign(
-        _interval=_interval_text(
-            channels.conversion_rate_low, channels.conversion_rate_high, "percent"
-        )
-    )
-    return results_table(
-        df,
-        {
-            by: (by, "text"),
-            "campaigns": ("campaigns", "int"),
-            "targeted": ("targeted", "int"),
-            "delivered": ("delivered", "int"),
-            "opened": ("opened", "int"),
-            "clicked": ("clicked", "int"),
-            "converted": ("converted", "int"),
-            "rate_denominator": ("rates per", "text"),
-            "open_rate": ("open rate", "percent"),
-            "click_rate": ("click rate", "percent"),
-            "click_to_open": ("click-to-open", "percent"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "_interval": ("conversion 95% interval", "text"),
-        },
-    )
-
-
-def channel_table(
-    channels: pd.DataFrame, *, by: str = "channel", currency: str = ""
-) -> pd.DataFrame:
-    """Return the money and incremental figures per channel (and in total) for display.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: group, cost, attributed revenue, ROAS, ROI, cost per conversion,
-        revenue per contact, campaigns measured, pooled lift and its 95% interval,
-        incremental revenue and its 95% interval, incremental ROAS, incremental ROI.
-    """
-    df = channels.assign(
-        _lift=_interval_text(channels.lift_low, channels.lift_high, "points"),
-        _rev=_interval_text(
-            channels.incremental_revenue_low, channels.incremental_revenue_high, "money"
-        ),
-    )
-    m = _money(currency)
-    return results_table(
-        df,
-        {
-            by: (by, "text"),
-            "cost": (f"cost{m}", "money"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roas": ("ROAS", "ratio"),
-            "roi": ("ROI", "percent"),
-            "cost_per_conversion": (f"cost per conversion{m}", "money"),
-            "revenue_per_contact": (f"revenue per contact{m}", "money"),
-            "campaigns_measured": ("campaigns with control", "int"),
-            "lift": ("lift", "points"),
-            "_lift": ("lift 95% interval", "text"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "_rev": ("incremental revenue 95% interval", "text"),
-            "incremental_roas": ("incremental ROAS", "ratio"),
-            "incremental_roi": ("incremental ROI", "percent"),
-        },
-    )
-
-
-def lift_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
-    """Return the incremental lift of every campaign for display, largest lift first.
-
-    Campaigns without a measured lift come last, with ``n/a`` and their ``lift_status``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: campaign, name, treated customers and conversions, control customers
-        and conversions, treated and control conversion rates (per assigned customer), lift
-        and its 95% interval, relative lift, p-value, test, smallest detectable lift,
-        incremental conversions, incremental revenue and its 95% interval, verdict.
-    """
-    order = results.assign(_lift=results.lift.fillna(-np.inf)).sort_values(
-        ["_lift", "campaign_id"], ascending=[False, True]
-    )
-    order["_interval"] = _interval_text(order.lift_low, order.lift_high, "points")
-    order["_rev"] = _interval_text(
-        order.incremental_revenue_low, order.incremental_revenue_high, "money"
-    )
-    m = _money(currency)
-    return results_table(
-        order,
-        {
-            "campaign_id": ("campaign", "text"),
-            "name": ("name", "text"),
-            "targeted": ("treated", "int"),
-            "converted": ("treated conversions", "int"),
-            "control_n": ("control", "int"),
-            "control_converted": ("control conversions", "int"),
-            "treated_rate": ("treated rate", "percent"),
-            "control_rate": ("control rate", "percent"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "relative_lift": ("relative lift", "percent"),
-            "p_value": ("p-value", "p"),
-            "test": ("test", "text"),
-            "detectable_lift": ("detectable lift", "points"),
-            "incremental_conversions": ("incremental conversions", "ratio"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "_rev": ("incremental revenue 95% interval", "text"),
-            "verdict": ("verdict", "text"),
-        },
-    )
-
-
-def plan_table(plan: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
-    """Return the planning table of :func:`segment_channel_plan` for display (rank order).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: rank, evidence, segment, channel, campaigns, targeted, conversion
-        rate, allocated cost, attributed revenue, ROI, campaigns measured, lift and its 95%
-        interval, incremental revenue, incremental ROI.
-    """
-    df = plan.assign(_interval=_interval_text(plan.lift_low, plan.lift_high, "points"))
-    m = _money(currency)
-    return results_table(
-        df,
-        {
-            "rank": ("rank", "int"),
-            "evidence": ("evidence", "text"),
-            "segment": ("segment", "text"),
-            "channel": ("channel", "text"),
-            "campaigns": ("campaigns", "int"),
-            "targeted": ("targeted", "int"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "cost": (f"cost{m}", "money"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roi": ("ROI", "percent"),
-            "campaigns_measured": ("campaigns with control", "int"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "incremental_roi": ("incremental ROI", "percent"),
-        },
-    )
-
-
-def participation_table(participation: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
-    """Return :func:`participation_by_segment` for display.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: segment, targeted, delivered, opened, clicked, converted, attributed
-        revenue, the rate denominator, open rate, click rate, click-to-open, conversion
-        rate and its 95% interval.
-    """
-    df = participation.assign(
-        _interval=_interval_text(
-            participation.conversion_rate_low, participation.conversion_rate_high, "percent"
-        )
-    )
-    return results_table(
-        df,
-        {
-            "segment": ("segment", "text"),
-            "targeted": ("targeted", "int"),
-            "delivered": ("delivered", "int"),
-            "opened": ("opened", "int"),
-            "clicked": ("clicked", "int"),
-            "converted": ("converted", "int"),
-            "revenue": (f"attributed revenue{_money(currency)}", "money"),
-            "rate_denominator": ("rates per", "text"),
-            "open_rate": ("open rate", "percent"),
-            "click_rate": ("click rate", "percent"),
-            "click_to_open": ("click-to-open", "percent"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "_interval": ("conversion 95% interval", "text"),
-        },
-    )
-
-
-def group_size_table(sizes: pd.DataFrame) -> pd.DataFrame:
-    """Return :func:`control_group_sizes` for display (lifts in percentage points).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Display text: baseline rate, lift to detect, target rate, alpha, power, customers
-        per arm, customers in both arms.
-    """
-    return results_table(
-        sizes,
-        {
-            "baseline_rate": ("baseline conversion rate", "percent"),
-            "lift": ("lift to detect", "points"),
-            "target_rate": ("target conversion rate", "percent"),
-            "alpha": ("alpha (two-sided)", "ratio"),
-            "power": ("power", "percent"),
-            "customers_per_arm": ("customers per arm", "int"),
-            "customers_total": ("customers in both arms", "int"),
-        },
-    )
 
 
 # ---------------------------------------------------------------------------------------

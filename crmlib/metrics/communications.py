@@ -42,10 +42,16 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.metrics.core import (
+    SATISFIED_SCORES,
+    TOTAL_LABEL,
+    events,
+    satisfied,
+    segments_table,
+    with_rate,
+)
 from crmlib.metrics.customers import customer_values, customers_as_of, valid_orders
 from crmlib.metrics.text import clean_code, cleaned, label
-from crmlib.segment import segments_table
-from crmlib.stats import wilson_interval
 from crmlib.warehouse import (
     day_end,
     empty_frame,
@@ -84,8 +90,6 @@ __all__ = [
 
 #: Outcomes that count as a successful contact unless the caller passes its own set.
 DEFAULT_SUCCESS_OUTCOMES: tuple[str, ...] = ("resolved", "sale")
-#: Scores that count as satisfied for CSAT.
-SATISFIED_SCORES: tuple[int, ...] = (4, 5)
 #: Days after a contact within which an order counts as a conversion.
 DEFAULT_CONVERSION_DAYS: int = 14
 #: Days without any communication after which a customer counts as not contacted.
@@ -94,8 +98,6 @@ DEFAULT_NOT_CONTACTED_DAYS: int = 90
 DEFAULT_ROLLING_WEEKS: int = 4
 #: Weekday names, Monday first (index = ``weekday`` column).
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-#: Label of the total row in per-group tables.
-TOTAL_LABEL: str = "all"
 
 _LABELS = ("channel", "direction", "outcome")
 
@@ -123,20 +125,6 @@ def _outcome_set(success_outcomes: Iterable[str]) -> list[str]:
             f"e.g. {list(DEFAULT_SUCCESS_OUTCOMES)}"
         )
     return values
-
-
-def _with_interval(df: pd.DataFrame, successes: str, n: str, rate: str) -> pd.DataFrame:
-    """Add ``rate = successes / n`` (NaN when n is 0) and its Wilson 95% bounds."""
-    x = df[successes].to_numpy(dtype=float)
-    m = df[n].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df[rate] = np.where(m > 0, x / m, np.nan)
-    if len(df):
-        low, high = wilson_interval(x, m)
-        df[f"{rate}_low"], df[f"{rate}_high"] = np.asarray(low), np.asarray(high)
-    else:
-        df[f"{rate}_low"], df[f"{rate}_high"] = pd.Series(dtype=float), pd.Series(dtype=float)
-    return df
 
 
 def _int_columns(df: pd.DataFrame, cols: Iterable[str]) -> pd.DataFrame:
@@ -210,11 +198,7 @@ def communications_as_of(
     DataContractError
         When the data has no communications table.
     """
-    c = require_table(con, "communications")
-    if lookback_days is None:
-        return c.filter(c.occurred_at < ibis.timestamp(day_end(as_of)))
-    start, end = period_bounds(as_of, lookback_days)
-    return c.filter(c.occurred_at >= ibis.timestamp(start), c.occurred_at < ibis.timestamp(end))
+    return events(con, "communications", as_of, lookback_days)
 
 
 # --------------------------------------------------------------------------- headline
@@ -565,7 +549,7 @@ def contact_frequency(
         df["contacts_per_customer"] = np.where(
             df.customers > 0, df.communications / df.customers.replace(0, 1), np.nan
         )
-    df = _with_interval(df, "customers_contacted", "customers", "share_contacted")
+    df = with_rate(df, "customers_contacted", "customers", "share_contacted")
     return df[cols].sort_values("segment", ignore_index=True)
 
 
@@ -886,7 +870,7 @@ def success_rates(
         sums = df[["communications", "with_outcome", "successes"]].sum()
         df = _total_row(df, by, {k: int(v) for k, v in sums.items()})
     df["without_outcome"] = df.communications - df.with_outcome
-    df = _with_interval(df, "successes", "with_outcome", "success_rate")
+    df = with_rate(df, "successes", "with_outcome", "success_rate")
     return df[cols]
 
 
@@ -963,7 +947,7 @@ def contact_conversion(
         sums = df[["communications", "eligible", "converted"]].sum()
         df = _total_row(df, by, {k: int(v) for k, v in sums.items()})
     df["too_recent"] = df.communications - df.eligible
-    df = _with_interval(df, "converted", "eligible", "conversion_rate")
+    df = with_rate(df, "converted", "eligible", "conversion_rate")
     return df[cols]
 
 
@@ -1013,7 +997,7 @@ def satisfaction(
     c = c.mutate(
         _score=score,
         _rated=score.notnull().cast("int64"),
-        _satisfied=score.isin(list(SATISFIED_SCORES)).fill_null(False).cast("int64"),
+        _satisfied=satisfied(c.satisfaction).fill_null(False).cast("int64"),
     )
     keys = _keys(c, by)
     metrics = dict(
@@ -1055,5 +1039,5 @@ def satisfaction(
             df.rated > 0, df.score_sum / df.rated.replace(0, 1), np.nan
         )
     df["customer_satisfaction_index"] = df.customer_satisfaction_index.astype(float)
-    df = _with_interval(df, "satisfied", "rated", "csat")
+    df = with_rate(df, "satisfied", "rated", "csat")
     return df[cols]

@@ -40,8 +40,14 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.metrics.core import (
+    SATISFIED_MIN_SCORE,
+    TOTAL_LABEL,
+    events,
+    satisfied,
+    with_rate,
+)
 from crmlib.metrics.text import label
-from crmlib.stats import wilson_interval
 from crmlib.warehouse import (
     WHY_EMPTY,
     day_end,
@@ -93,7 +99,6 @@ BACKLOG_AGE_BINS_DAYS: tuple[float, ...] = (0, 1, 3, 7, 14, 30, 90, math.inf)
 #: Resolution-time groups in hours for satisfaction: <4 h, 4-8 h, 8-24 h, 1-3 d, 3-7 d, 7 d+.
 RESOLUTION_BINS_HOURS: tuple[float, ...] = (0, 4, 8, 24, 72, 168, math.inf)
 #: A satisfaction score at or above this counts as satisfied (CSAT: 4-5 on a 1-5 scale).
-SATISFIED_MIN_SCORE: int = 4
 #: The two durations: from ``created_at`` to the first response or to the resolution.
 TIME_KINDS: tuple[str, ...] = ("first_response", "resolution")
 
@@ -161,11 +166,7 @@ def tickets_seen(
     ibis.expr.types.Table
         The ``tickets`` table filtered on ``created_at``.
     """
-    t = require_table(con, "tickets")
-    if lookback_days is None:
-        return t.filter(t.created_at < ibis.timestamp(day_end(as_of)))
-    start, end = period_bounds(as_of, lookback_days)
-    return t.filter((t.created_at >= ibis.timestamp(start)) & (t.created_at < ibis.timestamp(end)))
+    return events(con, "tickets", as_of, lookback_days)
 
 
 def _responded_at(t: ir.Table) -> ir.Value:
@@ -188,18 +189,6 @@ def _kind_column(kind: str) -> str:
 def _open_filter(t: ir.Table, as_of: dt.date) -> ir.BooleanValue:
     """Tickets open at the end of ``as_of``: not resolved before it."""
     return t.resolved_at.isnull() | (t.resolved_at >= ibis.timestamp(day_end(as_of)))
-
-
-def _with_rate(df: pd.DataFrame, successes: str, trials: str, rate: str) -> pd.DataFrame:
-    """Add ``rate = successes / trials`` (NaN when 0) and its 95% Wilson ``rate_low/high``."""
-    x = df[successes].to_numpy(dtype="int64")
-    n = df[trials].to_numpy(dtype="int64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df[rate] = np.where(n > 0, x / np.maximum(n, 1), np.nan)
-    low, high = wilson_interval(x, n) if len(df) else ([], [])
-    df[f"{rate}_low"] = np.asarray(low, dtype=float)
-    df[f"{rate}_high"] = np.asarray(high, dtype=float)
-    return df
 
 
 def _int_cols(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
@@ -788,7 +777,7 @@ def sla_attainment(
         order = [*targets, *sorted(set(df.priority) - set(targets))]
         df = df.set_index("priority").reindex(order, fill_value=0).reset_index()
         df = _int_cols(df, counts)
-        total = df[counts].sum().to_frame().T.assign(priority="all")
+        total = df[counts].sum().to_frame().T.assign(priority=TOTAL_LABEL)
         df = pd.concat([df, total], ignore_index=True)
         df.insert(0, "metric", kind)
         target_hours = {p: h[i] for p, h in targets.items()}
@@ -801,7 +790,7 @@ def sla_attainment(
     out = pd.concat(frames, ignore_index=True)
     out = _int_cols(out, counts)
     out["decided"] = out.met + out.breached
-    out = _with_rate(out, "met", "decided", "attainment")
+    out = with_rate(out, "met", "decided", "attainment")
     return out[cols]
 
 
@@ -845,7 +834,7 @@ def reopen_rates(
     df = _int_cols(fetch(expr), ["resolved", "reopened"])
     if by:
         df = _sort_groups(df, by)
-    return _with_rate(df, "reopened", "resolved", "reopen_rate")[cols]
+    return with_rate(df, "reopened", "resolved", "reopen_rate")[cols]
 
 
 def top_categories(
@@ -915,7 +904,7 @@ def _csat_aggregate(rated: ir.Table, keys: dict) -> ir.Table:
     """Rated tickets (``satisfaction`` not null) counted per ``keys``."""
     agg = dict(
         rated=rated.count(),
-        satisfied=(rated.satisfaction >= SATISFIED_MIN_SCORE).cast("int64").sum(),
+        satisfied=satisfied(rated.satisfaction).cast("int64").sum(),
         score_sum=rated.satisfaction.cast("int64").sum(),
     )
     return rated.group_by(**keys).aggregate(**agg) if keys else rated.aggregate(**agg)
@@ -923,7 +912,7 @@ def _csat_aggregate(rated: ir.Table, keys: dict) -> ir.Table:
 
 def _csat_frame(df: pd.DataFrame) -> pd.DataFrame:
     df = _int_cols(df, ["rated", "satisfied", "score_sum"])
-    df = _with_rate(df, "satisfied", "rated", "csat")
+    df = with_rate(df, "satisfied", "rated", "csat")
     with np.errstate(divide="ignore", invalid="ignore"):
         df["avg_score"] = np.where(df.rated > 0, df.score_sum / df.rated.replace(0, 1), np.nan)
     return df
@@ -1045,9 +1034,11 @@ def service_kpis(
         return float(km.median_hours.iloc[0]), float(km.naive_median_hours.iloc[0])
 
     sla = sla_attainment(con, as_of, lookback_days, sla_hours)
-    sla_all = sla[sla.priority == "all"]
+    sla_all = sla[sla.priority == TOTAL_LABEL]
     met, breached = int(sla_all.met.sum()), int(sla_all.breached.sum())
-    per = sla[sla.priority != "all"].groupby("priority", sort=False)[["met", "breached"]].sum()
+    per = (
+        sla[sla.priority != TOTAL_LABEL].groupby("priority", sort=False)[["met", "breached"]].sum()
+    )
     per = per[(per.met + per.breached) > 0]
     breach_rate = per.breached / (per.met + per.breached)
     worst = breach_rate.idxmax() if len(per) else None  # first maximum in table order

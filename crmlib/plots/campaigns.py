@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib import rcParams
 from matplotlib.lines import Line2D
 
+from crmlib.metrics.core import TOTAL_LABEL
 from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
@@ -136,7 +137,7 @@ def plot_funnel(
     stages: pd.DataFrame,
     *,
     by: str = "channel",
-    total: str = "all",
+    total: str = TOTAL_LABEL,
     title: str = "Campaign funnel (treated contacts)",
     empty_message: str = "No treated campaign contact in this period (controls are not in it).",
 ) -> plt.Figure:
@@ -380,7 +381,7 @@ def plot_channel_comparison(
         revenue / cost of the campaigns with a control group); the dashed line at 1 is
         break-even. Missing bars are n/a (zero cost, or no control group).
     """
-    df = channels[channels[by] != "all"].reset_index(drop=True)
+    df = channels[channels[by] != TOTAL_LABEL].reset_index(drop=True)
     if len(df) == 0:
         return _unavailable(None, title, empty_message, data=channels).figure
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] + 1, FIGSIZE[1] + 0.4))

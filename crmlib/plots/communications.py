@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from crmlib.metrics.core import TOTAL_LABEL
 from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
@@ -36,7 +37,7 @@ __all__ = [
     "plot_satisfaction_trend",
 ]
 
-_TOTAL = "all"
+_TOTAL = TOTAL_LABEL
 
 
 def plot_channel_mix(
