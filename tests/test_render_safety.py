@@ -83,7 +83,7 @@ def test_two_renders_at_once_both_land_in_the_index(tiny_data, slow_books, tmp_p
 
 
 def test_kernels_use_unix_sockets_unless_the_path_is_too_long(tmp_path, monkeypatch):
-    from crmlib.report import _ipc_kernel_manager
+    from crmlib.report.run import _ipc_kernel_manager
 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
     km = _ipc_kernel_manager()(kernel_name="python3")

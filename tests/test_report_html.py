@@ -357,7 +357,7 @@ def test_changes_compare_only_runs_with_the_same_parameters(tiny_data, tmp_path)
     render(tiny_data, as_of="2025-03-01", params={"lookback_days": 30}, **quiet)
     render(tiny_data, as_of="2025-03-10", params={"lookback_days": 90}, **quiet)
     render(tiny_data, as_of="2025-03-20", params={"lookback_days": 90}, **quiet)
-    from crmlib.report import _previous_kpis, _run_parameters
+    from crmlib.report.page import _previous_kpis, _run_parameters
 
     params = _run_parameters(out / "2025-03-20" / "01_k.ipynb")
     assert _previous_kpis(out, "2025-03-20", "01_k", params)[0] == "2025-03-10"
