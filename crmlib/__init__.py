@@ -8,7 +8,7 @@ The public entry points::
     crmlib.record(customers_total=...)  # in a notebook
 """
 
-from crmlib.errors import CrmError, DataContractError, DataQualityWarning, ParameterError
+from crmlib.errors import CrmError, CrmWarning, DataContractError, ParameterError
 from crmlib.record import record
 from crmlib.warehouse import connect, ingest_report, resolve_as_of
 
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CrmError",
     "DataContractError",
-    "DataQualityWarning",
+    "CrmWarning",
     "ParameterError",
     "connect",
     "ingest_report",

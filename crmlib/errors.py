@@ -14,8 +14,10 @@ __all__ = [
     "CrmError",
     "DataContractError",
     "ParameterError",
-    "RenderError",
-    "DataQualityWarning",
+    "NotFittedError",
+    "CrmWarning",
+    "ModelAssumptionWarning",
+    "ConvergenceWarning",
 ]
 
 
@@ -60,9 +62,17 @@ class ParameterError(CrmError, ValueError):
     """Raised when a report or function parameter has an invalid value."""
 
 
-class RenderError(CrmError):
-    """Raised when one or more notebooks fail to render; names each notebook and cell."""
+class NotFittedError(ParameterError, AttributeError):
+    """Raised when a model is used before ``fit`` (like scikit-learn's ``NotFittedError``)."""
 
 
-class DataQualityWarning(UserWarning):
-    """Issued for rows that are odd but usable (kept and counted, not quarantined)."""
+class CrmWarning(UserWarning):
+    """Base class of every warning crmlib issues (filter them all with this class)."""
+
+
+class ModelAssumptionWarning(CrmWarning):
+    """Issued when the data contradicts an assumption of a model (e.g. Gamma-Gamma)."""
+
+
+class ConvergenceWarning(CrmWarning):
+    """Issued when maximum likelihood estimation did not converge."""

@@ -14,6 +14,7 @@ from scipy import integrate, optimize, special, stats
 
 import crmlib
 from crmlib import clv
+from crmlib.clv import bgnbd, gamma_gamma
 from crmlib.metrics import customers as cm
 
 # The published CDNOW fits (Fader, Hardie & Lee 2005; Fader & Hardie 2013), used here only
@@ -246,8 +247,8 @@ def test_bgnbd_gradient_is_exact():
     w = np.ones(len(x))
     for z in (np.log([0.3, 5.0, 0.9, 2.0]), np.log([1.0, 1.0, 3.0, 0.5])):
         err = optimize.check_grad(
-            lambda q: clv._bgnbd_negll_grad(q, x, tx, T, w)[0],
-            lambda q: clv._bgnbd_negll_grad(q, x, tx, T, w)[1],
+            lambda q: bgnbd._bgnbd_negll_grad(q, x, tx, T, w)[0],
+            lambda q: bgnbd._bgnbd_negll_grad(q, x, tx, T, w)[1],
             z,
         )
         assert err < 1e-6
@@ -354,8 +355,8 @@ def test_gamma_gamma_gradient_is_exact():
     x, m = data.frequency.to_numpy(float), data.monetary.to_numpy(float)
     w = np.ones(len(x))
     err = optimize.check_grad(
-        lambda q: clv._gg_negll_grad(q, x, m, w)[0],
-        lambda q: clv._gg_negll_grad(q, x, m, w)[1],
+        lambda q: gamma_gamma._gg_negll_grad(q, x, m, w)[0],
+        lambda q: gamma_gamma._gg_negll_grad(q, x, m, w)[1],
         np.log([2.0, 3.0, 10.0]),
     )
     assert err < 1e-6
@@ -528,3 +529,19 @@ def test_fit_on_the_sample_shaped_warehouse(tiny_data):
     with pytest.warns(clv.ConvergenceWarning):
         bg = clv.BetaGeoModel().fit(s)  # two customers cannot pin down four parameters
     assert np.isfinite(bg.probability_alive(s)).all()
+
+
+def test_the_models_are_scikit_learn_estimators():
+    from sklearn.base import clone
+
+    from crmlib.errors import NotFittedError
+
+    model = clv.BetaGeoModel(max_iter=50, tol=1e-8)
+    assert clone(model).get_params() == {"max_iter": 50, "tol": 1e-8}
+    spend = clv.GammaGammaModel().set_params(max_correlation=0.5)
+    assert spend.get_params()["max_correlation"] == 0.5
+    summary = pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0], "monetary": [10.0]})
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        model.probability_alive(summary)
+    with pytest.raises(NotFittedError):
+        spend.expected_spend(summary)

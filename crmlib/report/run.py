@@ -338,8 +338,9 @@ def render(
     ParameterError
         An unknown parameter or notebook name, a value of the wrong type or range, a bad
         ``as_of``, or an output folder that cannot be written.
-    RenderError
-        Never: failed notebooks are reported in the result (see ``RenderResult.failed``).
+
+    A notebook that fails does not raise: it is reported in the result
+    (``RenderResult.failed``) and its page says where it stopped.
     """
     from crmlib.parameters import check_as_of, check_parameters
     from crmlib.warehouse import as_of_warnings, connect, ingest_report, resolve_as_of

@@ -1,0 +1,176 @@
+"""The holdout check: fit on the history up to a calibration date, predict the
+holdout weeks, compare with what customers did."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmlib.clv.bgnbd import BetaGeoModel
+from crmlib.clv.summary import rfm_summary
+from crmlib.clv.value import fit_problems
+from crmlib.errors import (
+    ConvergenceWarning,
+    ParameterError,
+)
+
+#: Weeks of purchase history before the calibration date the holdout check needs.
+MIN_CALIBRATION_WEEKS: int = 8
+
+
+@dataclass
+class HoldoutCheck:
+    """The inputs of the holdout check, or why it cannot be made on this data.
+
+    Attributes
+    ----------
+    calibration : pandas.DataFrame
+        :func:`rfm_summary` split at ``calibration_end``.
+    model : BetaGeoModel or None
+        BG/NBD fitted on the calibration period (None when there is nothing to fit).
+    problems : list of str
+        Why the check cannot be trusted or made; empty when it can.
+    """
+
+    calibration: pd.DataFrame
+    model: BetaGeoModel | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the check can be shown."""
+        return not self.problems
+
+
+def holdout_check(
+    orders: pd.DataFrame | ir.Table,
+    as_of: dt.date,
+    holdout_weeks: int,
+    *,
+    min_calibration_weeks: int = MIN_CALIBRATION_WEEKS,
+) -> HoldoutCheck:
+    """Fit BG/NBD on the history up to ``holdout_weeks`` before ``as_of``, if the data allows.
+
+    A young company (one month of orders) has no history before the calibration date; a
+    model fitted on a few weeks, or one that cannot be identified (:func:`fit_problems`),
+    checks nothing. Those cases come back as ``problems`` (sentences saying what is missing
+    and what would be needed) instead of an error, so the report goes on.
+
+    Parameters
+    ----------
+    orders : pandas.DataFrame or ibis Table
+        The transaction log (:func:`crmlib.metrics.customers.valid_orders`).
+    as_of : date
+        End of the holdout period.
+    holdout_weeks : int
+        Length of the holdout period.
+    min_calibration_weeks : int, default=MIN_CALIBRATION_WEEKS
+        Purchase history the calibration period must span.
+    """
+    end = as_of - dt.timedelta(weeks=int(holdout_weeks))
+    calibration = rfm_summary(orders, observation_end=as_of, calibration_end=end)
+    span = float(calibration["T"].max()) if len(calibration) else 0.0
+    if span < min_calibration_weeks:
+        have = f"{span:.0f} week(s)" if len(calibration) else "no order before it"
+        return HoldoutCheck(
+            calibration,
+            None,
+            [
+                f"The holdout check needs at least {min_calibration_weeks} weeks of orders "
+                f"before its calibration date {end} ({holdout_weeks} weeks before as_of); this "
+                f"data has {have}. A shorter holdout_weeks, or more history, would allow it."
+            ],
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BetaGeoModel().fit(calibration)
+    return HoldoutCheck(calibration, model, fit_problems(model))
+
+
+def holdout_comparison(
+    bgnbd: BetaGeoModel, summary: pd.DataFrame, *, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Compare predicted with actual holdout purchases, by calibration frequency.
+
+    ``summary`` comes from :func:`rfm_summary` with ``calibration_end``; ``bgnbd`` should be
+    fitted on it. Customers are grouped by their calibration ``frequency`` (the last group
+    is ``max_frequency`` and more).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frequency`` (str label: ``"0"`` … ``"7+"``), ``customers``,
+        ``actual_purchases``, ``predicted_purchases`` (sums over the group's customers),
+        ``actual_mean`` and ``predicted_mean`` (per customer: sum / customers).
+    """
+    if "frequency_holdout" not in summary.columns:
+        raise ParameterError(
+            "the summary has no frequency_holdout column; build it with "
+            "rfm_summary(..., calibration_end=...)"
+        )
+    duration = float(summary["duration_holdout"].iloc[0]) if len(summary) else 0.0
+    predicted = bgnbd.expected_purchases(duration, summary)
+    group = np.minimum(summary.frequency.to_numpy(dtype=int), max_frequency)
+    df = pd.DataFrame(
+        {
+            "group": group,
+            "actual": summary.frequency_holdout.to_numpy(dtype=float),
+            "predicted": predicted.to_numpy(),
+        }
+    )
+    out = (
+        df.groupby("group")
+        .agg(
+            customers=("actual", "size"),
+            actual_purchases=("actual", "sum"),
+            predicted_purchases=("predicted", "sum"),
+        )
+        .reset_index()
+    )
+    out["actual_mean"] = out.actual_purchases / out.customers
+    out["predicted_mean"] = out.predicted_purchases / out.customers
+    out.insert(
+        0,
+        "frequency",
+        [f"{g}+" if g == max_frequency else str(g) for g in out.pop("group")],
+    )
+    return out
+
+
+def holdout_error(bgnbd: BetaGeoModel, summary: pd.DataFrame) -> pd.DataFrame:
+    """Return how far the predicted holdout purchases are from the actual ones.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``customers``; ``holdout_length`` (in the summary's time unit);
+        ``actual_total`` and ``predicted_total`` purchases in the holdout;
+        ``total_relative_error`` = (predicted_total - actual_total) / actual_total;
+        ``mae_per_customer`` (mean absolute error of the per-customer prediction) and
+        ``mean_actual_per_customer`` (actual_total / customers) for scale.
+    """
+    if "frequency_holdout" not in summary.columns:
+        raise ParameterError(
+            "the summary has no frequency_holdout column; build it with "
+            "rfm_summary(..., calibration_end=...)"
+        )
+    duration = float(summary["duration_holdout"].iloc[0]) if len(summary) else 0.0
+    predicted = bgnbd.expected_purchases(duration, summary).to_numpy()
+    actual = summary.frequency_holdout.to_numpy(dtype=float)
+    a_total, p_total = float(actual.sum()), float(predicted.sum())
+    n = len(actual)
+    row = {
+        "customers": n,
+        "holdout_length": duration,
+        "actual_total": a_total,
+        "predicted_total": p_total,
+        "total_relative_error": (p_total - a_total) / a_total if a_total else float("nan"),
+        "mae_per_customer": float(np.abs(predicted - actual).mean()) if n else float("nan"),
+        "mean_actual_per_customer": a_total / n if n else float("nan"),
+    }
+    return pd.DataFrame([row])

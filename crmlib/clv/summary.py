@@ -1,0 +1,233 @@
+"""The RFM summary the lifetime-value models are fitted on: per customer, repeat
+purchases (frequency), the age at the last purchase (recency), the age (T) and the mean
+repeat-purchase value, computed in the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmlib.errors import (
+    ParameterError,
+)
+from crmlib.warehouse import fetch
+
+#: Days per unit of time of an RFM summary.
+TIME_UNITS: dict[str, float] = {"W": 7.0, "D": 1.0}
+
+
+def _as_date(value: object, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ParameterError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def rfm_summary(
+    orders: pd.DataFrame | ir.Table,
+    *,
+    observation_end: str | dt.date,
+    calibration_end: str | dt.date | None = None,
+    time_unit: str = "W",
+    customer_id_col: str = "customer_id",
+    date_col: str = "order_date",
+    revenue_col: str = "revenue",
+) -> pd.DataFrame:
+    """Turn a transaction log into one row per customer: frequency, recency, T, monetary.
+
+    The log (one row per order) becomes one row per customer who bought on or before
+    ``observation_end`` (or ``calibration_end``). Orders are first collapsed to purchase
+    *days*: several orders of one customer on one day are one purchase, whose value is
+    their sum. The aggregation runs in the engine when ``orders`` is an ibis table; only the
+    per-customer result comes back.
+
+    Parameters
+    ----------
+    orders : pandas.DataFrame or ibis Table
+        The transaction log, e.g. :func:`crmlib.metrics.customers.valid_orders`.
+    observation_end : str or date
+        Last day observed (inclusive); later orders are ignored.
+    calibration_end : str or date, optional
+        Split the log: ``frequency``, ``recency``, ``T`` and ``monetary`` are measured up to
+        this day (inclusive; customers whose first purchase is later are left out), and
+        ``frequency_holdout``, ``monetary_holdout`` count the purchase days after it up to
+        ``observation_end``; ``duration_holdout`` is the length of that holdout period.
+    time_unit : {"W", "D"}, default="W"
+        Unit of ``recency``, ``T`` and ``duration_holdout``: weeks (days / 7, continuous)
+        or days.
+    customer_id_col, date_col, revenue_col : str
+        Column names in ``orders``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by customer id (sorted), columns
+
+        * ``frequency`` (int): repeat purchases, i.e. purchase days after the first;
+        * ``recency`` (float): last purchase day - first purchase day;
+        * ``T`` (float): end of the (calibration) period - first purchase day;
+        * ``monetary`` (float): mean value of the repeat purchases (first one excluded),
+          0 when ``frequency`` is 0;
+        * with ``calibration_end``: ``frequency_holdout`` (int), ``monetary_holdout``
+          (float, 0 without holdout purchases) and ``duration_holdout`` (float).
+
+        ``attrs["time_unit"]`` holds ``time_unit``.
+
+    Raises
+    ------
+    ParameterError (a ValueError)
+        For an unknown ``time_unit``, a missing column, ``calibration_end`` not before
+        ``observation_end``, negative revenue or empty ids, dates or revenue.
+    """
+    if time_unit not in TIME_UNITS:
+        raise ParameterError(f"time_unit={time_unit!r} should be one of {sorted(TIME_UNITS)}")
+    obs_end = _as_date(observation_end, "observation_end")
+    cal_end = None if calibration_end is None else _as_date(calibration_end, "calibration_end")
+    if cal_end is not None and cal_end >= obs_end:
+        raise ParameterError(
+            f"calibration_end={cal_end} should be before observation_end={obs_end}: the "
+            "holdout period runs from the day after calibration_end to observation_end"
+        )
+    table = _orders_table(orders, customer_id_col, date_col, revenue_col)
+    t = table.select(
+        cid=table[customer_id_col], day=_day(table[date_col], date_col), value=table[revenue_col]
+    )
+    _check_orders(t, customer_id_col, date_col, revenue_col)
+    t = t.filter(t.day <= ibis.date(obs_end))
+    daily = t.group_by(["cid", "day"]).aggregate(value=t.value.sum())
+    end = cal_end or obs_end
+    cal = daily.filter(daily.day <= ibis.date(end))
+    per = cal.group_by("cid").aggregate(
+        first=cal.day.min(),
+        last=cal.day.max(),
+        days=cal.count(),
+        repeat_value=(cal.value.sum() - cal.value.argmin(cal.day)).cast("float64"),
+    )
+    per = per.mutate(
+        recency_days=per["last"].delta(per["first"], unit="day"),
+        T_days=ibis.date(end).delta(per["first"], unit="day"),
+    )
+    cols = ["cid", "days", "repeat_value", "recency_days", "T_days"]
+    if cal_end is not None:
+        hold = daily.filter(daily.day > ibis.date(cal_end))
+        hold = hold.group_by("cid").aggregate(
+            days_holdout=hold.count(), value_holdout=hold.value.sum().cast("float64")
+        )
+        per = per.left_join(hold, "cid").select(*cols, "days_holdout", "value_holdout")
+    else:
+        per = per.select(*cols)
+    df = fetch(per.order_by("cid"))  # sorted by the engine, faster than pandas
+    unit = TIME_UNITS[time_unit]
+    freq = df["days"].to_numpy(dtype="int64") - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        monetary = np.where(freq > 0, df["repeat_value"].to_numpy(dtype=float) / freq, 0.0)
+    out = pd.DataFrame(
+        {
+            "frequency": freq,
+            "recency": df["recency_days"].to_numpy(dtype=float) / unit,
+            "T": df["T_days"].to_numpy(dtype=float) / unit,
+            "monetary": monetary,
+        },
+        index=pd.Index(df["cid"].to_numpy(), name=customer_id_col),
+    )
+    if cal_end is not None:
+        n_hold = df["days_holdout"].fillna(0).to_numpy(dtype="int64")
+        v_hold = df["value_holdout"].fillna(0.0).to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["frequency_holdout"] = n_hold
+            out["monetary_holdout"] = np.where(n_hold > 0, v_hold / n_hold, 0.0)
+        out["duration_holdout"] = (obs_end - cal_end).days / unit
+    out.attrs["time_unit"] = time_unit
+    return out
+
+
+def _orders_table(
+    orders: pd.DataFrame | ir.Table, customer_id_col: str, date_col: str, revenue_col: str
+) -> ir.Table:
+    columns = list(orders.columns)
+    for role, col in (("customer_id_col", customer_id_col), ("date_col", date_col)):
+        if col not in columns:
+            raise ParameterError(
+                f"orders have no column {col!r}; pass {role}= with the name of the column "
+                f"(columns: {', '.join(map(str, columns))})"
+            )
+    if revenue_col not in columns:
+        raise ParameterError(
+            f"orders have no column {revenue_col!r}; pass revenue_col= with the name of the "
+            f"column (columns: {', '.join(map(str, columns))})"
+        )
+    if isinstance(orders, pd.DataFrame):
+        frame = orders[[customer_id_col, date_col, revenue_col]].copy()
+        if not pd.api.types.is_datetime64_any_dtype(frame[date_col]):
+            try:
+                frame[date_col] = pd.to_datetime(frame[date_col], format="ISO8601")
+            except (ValueError, TypeError):
+                raise ParameterError(
+                    f"{date_col} holds values that are not ISO dates; convert it with "
+                    "pandas.to_datetime first"
+                ) from None
+        frame[revenue_col] = pd.to_numeric(frame[revenue_col], errors="raise").astype(float)
+        return ibis.memtable(frame)
+    return orders
+
+
+def _day(col: ir.Column, name: str) -> ir.DateColumn:
+    if col.type().is_timestamp():
+        return col.date()
+    if col.type().is_date():
+        return col
+    raise ParameterError(f"{name} should hold dates or timestamps, not {col.type()}")
+
+
+def _check_orders(t: ir.Table, customer_id_col: str, date_col: str, revenue_col: str) -> None:
+    row = fetch(
+        t.aggregate(
+            negative=(t.value < 0).sum(),
+            no_id=t.cid.isnull().sum(),
+            no_day=t.day.isnull().sum(),
+            no_value=t.value.isnull().sum(),
+        )
+    ).iloc[0]
+    counts = {k: (0 if pd.isna(v) else int(v)) for k, v in row.items()}
+    if counts["negative"]:
+        raise ParameterError(
+            f"{revenue_col} is negative in {counts['negative']:,} orders; purchase values "
+            "must be >= 0 (drop refunds or net them out first)"
+        )
+    for key, col in (("no_id", customer_id_col), ("no_day", date_col), ("no_value", revenue_col)):
+        if counts[key]:
+            raise ParameterError(
+                f"{col} is empty in {counts[key]:,} orders; drop or fill those rows first"
+            )
+
+
+def _check_summary(summary: pd.DataFrame, *, need_monetary: bool = False) -> None:
+    need = ["frequency", "recency", "T"] + (["monetary"] if need_monetary else [])
+    missing = [c for c in need if c not in summary.columns]
+    if missing:
+        raise ParameterError(
+            f"the summary has no column(s) {', '.join(missing)}; build it with rfm_summary()"
+        )
+    values = summary[need].to_numpy(dtype=float)
+    if np.isnan(values).any():
+        raise ParameterError("the summary holds NaN values; try summary.isna().sum() to find them")
+    x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    if (values < 0).any():
+        raise ParameterError("frequency, recency, T and monetary must be >= 0")
+    if (x != np.round(x)).any():
+        raise ParameterError("frequency must hold whole numbers of repeat purchases")
+    if (tx > T + 1e-9).any():
+        n = int((tx > T + 1e-9).sum())
+        raise ParameterError(f"recency is larger than T for {n:,} customers; recency <= T")
+    if ((x == 0) & (tx > 0)).any():
+        raise ParameterError("recency must be 0 for customers with frequency 0")

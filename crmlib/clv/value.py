@@ -1,0 +1,285 @@
+"""Customer lifetime value from the two models, the checks that say when they cannot be
+trusted, the forecast's headline numbers and how concentrated the value is."""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from crmlib.clv.bgnbd import BetaGeoModel
+from crmlib.clv.fitting import _grouped
+from crmlib.clv.gamma_gamma import GammaGammaModel
+from crmlib.clv.summary import TIME_UNITS, _check_summary
+from crmlib.errors import (
+    ConvergenceWarning,
+    ParameterError,
+)
+from crmlib.metrics.customers import DAYS_PER_MONTH
+
+#: Monthly discount rate used by :func:`customer_lifetime_value` unless given: 1 % a month,
+#: about 12.7 % a year, the default of ``lifetimes`` and a common cost of capital.
+DEFAULT_DISCOUNT_RATE: float = 0.01
+
+
+def _months_to_units(months: float, time_unit: str) -> float:
+    return months * DAYS_PER_MONTH / TIME_UNITS[time_unit]
+
+
+def customer_lifetime_value(
+    bgnbd: BetaGeoModel,
+    gamma_gamma: GammaGammaModel,
+    summary: pd.DataFrame,
+    months: int = 12,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+    *,
+    margin: float = 1.0,
+) -> pd.Series:
+    """Return each customer's discounted expected value over the next ``months`` months.
+
+    ``CLV = Σ_{i=1..months} margin · spend · (E[Y(i)] − E[Y(i−1)]) / (1 + d)^i`` where
+    ``E[Y(i)]`` is the expected number of purchases within ``i`` months
+    (:meth:`BetaGeoModel.expected_purchases`, months of 30.4375 days), ``spend`` the
+    expected purchase value (:meth:`GammaGammaModel.expected_spend`) and ``d`` the monthly
+    discount rate.
+
+    Parameters
+    ----------
+    months : int, default=12
+        Horizon in months.
+    discount_rate : float, default=0.01
+        Monthly discount rate (:data:`DEFAULT_DISCOUNT_RATE`: 1 % a month, about 12.7 %
+        a year); 0 for undiscounted value.
+    margin : float, default=1.0
+        Share of revenue that is profit; 1 gives the value in revenue.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``clv``, indexed like ``summary``, in currency units.
+    """
+    if int(months) != months or months < 1:
+        raise ParameterError(f"months={months!r} should be a positive whole number")
+    if not 0 <= discount_rate < 1:
+        raise ParameterError(f"discount_rate={discount_rate!r} should be a monthly rate in [0, 1)")
+    unit = getattr(bgnbd, "time_unit_", summary.attrs.get("time_unit", "W"))
+    spend = gamma_gamma.expected_spend(summary).to_numpy()
+    _check_summary(summary)
+    uniq, _, inverse = _grouped(summary, ["frequency", "recency", "T"])
+    x, tx, T = uniq[:, 0], uniq[:, 1], uniq[:, 2]
+    previous = np.zeros(len(uniq))
+    value = np.zeros(len(uniq))
+    for i in range(1, int(months) + 1):
+        current = bgnbd._conditional_expectation(_months_to_units(i, unit), x, tx, T)
+        value += (current - previous) / (1 + discount_rate) ** i
+        previous = current
+    return pd.Series(margin * spend * value[inverse], index=summary.index, name="clv")
+
+
+def customer_value_forecast(
+    bgnbd: BetaGeoModel,
+    gamma_gamma: GammaGammaModel,
+    summary: pd.DataFrame,
+    months: int = 12,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+) -> pd.DataFrame:
+    """Return the summary with each customer's forecast next to it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The customer id, the columns of ``summary``, ``time_since_last_purchase``
+        (``T - recency``, in the summary's time unit), ``p_alive``, ``expected_purchases``
+        (within ``months``), ``expected_spend`` and ``clv``
+        (:func:`customer_lifetime_value`), highest ``clv`` first (ties by id).
+    """
+    unit = getattr(bgnbd, "time_unit_", summary.attrs.get("time_unit", "W"))
+    out = summary.copy()
+    out["time_since_last_purchase"] = out["T"] - out["recency"]
+    out["p_alive"] = bgnbd.probability_alive(summary)
+    out["expected_purchases"] = bgnbd.expected_purchases(_months_to_units(months, unit), summary)
+    out["expected_spend"] = gamma_gamma.expected_spend(summary)
+    out["clv"] = customer_lifetime_value(bgnbd, gamma_gamma, summary, months, discount_rate)
+    index_name = out.index.name or "customer_id"
+    out = out.rename_axis(index_name).reset_index()
+    out = out.sort_values(["clv", index_name], ascending=[False, True], ignore_index=True)
+    out.attrs["time_unit"] = unit
+    out.attrs["fit_problems"] = fit_problems(bgnbd, gamma_gamma)
+    return out
+
+
+class ValueModels(NamedTuple):
+    """The two lifetime-value models fitted on one summary, or why they cannot be."""
+
+    bgnbd: BetaGeoModel | None
+    spend: GammaGammaModel | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Whether both models are fitted and can be trusted."""
+        return not self.problems
+
+
+def fit_value_models(summary: pd.DataFrame) -> ValueModels:
+    """Fit BG/NBD and Gamma-Gamma on an RFM summary, saying why when the data cannot.
+
+    A young company (no repeat buyer yet), a log where nearly everyone bought once, or no
+    customer at all: the fit is not made or not trusted (:func:`fit_problems`), and
+    ``problems`` says why in sentences a reader understands, instead of an exception or a
+    warning that would stop or litter the report.
+    """
+    if len(summary) == 0:
+        return ValueModels(
+            None,
+            None,
+            ["no customer has a valid order up to as_of, so there is no lifetime value to model"],
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            bgnbd = BetaGeoModel().fit(summary)
+        except ParameterError as exc:
+            return ValueModels(None, None, [f"the purchase model (BG/NBD) cannot be fitted: {exc}"])
+        try:
+            spend = GammaGammaModel().fit(summary)
+        except ParameterError as exc:
+            return ValueModels(
+                bgnbd, None, [f"the spend model (Gamma-Gamma) cannot be fitted: {exc}"]
+            )
+    return ValueModels(bgnbd, spend, fit_problems(bgnbd, spend))
+
+
+def value_forecast(
+    models: ValueModels,
+    summary: pd.DataFrame,
+    months: int = 12,
+    discount_rate: float = DEFAULT_DISCOUNT_RATE,
+) -> pd.DataFrame:
+    """:func:`customer_value_forecast` of fitted models; no rows when they cannot be trusted.
+
+    The empty forecast carries the reasons in ``attrs["fit_problems"]``, so
+    :func:`forecast_summary` gives null headlines with them.
+    """
+    if models.ok:
+        return customer_value_forecast(models.bgnbd, models.spend, summary, months, discount_rate)
+    columns = [
+        summary.index.name or "customer_id",
+        *summary.columns,
+        "time_since_last_purchase",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+    ]
+    out = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    out.attrs["fit_problems"] = list(models.problems)
+    return out
+
+
+_MODEL_NAMES = {
+    "BetaGeoModel": "the purchase model (BG/NBD)",
+    "GammaGammaModel": "the spend model (Gamma-Gamma)",
+}
+
+
+def fit_problems(*models: object) -> list[str]:
+    """Return one sentence per fitted model whose parameters cannot be trusted.
+
+    A fit is not trusted when the optimiser did not converge, a parameter ran to its bound
+    (e^±20), or a standard error is not finite (a flat likelihood: the data cannot tell the
+    parameters apart). BG/NBD ends so on a purchase log where nearly every customer bought
+    once; its forecasts then mean nothing, and :func:`forecast_summary` gives no headline.
+    """
+    out = []
+    for model in models:
+        if getattr(model, "converged_", True):
+            continue
+        name = _MODEL_NAMES.get(type(model).__name__, type(model).__name__)
+        out.append(
+            f"{name} cannot be identified on this data: its fit ran to a parameter bound or "
+            "has no finite standard error, as happens when most customers bought only once; "
+            "its forecasts are not shown as headline numbers"
+        )
+    return out
+
+
+def value_concentration(
+    values: pd.Series, top_shares: tuple[float, ...] = (0.01, 0.1, 0.2, 0.5)
+) -> pd.DataFrame:
+    """Return the share of total value held by the top customers.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One value per customer (e.g. ``clv``).
+    top_shares : tuple of float
+        Fractions of customers (0-1], highest value first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``top_share_of_customers``, ``customers`` (ceil of the fraction), ``value``,
+        ``share_of_value`` (value / total value, 0-1).
+    """
+    v = np.sort(pd.Series(values).dropna().to_numpy(dtype=float))[::-1]
+    total = v.sum()
+    rows = []
+    for share in top_shares:
+        if not 0 < share <= 1:
+            raise ParameterError(f"top share {share!r} should be in (0, 1]")
+        n = int(np.ceil(share * len(v) - 1e-9))
+        top = float(v[:n].sum())
+        rows.append(
+            {
+                "top_share_of_customers": share,
+                "customers": n,
+                "value": top,
+                "share_of_value": top / total if total > 0 else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def forecast_summary(forecast: pd.DataFrame) -> dict[str, object]:
+    """Return the headline numbers of :func:`customer_value_forecast`.
+
+    Returns
+    -------
+    dict
+        ``customers``; ``clv_total`` (sum of ``clv``, rounded to cents); ``clv_mean``
+        (clv_total / customers); ``top_decile_share`` (share of the total held by the top
+        10 % of customers, :func:`value_concentration`); ``share_p_alive_below_50``
+        (customers with P(alive) < 0.5 / customers); ``problems``, sentences saying why
+        the numbers are missing. The numbers are None (shown "n/a"), never 0, when there
+        are no customers, a model cannot be trusted (:func:`fit_problems`) or a forecast is
+        NaN.
+    """
+    n = len(forecast)
+    problems = list(forecast.attrs.get("fit_problems") or [])
+    if n and forecast.clv.isna().any():
+        problems.append(
+            f"{int(forecast.clv.isna().sum()):,} of {n:,} customers have no forecast value"
+        )
+    share_dead = float((forecast.p_alive < 0.5).sum() / n) if n else None
+    if problems or not n:
+        return {
+            "customers": n,
+            "clv_total": None,
+            "clv_mean": None,
+            "top_decile_share": None,
+            "share_p_alive_below_50": None if problems else share_dead,
+            "problems": problems or ["no customer has a purchase to forecast from"],
+        }
+    total = float(forecast.clv.sum())
+    top = value_concentration(forecast.clv, (0.1,)).share_of_value.iloc[0]
+    return {
+        "customers": n,
+        "clv_total": round(total, 2),
+        "clv_mean": total / n,
+        "top_decile_share": float(top),
+        "share_p_alive_below_50": share_dead,
+        "problems": [],
+    }
