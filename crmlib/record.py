@@ -46,7 +46,7 @@ def record(**kpis: object) -> None:
     Parameters
     ----------
     **kpis
-        ``name=value`` pairs; names follow the KPI conventions of the architecture
+        ``name=value`` pairs; names follow the KPI conventions of docs/architecture.md
         (rates in 0-1 unless the name ends in ``_pct``, durations in the unit the name says).
 
     Values are normalized with :func:`normalize_kpi` before they are shown and stored.

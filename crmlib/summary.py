@@ -18,8 +18,9 @@ readers):
 5. **Most breached SLA** - ``most_breached_sla_priority`` with, when recorded,
    ``most_breached_sla_breach_rate``.
 
-At most six sentences are returned. KPI names follow the architecture's conventions: rates are
-fractions in 0-1 unless the name ends in ``_pct`` (0-100); durations carry their unit
+At most six sentences are returned. KPI names follow the conventions of
+docs/architecture.md: rates are fractions in 0-1 unless the name ends in ``_pct`` (0-100);
+durations carry their unit
 (``_hours``, ``_days``); names holding ``revenue``, ``cost``, ``value``, ``margin`` or
 ``spend`` are money.
 """
