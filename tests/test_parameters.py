@@ -125,3 +125,20 @@ def test_render_checks_before_any_kernel(tmp_path, sample_dir):
     with pytest.raises(ParameterError, match="as_of=9999-12-31"):
         render(sample_dir, out=tmp_path, only=["04_csm"], as_of="9999-12-31")
     assert not any(tmp_path.iterdir())
+
+
+def test_the_notebooks_defaults_are_the_librarys():
+    # a parameters cell must hold literals (papermill), so the shared defaults are written
+    # in each notebook and in crmlib.config: this keeps them one value
+    from crmlib import config
+    from crmlib.report import list_notebooks
+
+    shared = {
+        "lookback_days": str(config.DEFAULT_LOOKBACK_DAYS),
+        "currency": repr(config.DEFAULT_CURRENCY).replace("'", '"'),
+        "seed": str(config.DEFAULT_SEED),
+    }
+    for book in list_notebooks():
+        params = notebook_parameters(book)
+        for name, value in shared.items():
+            assert params[name]["default"] == value, (book.name, name, params[name])

@@ -55,6 +55,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.contract import CONTROL_GROUPS
 from crmlib.errors import ParameterError
 from crmlib.metrics.campaign_tables import (
@@ -129,7 +130,7 @@ _MEASURED = "measured"
 # Engine side: one row per campaign
 # ---------------------------------------------------------------------------------------
 def campaigns_started(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = 90
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = DEFAULT_LOOKBACK_DAYS
 ) -> ir.Table:
     """Return the campaigns whose ``start_date`` lies in the reporting period.
 
@@ -281,7 +282,7 @@ def _campaign_head(camp: ir.Table) -> ir.Table:
 
 
 def campaign_counts(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = 90
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = DEFAULT_LOOKBACK_DAYS
 ) -> pd.DataFrame:
     """Return the funnel counts and revenue of both arms, one row per campaign.
 
@@ -470,7 +471,7 @@ def _add_lift(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
 def campaign_results(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int | None = 90,
+    lookback_days: int | None = DEFAULT_LOOKBACK_DAYS,
     *,
     alpha: float = 0.05,
     counts: pd.DataFrame | None = None,
@@ -514,7 +515,11 @@ def campaign_results(
 
 
 def campaign_lift(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = 90, *, alpha: float = 0.05
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int | None = DEFAULT_LOOKBACK_DAYS,
+    *,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Return the incremental-lift columns of :func:`campaign_results`, one row per campaign.
 

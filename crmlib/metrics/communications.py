@@ -41,6 +41,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
 from crmlib.metrics.core import (
     SATISFIED_SCORES,
@@ -207,7 +208,7 @@ def communications_as_of(
 def communication_kpis(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     success_outcomes: Iterable[str] = DEFAULT_SUCCESS_OUTCOMES,
     not_contacted_days: int = DEFAULT_NOT_CONTACTED_DAYS,
@@ -358,7 +359,7 @@ def communications_by_period(
 def channel_mix(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     by: Sequence[str] = ("channel", "direction"),
 ) -> pd.DataFrame:
@@ -429,7 +430,7 @@ def weekly_communications(
 
 
 def contacts_by_weekday_hour(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS
 ) -> pd.DataFrame:
     """Return the communications of the reporting period per weekday and hour of day.
 
@@ -476,7 +477,7 @@ def _per_customer_contacts(con: ibis.BaseBackend, as_of: dt.date, lookback_days:
 def contact_frequency(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     segments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -554,7 +555,11 @@ def contact_frequency(
 
 
 def contacts_histogram(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90, *, cap: int = 10
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    cap: int = 10,
 ) -> pd.DataFrame:
     """Return the distribution of contacts per customer in the reporting period.
 
@@ -726,7 +731,7 @@ def top_not_contacted(
 def handling_times(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     by: str = "channel",
 ) -> pd.DataFrame:
@@ -782,7 +787,7 @@ def handling_times(
 def outcome_mix(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     success_outcomes: Iterable[str] = DEFAULT_SUCCESS_OUTCOMES,
     by: str = "channel",
@@ -813,7 +818,7 @@ def outcome_mix(
 def success_rates(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     success_outcomes: Iterable[str] = DEFAULT_SUCCESS_OUTCOMES,
     by: Sequence[str] | str = ("channel",),
@@ -877,7 +882,7 @@ def success_rates(
 def contact_conversion(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     window_days: int = DEFAULT_CONVERSION_DAYS,
     by: Sequence[str] | str = ("channel",),
@@ -957,7 +962,7 @@ def contact_conversion(
 def satisfaction(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int | None = 90,
+    lookback_days: int | None = DEFAULT_LOOKBACK_DAYS,
     *,
     by: Sequence[str] | str = ("channel",),
     total: bool = True,

@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
 from crmlib.metrics.core import event_window, events, segments_table, with_rate
 from crmlib.metrics.text import code_in, label
@@ -100,7 +101,7 @@ def customers_as_of(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
 
 
 def customer_base_summary(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS
 ) -> dict[str, int]:
     """Return the size of the customer base at ``as_of`` and its growth in the period.
 
@@ -256,7 +257,9 @@ def orders_by_month(
     return fetch(expr)
 
 
-def order_summary(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90) -> dict:
+def order_summary(
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS
+) -> dict:
     """Return the order KPIs of the reporting period.
 
     Returns
@@ -614,7 +617,9 @@ _TREND_COLUMNS = [
 ]
 
 
-def category_trends(con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90) -> pd.DataFrame:
+def category_trends(
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = DEFAULT_LOOKBACK_DAYS
+) -> pd.DataFrame:
     """Return which categories grow or shrink: this period against the one before.
 
     The current period is the ``lookback_days`` days ending at ``as_of``; the previous

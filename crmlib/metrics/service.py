@@ -39,6 +39,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
 from crmlib.metrics.core import (
     SATISFIED_MIN_SCORE,
@@ -390,7 +391,7 @@ def backlog_by_week(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
 def ticket_durations(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     kind: str = "resolution",
     by: str | None = None,
@@ -617,7 +618,7 @@ def _time_table(
 def response_times(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     by: Sequence[str] = ("priority", "channel"),
 ) -> pd.DataFrame:
@@ -644,7 +645,7 @@ def response_times(
 def resolution_times(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     by: Sequence[str] = ("priority", "channel"),
 ) -> pd.DataFrame:
@@ -704,7 +705,7 @@ def validate_sla_hours(sla_hours: Mapping) -> dict[str, tuple[float, float]]:
 def sla_attainment(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     sla_hours: Mapping = DEFAULT_SLA_HOURS,
 ) -> pd.DataFrame:
     """Return SLA attainment per priority for first response and resolution.
@@ -798,7 +799,11 @@ def sla_attainment(
 
 
 def reopen_rates(
-    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int = 90, *, by: str | None = None
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    by: str | None = None,
 ) -> pd.DataFrame:
     """Return the reopen rate: tickets reopened at least once / tickets resolved.
 
@@ -840,7 +845,7 @@ def reopen_rates(
 def top_categories(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     n: int = 10,
     sort_by: str = "tickets",
@@ -921,7 +926,7 @@ def _csat_frame(df: pd.DataFrame) -> pd.DataFrame:
 def satisfaction(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int | None = 90,
+    lookback_days: int | None = DEFAULT_LOOKBACK_DAYS,
     *,
     by: str | None = None,
 ) -> pd.DataFrame:
@@ -959,7 +964,7 @@ def satisfaction(
 def satisfaction_by_resolution_time(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
     bins_hours: Sequence[float] = RESOLUTION_BINS_HOURS,
 ) -> pd.DataFrame:
@@ -997,7 +1002,7 @@ def satisfaction_by_resolution_time(
 def service_kpis(
     con: ibis.BaseBackend,
     as_of: dt.date,
-    lookback_days: int = 90,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     sla_hours: Mapping = DEFAULT_SLA_HOURS,
 ) -> dict[str, float | int | str | None]:
     """Return the headline KPIs of the service report.
