@@ -68,6 +68,30 @@ def sample_dir() -> Path:
     return PROJECT_ROOT / "data" / "sample"
 
 
+@pytest.fixture(scope="session")
+def sample_con(sample_dir):
+    """The bundled sample's warehouse, built once for the session (read-only)."""
+    import crmlib
+
+    return crmlib.connect(sample_dir)
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    """The bundled sample regenerated in memory with its planted truth (3000 customers, seed 7)."""
+    from crmlib.sample import generate
+
+    return generate(3000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_con(tmp_path_factory):
+    """The :data:`TINY` tables' warehouse, built once for the session (read-only)."""
+    import crmlib
+
+    return crmlib.connect(write_tables(tmp_path_factory.mktemp("tiny") / "tiny", TINY))
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

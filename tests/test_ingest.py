@@ -126,10 +126,8 @@ def test_report_is_stored_in_the_warehouse(tiny_data):
     assert stored.to_frame().equals(report.to_frame())
 
 
-def test_sample_bad_rows_are_quarantined_with_their_planted_rule(sample_dir):
-    from crmlib.sample import generate
-
-    truth = generate(3000, seed=7).truth
+def test_sample_bad_rows_are_quarantined_with_their_planted_rule(sample_dir, sample_data):
+    truth = sample_data.truth
     con = duckdb.connect()
     report = ingest_folder(sample_dir, con)
     got = set()

@@ -26,9 +26,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @pytest.fixture(scope="module")
-def big() -> SampleData:
+def big(sample_data) -> SampleData:
     """The bundled sample's parameters: 3000 customers, seed 7."""
-    return generate(3000, seed=7)
+    return sample_data
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,9 @@ category (Mar 10); C 10 toys (Jan 20; the Mar 15 order is cancelled). D never or
 AS_OF = dt.date(2025, 3, 31)
 
 
-@pytest.fixture
-def con(tmp_path):
-    return crmlib.connect(write_tables(tmp_path / "seg", SEG))
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    return crmlib.connect(write_tables(tmp_path_factory.mktemp("seg") / "seg", SEG))
 
 
 def test_customer_features_by_hand(con):
@@ -128,10 +128,10 @@ def test_customer_segments_rfm_by_hand(con):
         segment.customer_segments(con, AS_OF, method="kmeans")
 
 
-def test_customer_segments_in_the_engine_equal_the_pandas_rules(sample_dir):
+def test_customer_segments_in_the_engine_equal_the_pandas_rules(sample_con):
     """Two implementations of the RFM rules: SQL ranks (no features given) and numpy's
     searchsorted (features given) put all 3,000 sample customers in the same segments."""
-    con = crmlib.connect(sample_dir)
+    con = sample_con
     as_of = crmlib.resolve_as_of(con, "")
     features = segment.customer_features(con, as_of)
     for config in (None, {"Big spenders": {"m": (5, 5)}, "Recent": {"r": (4, 5), "f": (1, 2)}}):
@@ -279,15 +279,13 @@ def test_silhouette_scores_equal_scikit_learn():
     assert np.isnan(segment.silhouette_scores(X, [np.zeros(700, dtype=int)])[0])
 
 
-def test_segmenter_recovers_the_planted_segments_of_the_sample(sample_dir):
+def test_segmenter_recovers_the_planted_segments_of_the_sample(sample_con, sample_data):
     """ARI >= 0.8 between clusters and the sample's planted behaviour segments."""
-    from crmlib import sample
-
-    con = crmlib.connect(sample_dir)
+    con = sample_con
     as_of = crmlib.resolve_as_of(con, "")
     features = segment.customer_features(con, as_of)
     model = segment.CustomerSegmenter(random_state=42).fit(features)
-    truth = sample.generate(3000, seed=7).truth.customer_segment
+    truth = sample_data.truth.customer_segment
     ari = adjusted_rand_score(truth.reindex(features.customer_id).to_numpy(), model.labels_)
     print(
         f"\nsample: {len(features):,} customers, k={model.n_segments_} "

@@ -542,11 +542,6 @@ def _pandas_kpis(folder, as_of, lookback_days):
     }
 
 
-@pytest.fixture(scope="module")
-def sample_con(sample_dir):
-    return crmlib.connect(sample_dir)
-
-
 @pytest.mark.parametrize("lookback_days", [90, 365, 10_000])
 def test_headline_kpis_match_an_independent_pandas_computation(
     sample_dir, sample_con, lookback_days
@@ -559,10 +554,8 @@ def test_headline_kpis_match_an_independent_pandas_computation(
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
 
 
-def test_sample_campaigns_recover_the_planted_truth(sample_con):
-    from crmlib.sample import generate
-
-    truth = generate(3000, seed=7).truth.campaign_lift.set_index("campaign_id")
+def test_sample_campaigns_recover_the_planted_truth(sample_con, sample_data):
+    truth = sample_data.truth.campaign_lift.set_index("campaign_id")
     as_of = crmlib.resolve_as_of(sample_con, "")
     res = cmp.campaign_results(sample_con, as_of, None).set_index("campaign_id")
     assert sorted(res.index) == sorted(truth.index)

@@ -503,8 +503,8 @@ def _independent_sample_kpis(
     return kpis, dropped
 
 
-def test_sample_kpis_match_an_independent_pandas_computation(sample_dir):
-    con = crmlib.connect(sample_dir)
+def test_sample_kpis_match_an_independent_pandas_computation(sample_dir, sample_con):
+    con = sample_con
     as_of = crmlib.resolve_as_of(con, "")
     got = ctm.communication_kpis(con, as_of, 90, not_contacted_days=90)
     want, dropped = _independent_sample_kpis(sample_dir, as_of, 90, 90)

@@ -13,8 +13,8 @@ AS_OF = dt.date(2025, 3, 20)
 
 
 @pytest.fixture
-def con(tiny_data):
-    return crmlib.connect(tiny_data)
+def con(tiny_con):
+    return tiny_con
 
 
 def test_latest_event_is_the_default_as_of(con):

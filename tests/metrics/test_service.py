@@ -485,15 +485,8 @@ def test_censoring_logic_matches_numpy_on_generated_tickets(tmp_path):
 # --------------------------------------------------------------------------- the bundled sample
 
 
-@pytest.fixture(scope="module")
-def sample_con(sample_dir):
-    return crmlib.connect(sample_dir)
-
-
-def test_sample_medians_match_the_planted_truth(sample_con):
-    from crmlib.sample import generate
-
-    truth = generate(3000, seed=7).truth.ticket_times.set_index("priority")
+def test_sample_medians_match_the_planted_truth(sample_con, sample_data):
+    truth = sample_data.truth.ticket_times.set_index("priority")
     as_of = crmlib.resolve_as_of(sample_con, "")
     everything = 100_000  # days: every ticket of the sample
     print()
