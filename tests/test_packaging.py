@@ -19,7 +19,9 @@ def _pin(spec: str) -> str:
 
 def _pyproject() -> dict[str, str]:
     data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
-    specs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
+    specs = list(data["project"]["dependencies"])
+    for extra in data["project"]["optional-dependencies"].values():
+        specs += [s for s in extra if not s.startswith(data["project"]["name"])]  # no self-refs
     return {_name(s): _pin(s) for s in specs}
 
 
@@ -47,3 +49,11 @@ def test_output_changing_packages_are_pinned_exactly():
     deps = _pyproject()
     for name in ("pandas", "numpy", "matplotlib", "seaborn", "scikit-learn", "duckdb"):
         assert re.fullmatch(r"\d+(\.\d+)+", deps[name]), name
+
+
+def test_rendering_does_not_install_the_test_or_lab_tools():
+    # make report installs the core dependencies only: each tool is in its extra
+    data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    core = {_name(s) for s in data["project"]["dependencies"]}
+    assert not core & {"jupyterlab", "pytest", "nbval", "playwright", "pyspark", "ruff"}
+    assert "crm-reports[lab]" in data["project"]["optional-dependencies"]["dev"]

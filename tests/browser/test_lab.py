@@ -104,7 +104,8 @@ def lab(tmp_path):
     with open(log, "w") as fh:
         # -o: never reinstall from here (the test suite already runs in the installed venv)
         proc = subprocess.Popen(
-            [make, "-C", str(PROJECT_ROOT), "-o", ".venv/.installed", "lab", f"LAB_ARGS={args}"],
+            [make, "-C", str(PROJECT_ROOT), "-o", ".venv/.installed", "-o", ".venv/.installed-lab"]
+            + ["lab", f"LAB_ARGS={args}"],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=env,
