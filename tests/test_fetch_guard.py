@@ -128,7 +128,7 @@ def test_every_metric_module_query_goes_through_fetch():
     metric_files = [
         *sorted((ROOT / "crmlib" / "metrics").glob("*.py")),
         ROOT / "crmlib" / "segment.py",
-        ROOT / "crmlib" / "clv.py",
+        *sorted((ROOT / "crmlib" / "clv").glob("*.py")),
         *sorted((ROOT / "crmlib" / "plots").glob("*.py")),
     ]
     pattern = re.compile(r"\.(to_pandas|to_pyarrow|to_pyarrow_batches|execute|to_polars)\(")

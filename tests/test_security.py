@@ -27,10 +27,16 @@ def _all_files(folder: Path):
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
-def test_secret_in_the_database_url_is_written_nowhere(tmp_path, sample_dir, monkeypatch, capfd):
+def test_secret_in_the_database_url_is_written_nowhere(
+    tmp_path, tmp_path_factory, sample_dir, monkeypatch, capfd
+):
     # The URL stands in for a production one: the secret rides in it like a password.
     secret = "pw" + secrets.token_hex(12)
-    warehouse, _ = build_warehouse(sample_dir)
+    built, _ = build_warehouse(sample_dir)
+    # a copy: DuckDB refuses a second connection with another configuration to a file that
+    # this process already holds open (the session's sample warehouse)
+    warehouse = tmp_path_factory.mktemp("db") / "copy.duckdb"
+    shutil.copyfile(built, warehouse)
     url = f"duckdb://{warehouse}?read_only=true&custom_user_agent={secret}"
     monkeypatch.setenv("CRM_TEST_DATABASE_URL", url)
     log: list[str] = []
