@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.core import segments_table
 from crmlib.metrics.customers import category_mix, category_trends, customers_as_of, valid_orders
 from crmlib.warehouse import fetch
@@ -785,7 +786,20 @@ def segment_profiles(
         out["customers"] = out.customers.astype("int64")
     else:
         out = out.sort_values(["revenue", "segment"], ascending=[False, True], ignore_index=True)
-    return out
+    return attach(
+        out,
+        revenue=MONEY,
+        monetary_mean=MONEY,
+        monetary_median=MONEY,
+        share=RATE,
+        revenue_share=RATE,
+        recency_days_mean=number(0),
+        recency_days_median=number(0),
+        frequency_mean=number(1),
+        frequency_median=number(1),
+        tenure_days_mean=number(0),
+        tenure_days_median=number(0),
+    )
 
 
 def standardized_profiles(

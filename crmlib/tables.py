@@ -105,7 +105,10 @@ def style_table(
     Parameters
     ----------
     money : iterable of str
-        Columns formatted as ``1,234.50`` (with ``currency`` in the header).
+        Columns formatted as ``1,234.50`` (with ``currency`` in the header). Columns the
+        frame declares (:func:`crmlib.formats.attach`) need not be listed: money, rates and
+        decimals come from the declaration, the currency from the report
+        (:func:`crmlib.formats.set_currency`).
     percent : iterable of str
         Columns holding fractions (0-1), formatted as ``12.3%``.
     decimals : dict, optional
@@ -132,8 +135,18 @@ def style_table(
 
         why = why_empty(df, "there is nothing to show on this data.")
         return notice(f"{caption}: {why}" if caption else why)
-    money, percent = list(money), list(percent)
-    decimals = decimals or {}
+    from crmlib import formats
+
+    declared = formats.columns_of(df)
+    kinds = {c: spec.kind for c, spec in declared.items()}
+    money = [*money, *(c for c, k in kinds.items() if k == formats.Kind.MONEY)]
+    percent = [*percent, *(c for c, k in kinds.items() if k == formats.Kind.RATE)]
+    decimals = {
+        **{c: spec.decimals for c, spec in declared.items() if spec.decimals is not None},
+        **(decimals or {}),
+    }
+    if not currency and any(k == formats.Kind.MONEY for k in kinds.values()):
+        currency = formats.currency()  # declared money is in the report's currency
     shown = df.head(max_rows)
     if mask:
         from crmlib.privacy import mask_identifiers
@@ -198,6 +211,9 @@ def report_context(
     :func:`style_table`).
     """
     start = as_of - dt.timedelta(days=lookback_days - 1)
+    from crmlib.formats import set_currency
+
+    set_currency(currency)  # every declared money column of this report is in it
     items = {
         "data": source,
         "as of": as_of.isoformat(),

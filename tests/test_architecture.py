@@ -14,6 +14,7 @@ DOC = ROOT / "docs" / "architecture.md"
 #: Layers from the bottom up; a module may import its own layer and the layers below.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "formats": 0,
     "config": 0,
     "contract": 0,
     "record": 0,

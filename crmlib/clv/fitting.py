@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from crmlib.formats import attach, number
+
 #: Log-parameter bounds for the optimiser: parameters stay within e^-20 .. e^20.
 _LOG_BOUND = 20.0
 
@@ -94,7 +96,13 @@ def _ci_table(params: dict, ses: dict) -> pd.DataFrame:
                 "upper_95": value * np.exp(1.959964 * se_log),
             }
         )
-    return pd.DataFrame(rows)
+    return attach(
+        pd.DataFrame(rows),
+        estimate=number(4),
+        std_error=number(4),
+        lower_95=number(4),
+        upper_95=number(4),
+    )
 
 
 def _fmt_params(params: dict) -> str:

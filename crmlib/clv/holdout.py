@@ -18,6 +18,7 @@ from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
 )
+from crmlib.formats import RATE, attach, number
 
 #: Weeks of purchase history before the calibration date the holdout check needs.
 MIN_CALIBRATION_WEEKS: int = 8
@@ -173,4 +174,12 @@ def holdout_error(bgnbd: BetaGeoModel, summary: pd.DataFrame) -> pd.DataFrame:
         "mae_per_customer": float(np.abs(predicted - actual).mean()) if n else float("nan"),
         "mean_actual_per_customer": a_total / n if n else float("nan"),
     }
-    return pd.DataFrame([row])
+    return attach(
+        pd.DataFrame([row]),
+        total_relative_error=RATE,
+        holdout_length=number(0),
+        actual_total=number(0),
+        predicted_total=number(1),
+        mae_per_customer=number(2),
+        mean_actual_per_customer=number(2),
+    )

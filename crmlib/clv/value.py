@@ -17,6 +17,7 @@ from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
 )
+from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.customers import DAYS_PER_MONTH
 
 #: Monthly discount rate used by :func:`customer_lifetime_value` unless given: 1 % a month,
@@ -107,7 +108,14 @@ def customer_value_forecast(
     out = out.sort_values(["clv", index_name], ascending=[False, True], ignore_index=True)
     out.attrs["time_unit"] = unit
     out.attrs["fit_problems"] = fit_problems(bgnbd, gamma_gamma)
-    return out
+    return attach(
+        out,
+        expected_spend=MONEY,
+        clv=MONEY,
+        p_alive=RATE,
+        time_since_last_purchase=number(1),
+        expected_purchases=number(2),
+    )
 
 
 class ValueModels(NamedTuple):
@@ -240,7 +248,7 @@ def value_concentration(
                 "share_of_value": top / total if total > 0 else float("nan"),
             }
         )
-    return pd.DataFrame(rows)
+    return attach(pd.DataFrame(rows), value=MONEY, top_share_of_customers=RATE, share_of_value=RATE)
 
 
 def forecast_summary(forecast: pd.DataFrame) -> dict[str, object]:

@@ -43,6 +43,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
+from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.core import (
     SATISFIED_SCORES,
     TOTAL_LABEL,
@@ -386,7 +387,7 @@ def channel_mix(
         .reset_index(drop=True)
     )
     df["share"] = df.communications / df.communications.sum()
-    return df
+    return attach(df, share=RATE)
 
 
 def weekly_communications(
@@ -551,7 +552,15 @@ def contact_frequency(
             df.customers > 0, df.communications / df.customers.replace(0, 1), np.nan
         )
     df = with_rate(df, "customers_contacted", "customers", "share_contacted")
-    return df[cols].sort_values("segment", ignore_index=True)
+    return attach(
+        df[cols].sort_values("segment", ignore_index=True),
+        share_contacted=RATE,
+        share_contacted_low=RATE,
+        share_contacted_high=RATE,
+        contacts_per_customer=number(2),
+        median_contacts=number(1),
+        p90_contacts=number(1),
+    )
 
 
 def contacts_histogram(
@@ -665,7 +674,12 @@ def not_contacted_summary(
             revenue_not_contacted=round(float(mine.revenue.sum()), 2),
             revenue_share=float(mine.revenue.sum()) / revenue_all if revenue_all else np.nan,
         )
-    return pd.DataFrame([row])
+    return attach(
+        pd.DataFrame([row]),
+        revenue_not_contacted=MONEY,
+        share_not_contacted=RATE,
+        revenue_share=RATE,
+    )
 
 
 def top_not_contacted(
@@ -722,7 +736,12 @@ def top_not_contacted(
         c.filter(c.customer_id.isin(top.customer_id.tolist())).select("customer_id", *pii)
     )
     out = top.merge(details, on="customer_id", how="left")[cols].reset_index(drop=True)
-    return mask_pii(out, enabled=mask)
+    return attach(
+        mask_pii(out, enabled=mask),
+        revenue=MONEY,
+        customer_value=MONEY,
+        days_since_contact=number(0),
+    )
 
 
 # --------------------------------------------------------------------------- handling
@@ -778,7 +797,13 @@ def handling_times(
     with np.errstate(divide="ignore", invalid="ignore"):
         df["mean_minutes"] = np.where(df.timed > 0, secs / df.timed.replace(0, 1) / 60, np.nan)
     df["total_hours"] = secs.fillna(0) / 3600
-    return df[cols]
+    return attach(
+        df[cols],
+        median_minutes=number(1),
+        p90_minutes=number(1),
+        mean_minutes=number(1),
+        total_hours=number(1),
+    )
 
 
 # --------------------------------------------------------------------------- effectiveness
@@ -810,9 +835,12 @@ def outcome_mix(
     df = _int_columns(df, ["communications"])
     df["share"] = df.communications / df.groupby(by).communications.transform("sum")
     df["success"] = df.outcome.isin(wanted)
-    return df.sort_values([by, "communications", "outcome"], ascending=[True, False, True])[
-        cols
-    ].reset_index(drop=True)
+    return attach(
+        df.sort_values([by, "communications", "outcome"], ascending=[True, False, True])[
+            cols
+        ].reset_index(drop=True),
+        share=RATE,
+    )
 
 
 def success_rates(
@@ -876,7 +904,7 @@ def success_rates(
         df = _total_row(df, by, {k: int(v) for k, v in sums.items()})
     df["without_outcome"] = df.communications - df.with_outcome
     df = with_rate(df, "successes", "with_outcome", "success_rate")
-    return df[cols]
+    return attach(df[cols], success_rate=RATE, success_rate_low=RATE, success_rate_high=RATE)
 
 
 def contact_conversion(
@@ -953,7 +981,9 @@ def contact_conversion(
         df = _total_row(df, by, {k: int(v) for k, v in sums.items()})
     df["too_recent"] = df.communications - df.eligible
     df = with_rate(df, "converted", "eligible", "conversion_rate")
-    return df[cols]
+    return attach(
+        df[cols], conversion_rate=RATE, conversion_rate_low=RATE, conversion_rate_high=RATE
+    )
 
 
 # --------------------------------------------------------------------------- satisfaction
@@ -1045,4 +1075,11 @@ def satisfaction(
         )
     df["customer_satisfaction_index"] = df.customer_satisfaction_index.astype(float)
     df = with_rate(df, "satisfied", "rated", "csat")
-    return df[cols]
+    return attach(
+        df[cols],
+        csat=RATE,
+        csat_low=RATE,
+        csat_high=RATE,
+        avg_satisfaction=number(2),
+        customer_satisfaction_index=number(2),
+    )

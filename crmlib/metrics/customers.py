@@ -25,6 +25,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
+from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.core import event_window, events, segments_table, with_rate
 from crmlib.metrics.text import code_in, label
 from crmlib.warehouse import (
@@ -181,7 +182,7 @@ def customers_by(
         other = pd.DataFrame({column: ["other"], "customers": [rest.customers.sum()]})
         df = pd.concat([head, other], ignore_index=True)
     df["share"] = df.customers / df.customers.sum()
-    return df
+    return attach(df, share=RATE)
 
 
 def age_groups(
@@ -420,7 +421,13 @@ def top_customers(
     details = fetch(c.filter(c.customer_id.isin(ids)).select("customer_id", *pii))
     out = top.merge(details, on="customer_id", how="left")
     out = out[["customer_id", *pii, *[col for col in top.columns if col != "customer_id"]]]
-    return mask_pii(out, enabled=mask)
+    return attach(
+        mask_pii(out, enabled=mask),
+        revenue=MONEY,
+        cost=MONEY,
+        customer_value=MONEY,
+        lifetime_months=number(1),
+    )
 
 
 def cohort_retention(
@@ -662,6 +669,14 @@ def category_trends(
     df["share_change"] = df.share_current - df.share_previous
     prev = df.revenue_previous.where(df.revenue_previous > 0)
     df["revenue_growth"] = df.revenue_current / prev - 1
-    return df.sort_values(["share_change", "category"], ascending=[False, True], ignore_index=True)[
-        _TREND_COLUMNS
-    ]
+    return attach(
+        df.sort_values(["share_change", "category"], ascending=[False, True], ignore_index=True)[
+            _TREND_COLUMNS
+        ],
+        revenue_previous=MONEY,
+        revenue_current=MONEY,
+        share_previous=RATE,
+        share_current=RATE,
+        share_change=RATE,
+        revenue_growth=RATE,
+    )

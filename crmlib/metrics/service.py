@@ -41,6 +41,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
+from crmlib.formats import RATE, attach, number
 from crmlib.metrics.core import (
     SATISFIED_MIN_SCORE,
     TOTAL_LABEL,
@@ -792,7 +793,13 @@ def sla_attainment(
     out = _int_cols(out, counts)
     out["decided"] = out.met + out.breached
     out = with_rate(out, "met", "decided", "attainment")
-    return out[cols]
+    return attach(
+        out[cols],
+        attainment=RATE,
+        attainment_low=RATE,
+        attainment_high=RATE,
+        target_hours=number(0),
+    )
 
 
 # --------------------------------------------------------------------------- reopens, categories
@@ -839,7 +846,12 @@ def reopen_rates(
     df = _int_cols(fetch(expr), ["resolved", "reopened"])
     if by:
         df = _sort_groups(df, by)
-    return with_rate(df, "reopened", "resolved", "reopen_rate")[cols]
+    return attach(
+        with_rate(df, "reopened", "resolved", "reopen_rate")[cols],
+        reopen_rate=RATE,
+        reopen_rate_low=RATE,
+        reopen_rate_high=RATE,
+    )
 
 
 def top_categories(
@@ -899,7 +911,7 @@ def top_categories(
     km["share"] = km.tickets / km.tickets.sum()
     asc = [False, True]
     km = km.sort_values([sort_by, "category"], ascending=asc, ignore_index=True)
-    return km.head(n)[cols]
+    return attach(km.head(n)[cols], share=RATE)
 
 
 # --------------------------------------------------------------------------- satisfaction
@@ -958,7 +970,7 @@ def satisfaction(
     df = fetch(_csat_aggregate(rated, _group_keys(rated, by)))
     if by:
         df = _sort_groups(df, by)
-    return _csat_frame(df)[cols]
+    return attach(_csat_frame(df)[cols], csat=RATE, csat_low=RATE, csat_high=RATE)
 
 
 def satisfaction_by_resolution_time(
@@ -993,7 +1005,7 @@ def satisfaction_by_resolution_time(
     df = df.set_index("resolution_time").reindex(labels, fill_value=0)
     df = df.rename_axis("resolution_time").reset_index()
     df["resolution_time"] = pd.Categorical(df.resolution_time, categories=labels, ordered=True)
-    return _csat_frame(df)[cols]
+    return attach(_csat_frame(df)[cols], csat=RATE, csat_low=RATE, csat_high=RATE)
 
 
 # --------------------------------------------------------------------------- headline KPIs

@@ -1,0 +1,53 @@
+"""Formats travel with the numbers: a result declares its columns, tables read it."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pandas as pd
+
+from crmlib import formats
+from crmlib.formats import MONEY, RATE, attach, number
+from crmlib.tables import style_table
+from tests.conftest import PROJECT_ROOT
+
+
+def test_a_declared_table_is_formatted_without_arguments():
+    df = attach(
+        pd.DataFrame({"name": ["a"], "revenue": [1234.5], "share": [0.125], "days": [3.456]}),
+        revenue=MONEY,
+        share=RATE,
+        days=number(1),
+    )
+    formats.set_currency("EUR")
+    try:
+        html = style_table(df.head(5), caption="c").data  # declarations survive head()
+    finally:
+        formats.set_currency("")
+    assert ">1,234.50</td>" in html and ">12.5%</td>" in html and ">3.5</td>" in html
+    assert "revenue (EUR)" in html
+
+
+def test_the_declaration_survives_what_notebooks_do_with_a_table():
+    df = attach(pd.DataFrame({"k": ["a", "b"], "share": [0.5, 0.25]}), share=RATE)
+    for shown in (df.head(1), df.query("k == 'a'"), df[["share"]], df[df.share > 0].copy()):
+        assert formats.columns_of(shown)["share"] == RATE
+
+
+def test_without_a_declaration_the_dtype_decides_never_the_name():
+    html = style_table(pd.DataFrame({"revenue": [1234.5], "share": [0.5]})).data
+    assert ">1,234.50</td>" in html and ">0.50</td>" in html  # 'share' is not guessed
+
+
+def test_notebooks_pass_no_format_arguments_to_style_table():
+    passed = []
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("0*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "style_table":
+                    kws = {k.arg for k in node.keywords} - {"caption", "max_rows", "mask"}
+                    passed += [f"{path.name}: {k}" for k in kws]
+    assert passed == []
