@@ -14,7 +14,7 @@ PIP_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 PYTEST_ARGS ?=
-LINT_PATHS := crmlib tests $(wildcard benchmarks)
+LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks)
 
 .PHONY: help setup report test lint format lab sample bench clean
 

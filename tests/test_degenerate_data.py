@@ -315,7 +315,7 @@ def test_campaigns_whose_contacts_are_all_controls(small_sample, tmp_path):
     assert "no campaign of the period has a measured control group" in notes
     assert "No treated campaign contact in this period" in notes  # the funnel
     assert "Participation by customer segment (treated contacts): The campaigns of" in notes
-    assert "no baseline conversion rate to plan group sizes from" in notes
+    assert "no baseline rate to plan group sizes from" in notes
 
 
 def test_customers_and_orders_only_render_the_customer_report(small_sample, tmp_path):
