@@ -13,6 +13,7 @@ import pytest
 import crmlib
 from crmlib.errors import ParameterError
 from crmlib.metrics import service as svc
+from crmlib.metrics.service import times as service_times
 from tests.conftest import TINY, write_tables
 
 AS_OF = dt.date(2025, 3, 20)  # a Thursday; the end of as_of is 2025-03-21 00:00
@@ -154,7 +155,9 @@ def test_weighted_median_matches_numpy():
         weights = rng.integers(0, 4, n)
         if weights.sum() == 0:
             continue
-        assert svc._weighted_median(values, weights) == np.median(np.repeat(values, weights))
+        assert service_times._weighted_median(values, weights) == np.median(
+            np.repeat(values, weights)
+        )
 
 
 def test_resolution_times_by_priority(con):

@@ -1,0 +1,134 @@
+"""The headline KPIs of the communications report, with the reasons a KPI is n/a."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import ibis
+import pandas as pd
+
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.metrics.communications.base import (
+    DEFAULT_NOT_CONTACTED_DAYS,
+    DEFAULT_SUCCESS_OUTCOMES,
+    communications_as_of,
+)
+from crmlib.metrics.communications.effectiveness import satisfaction, success_rates
+from crmlib.metrics.communications.frequency import contact_frequency, not_contacted_summary
+from crmlib.metrics.customers import customers_as_of
+from crmlib.warehouse import (
+    fetch,
+    has_table,
+    why_empty,
+)
+
+
+def communication_kpis(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    success_outcomes: Iterable[str] = DEFAULT_SUCCESS_OUTCOMES,
+    not_contacted_days: int = DEFAULT_NOT_CONTACTED_DAYS,
+) -> dict:
+    """Return the headline KPIs of the communications report.
+
+    Parameters
+    ----------
+    lookback_days : int, default=90
+        Reporting period (flows).
+    success_outcomes : iterable of str, default=DEFAULT_SUCCESS_OUTCOMES
+        Outcomes (case-insensitive) that count as a success.
+    not_contacted_days : int, default=90
+        Window for ``customers_not_contacted``.
+
+    Returns
+    -------
+    dict
+        Flows over the communications of the reporting period:
+
+        * ``communications_total`` - communications in the period;
+        * ``contacts_per_customer`` - communications in the period of the customers who had
+          signed up by ``as_of`` / those customers (customers without a contact count
+          with 0; ``customers_total`` is the denominator);
+        * ``avg_satisfaction`` - sum of scores / rated communications (``communications_rated``);
+        * ``customer_satisfaction_index`` - mean over ``rating_customers`` of each one's
+          mean score in the period;
+        * ``csat_pct`` - 100 x ratings 4-5 / rated communications;
+        * ``communications_unrated`` - communications without a score (excluded above);
+        * ``success_rate`` - communications whose outcome is a success / communications
+          with a recorded outcome (``communications_with_outcome``), 0-1;
+
+        and one stock at ``as_of``:
+
+        * ``customers_not_contacted`` - customers signed up by ``as_of`` without any
+          communication in the ``not_contacted_days`` days ending at ``as_of``.
+
+        Rates whose denominator is zero, or whose column is absent, are NaN. Without a
+        customers table the customer KPIs (``customers_total``, ``contacts_per_customer``,
+        ``customers_contacted``, ``customers_not_contacted``) are None and ``problems``
+        (a list of sentences, empty when all could be computed) says why.
+    """
+    c = communications_as_of(con, as_of, lookback_days)
+    total = int(fetch(c.aggregate(n=c.count())).n.iloc[0])
+    sat = satisfaction(con, as_of, lookback_days, by=())
+    succ = success_rates(con, as_of, lookback_days, success_outcomes=success_outcomes, by=())
+    nan = float("nan")
+    out: dict = {
+        "communications_total": total,
+        "customers_total": None,
+        "contacts_per_customer": None,
+        "customers_contacted": None,
+        "customers_not_contacted": None,
+        "problems": [],
+    }
+    if has_table(con, "customers"):
+        cust = customers_as_of(con, as_of)
+        freq = contact_frequency(con, as_of, lookback_days).iloc[0]
+        nc = not_contacted_summary(con, as_of, not_contacted_days, values=pd.DataFrame())
+        out.update(
+            customers_total=int(fetch(cust.aggregate(n=cust.count())).n.iloc[0]),
+            contacts_per_customer=float(freq.contacts_per_customer),
+            customers_contacted=int(freq.customers_contacted),
+            customers_not_contacted=int(nc.customers_not_contacted.iloc[0]),
+        )
+    else:
+        out["problems"].append(
+            "Contacts per customer and customers not contacted need the customers table, "
+            "which this data does not have: they are n/a."
+        )
+    out.update(
+        {
+            "communications_rated": 0,
+            "communications_unrated": total,
+            "avg_satisfaction": nan,
+            "rating_customers": 0,
+            "customer_satisfaction_index": nan,
+            "csat_pct": nan,
+            "communications_with_outcome": 0,
+            "success_rate": nan,
+        }
+    )
+    for what, why in (
+        ("CSAT, average satisfaction and the satisfaction index are", why_empty(sat)),
+        ("The success rate is", why_empty(succ)),
+    ):
+        if why:
+            out["problems"].append(f"{what} n/a: {why}")
+    if len(sat):
+        s = sat.iloc[0]
+        out.update(
+            communications_rated=int(s.rated),
+            communications_unrated=int(s.unrated),
+            avg_satisfaction=float(s.avg_satisfaction),
+            rating_customers=int(s.rating_customers),
+            customer_satisfaction_index=float(s.customer_satisfaction_index),
+            csat_pct=100.0 * float(s.csat),
+        )
+    if len(succ):
+        r = succ.iloc[0]
+        out.update(
+            communications_with_outcome=int(r.with_outcome), success_rate=float(r.success_rate)
+        )
+    return out

@@ -1,0 +1,159 @@
+"""What every service metric shares: the tickets seen at ``as_of``, their time columns,
+group keys in priority order, and why a column the data lacks empties a result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from crmlib.errors import ParameterError
+from crmlib.metrics.core import (
+    events,
+)
+from crmlib.metrics.text import label
+from crmlib.warehouse import (
+    day_end,
+    has_columns,
+)
+
+#: Default SLA targets per priority: (hours to first response, hours to resolution).
+DEFAULT_SLA_HOURS: dict[str, tuple[float, float]] = {
+    "urgent": (1, 8),
+    "high": (4, 24),
+    "normal": (8, 72),
+    "low": (24, 120),
+}
+
+
+#: Priorities from the most to the least urgent; tables list them in this order, others after.
+PRIORITY_ORDER: tuple[str, ...] = ("urgent", "high", "normal", "low")
+
+
+#: Backlog age groups in days: [0, 1), [1, 3), [3, 7), [7, 14), [14, 30), [30, 90), 90+.
+BACKLOG_AGE_BINS_DAYS: tuple[float, ...] = (0, 1, 3, 7, 14, 30, 90, math.inf)
+
+
+#: Resolution-time groups in hours for satisfaction: <4 h, 4-8 h, 8-24 h, 1-3 d, 3-7 d, 7 d+.
+RESOLUTION_BINS_HOURS: tuple[float, ...] = (0, 4, 8, 24, 72, 168, math.inf)
+
+
+#: A satisfaction score at or above this counts as satisfied (CSAT: 4-5 on a 1-5 scale).
+#: The two durations: from ``created_at`` to the first response or to the resolution.
+TIME_KINDS: tuple[str, ...] = ("first_response", "resolution")
+
+
+_FREQS = {"week": "W", "month": "M"}
+
+
+#: Added to a quantile's survival level to absorb floating-point error in lifelines' curve.
+_QUANTILE_SLACK: float = 1e-10
+
+
+def _group_keys(t: ir.Table, by: str | None) -> dict[str, ir.Value]:
+    """Group-by keys for ``by``: a column (priority lower-cased) or ``week``/``month``."""
+    if by is None:
+        return {}
+    if by in _FREQS:
+        return {by: t.created_at.truncate(_FREQS[by])}
+    return {by: label(t[by], lower=(by == "priority"))}
+
+
+def _sort_groups(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Sort rows by ``col``; priorities in :data:`PRIORITY_ORDER`, then the rest by name."""
+    if col == "priority":
+        rank = {p: i for i, p in enumerate(PRIORITY_ORDER)}
+        key = df[col].map(lambda v: (rank.get(v, len(rank)), str(v)))
+        return df.iloc[sorted(range(len(df)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+    return df.sort_values(col, ignore_index=True)
+
+
+def _check_by(t: ir.Table, by: str | None) -> bool:
+    """Whether ``by`` can be computed on ``t`` (``None``, ``week``, ``month`` or a column)."""
+    return by is None or by in _FREQS or by in t.columns
+
+
+def _lacks(t: ir.Table, *columns: str | None) -> str:
+    """Say which columns of ``columns`` the tickets table lacks ("" when it has them all).
+
+    ``None`` and the time grains (``week``, ``month``) need no column.
+    """
+    missing = [c for c in columns if c and c not in _FREQS and c not in t.columns]
+    if not missing:
+        return ""
+    if len(missing) == 1:
+        return f"The tickets table has no {missing[0]} column."
+    return f"The tickets table has no {', '.join(missing[:-1])} or {missing[-1]} column."
+
+
+def tickets_seen(
+    con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = None
+) -> ir.Table:
+    """Return the tickets created up to ``as_of`` (or only in the reporting period).
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    as_of : datetime.date
+        Last day seen (inclusive).
+    lookback_days : int or None, default=None
+        When given, only the tickets created in the ``lookback_days`` days ending at
+        ``as_of``; ``None`` keeps every ticket created up to ``as_of``.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        The ``tickets`` table filtered on ``created_at``.
+    """
+    return events(con, "tickets", as_of, lookback_days)
+
+
+def _responded_at(t: ir.Table) -> ir.Value:
+    """First response, or the resolution when no response was recorded."""
+    if has_columns(t, "first_response_at", "resolved_at"):
+        return t.first_response_at.fill_null(t.resolved_at)
+    return t.first_response_at
+
+
+def _event_at(t: ir.Table, kind: str) -> ir.Value:
+    if kind not in TIME_KINDS:
+        raise ParameterError(f"kind={kind!r} should be one of {', '.join(TIME_KINDS)}")
+    return _responded_at(t) if kind == "first_response" else t.resolved_at
+
+
+def _kind_column(kind: str) -> str:
+    return "first_response_at" if kind == "first_response" else "resolved_at"
+
+
+def _open_filter(t: ir.Table, as_of: dt.date) -> ir.BooleanValue:
+    """Tickets open at the end of ``as_of``: not resolved before it."""
+    return t.resolved_at.isnull() | (t.resolved_at >= ibis.timestamp(day_end(as_of)))
+
+
+def _int_cols(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    for c in cols:
+        df[c] = df[c].fillna(0).astype("int64")
+    return df
+
+
+def _bin_labels(edges: Sequence[float], unit: str) -> list[str]:
+    labels = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if math.isinf(hi):
+            labels.append(f"{lo:g}+ {unit}")
+        else:
+            labels.append(f"{lo:g}-{hi:g} {unit}")
+    return labels
+
+
+def _binned(value: ir.NumericValue, edges: Sequence[float], labels: list[str]) -> ir.Value:
+    branches = []
+    for lo, hi, name in zip(edges[:-1], edges[1:], labels, strict=True):
+        cond = value >= lo if math.isinf(hi) else (value >= lo) & (value < hi)
+        branches.append((cond, name))
+    return ibis.cases(*branches, else_="unknown")

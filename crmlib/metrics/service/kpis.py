@@ -1,0 +1,100 @@
+"""The headline KPIs of the service report, with the reasons a KPI is n/a."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import ibis
+
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.metrics.core import (
+    TOTAL_LABEL,
+)
+from crmlib.metrics.service.base import DEFAULT_SLA_HOURS, _lacks, tickets_seen
+from crmlib.metrics.service.quality import reopen_rates, satisfaction
+from crmlib.metrics.service.sla import sla_attainment
+from crmlib.metrics.service.times import kaplan_meier_times, ticket_durations
+from crmlib.metrics.service.volume import open_ticket_count
+from crmlib.warehouse import (
+    fetch,
+    why_empty,
+)
+
+
+def service_kpis(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    sla_hours: Mapping = DEFAULT_SLA_HOURS,
+) -> dict[str, float | int | str | None]:
+    """Return the headline KPIs of the service report.
+
+    Returns
+    -------
+    dict
+        * ``tickets_total`` - tickets created in the reporting period (a flow);
+        * ``tickets_open`` - tickets open at the end of ``as_of`` (a stock, every ticket);
+        * ``median_first_response_hours``, ``median_resolution_hours`` - Kaplan-Meier
+          medians over the period's tickets, open ones censored (``inf`` when not reached);
+        * ``naive_median_resolution_hours`` - median over the period's resolved tickets only;
+        * ``sla_attainment_pct`` - 100 x met / (met + breached) over both targets (first
+          response and resolution) of every ticket with a target;
+        * ``reopen_rate`` - reopened / resolved in the period (0-1);
+        * ``csat_pct`` - 100 x ratings 4-5 / ratings of the period's tickets;
+        * ``most_breached_sla_priority`` - the priority with the highest breach rate over
+          both targets, breached / (met + breached) (first in :data:`PRIORITY_ORDER` on a
+          tie), and ``most_breached_sla_breach_rate`` (0-1); ``None`` when nothing was
+          decided.
+
+        A KPI the data cannot support (missing column, zero denominator) is NaN or ``None``;
+        ``problems`` (a list of sentences, empty when every column is there) says which
+        KPIs a missing column makes n/a. It is not a KPI: take it out before recording.
+    """
+    t = tickets_seen(con, as_of, lookback_days)
+    total = int(fetch(t.aggregate(n=t.count())).n.iloc[0])
+    nan = float("nan")
+
+    def median(kind: str) -> tuple[float, float]:
+        km = kaplan_meier_times(ticket_durations(con, as_of, lookback_days, kind=kind))
+        if km.empty or km.tickets.iloc[0] == 0:
+            return nan, nan
+        return float(km.median_hours.iloc[0]), float(km.naive_median_hours.iloc[0])
+
+    sla = sla_attainment(con, as_of, lookback_days, sla_hours)
+    sla_all = sla[sla.priority == TOTAL_LABEL]
+    met, breached = int(sla_all.met.sum()), int(sla_all.breached.sum())
+    per = (
+        sla[sla.priority != TOTAL_LABEL].groupby("priority", sort=False)[["met", "breached"]].sum()
+    )
+    per = per[(per.met + per.breached) > 0]
+    breach_rate = per.breached / (per.met + per.breached)
+    worst = breach_rate.idxmax() if len(per) else None  # first maximum in table order
+    reopen = reopen_rates(con, as_of, lookback_days)
+    csat = satisfaction(con, as_of, lookback_days)
+    resolution, naive = median("resolution")
+    problems = [
+        f"{what} n/a: {why}"
+        for what, why in (
+            ("Tickets open is", _lacks(t, "resolved_at")),
+            ("Median first response is", _lacks(t, "first_response_at")),
+            ("Median resolution times are", _lacks(t, "resolved_at")),
+            ("SLA attainment is", why_empty(sla)),
+            ("Reopen rate is", why_empty(reopen)),
+            ("CSAT is", why_empty(csat)),
+        )
+        if why
+    ]
+    return {
+        "tickets_total": total,
+        "tickets_open": open_ticket_count(con, as_of),
+        "median_first_response_hours": median("first_response")[0],
+        "median_resolution_hours": resolution,
+        "naive_median_resolution_hours": naive,
+        "sla_attainment_pct": 100.0 * met / (met + breached) if met + breached else nan,
+        "reopen_rate": float(reopen.reopen_rate.iloc[0]) if len(reopen) else nan,
+        "csat_pct": 100.0 * float(csat.csat.iloc[0]) if len(csat) else nan,
+        "most_breached_sla_priority": worst,
+        "most_breached_sla_breach_rate": float(breach_rate[worst]) if worst else None,
+        "problems": problems,
+    }

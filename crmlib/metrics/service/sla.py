@@ -1,0 +1,170 @@
+"""SLA attainment: first response and resolution within the target hours of each
+priority, decided tickets only, with 95% Wilson intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+
+import ibis
+import pandas as pd
+
+from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.errors import ParameterError
+from crmlib.formats import RATE, attach, number
+from crmlib.metrics.core import (
+    TOTAL_LABEL,
+    with_rate,
+)
+from crmlib.metrics.service.base import (
+    DEFAULT_SLA_HOURS,
+    TIME_KINDS,
+    _event_at,
+    _int_cols,
+    _kind_column,
+    _lacks,
+    tickets_seen,
+)
+from crmlib.metrics.text import label
+from crmlib.warehouse import (
+    day_end,
+    empty_frame,
+    fetch,
+    has_columns,
+)
+
+
+def validate_sla_hours(sla_hours: Mapping) -> dict[str, tuple[float, float]]:
+    """Return SLA targets as ``{priority: (response_hours, resolution_hours)}``.
+
+    Parameters
+    ----------
+    sla_hours : mapping
+        ``{priority: [hours to first response, hours to resolution]}``, e.g.
+        :data:`DEFAULT_SLA_HOURS`. Priorities are matched in lower case.
+
+    Raises
+    ------
+    ParameterError
+        When it is not such a mapping or a target is not a positive number.
+    """
+    if not isinstance(sla_hours, Mapping) or not sla_hours:
+        raise ParameterError(
+            f"sla_hours={sla_hours!r} should be a non-empty dict like "
+            "{'urgent': [1, 8], 'normal': [8, 72]} (hours to first response and to resolution)"
+        )
+    out: dict[str, tuple[float, float]] = {}
+    for priority, targets in sla_hours.items():
+        ok = isinstance(targets, Sequence) and not isinstance(targets, str) and len(targets) == 2
+        values = list(targets) if ok else []
+        ok = ok and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 and math.isfinite(v)
+            for v in values
+        )
+        if not ok:
+            raise ParameterError(
+                f"sla_hours[{priority!r}]={targets!r} should be two positive numbers: "
+                "[hours to first response, hours to resolution]"
+            )
+        out[str(priority).strip().lower()] = (float(values[0]), float(values[1]))
+    return out
+
+
+def sla_attainment(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    sla_hours: Mapping = DEFAULT_SLA_HOURS,
+) -> pd.DataFrame:
+    """Return SLA attainment per priority for first response and resolution.
+
+    For each ticket created in the reporting period and each target (hours from
+    ``created_at`` for its priority):
+
+    * **met** - responded / resolved before the end of ``as_of`` within the target;
+    * **breached** - responded / resolved late, or still waiting at ``as_of`` and already
+      past the target;
+    * **undecided** - still waiting at ``as_of`` and still within the target;
+    * **no_target** - its priority has no target (or is empty).
+
+    ``attainment = met / (met + breached)``, with a 95% Wilson interval.
+
+    Parameters
+    ----------
+    sla_hours : mapping, default=DEFAULT_SLA_HOURS
+        ``{priority: (hours to first response, hours to resolution)}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``metric`` (``first_response`` / ``resolution``), ``priority``,
+        ``target_hours``, ``tickets`` (= met + breached + undecided + no_target), ``met``,
+        ``breached``, ``undecided``, ``no_target``, ``attainment``, ``attainment_low``,
+        ``attainment_high``. Per metric: the priorities of ``sla_hours`` in their order,
+        then other priorities found (no target), then ``"all"``. Metrics whose column the
+        data lacks are left out; empty without a ``priority`` column.
+
+    Raises
+    ------
+    ParameterError
+        When ``sla_hours`` is malformed (see :func:`validate_sla_hours`).
+    """
+    targets = validate_sla_hours(sla_hours)
+    t = tickets_seen(con, as_of, lookback_days)
+    counts = ["tickets", "met", "breached", "undecided", "no_target"]
+    cols = ["metric", "priority", "target_hours", *counts]
+    cols += ["attainment", "attainment_low", "attainment_high"]
+    if why := _lacks(t, "priority"):
+        return empty_frame(cols, why + " SLA targets are set per priority.")
+    end = ibis.timestamp(day_end(as_of))
+    priority = label(t.priority, lower=True)
+    frames = []
+    for i, kind in enumerate(TIME_KINDS):
+        if not has_columns(t, _kind_column(kind)):
+            continue
+        event_at = _event_at(t, kind)
+        target_s = ibis.cases(
+            *((priority == p, ibis.literal(h[i] * 3600.0)) for p, h in targets.items()),
+            else_=ibis.null("float64"),
+        )
+        created_s = t.created_at.epoch_seconds()
+        done = event_at.notnull() & (event_at < end)
+        elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=end.epoch_seconds())
+        elapsed = elapsed - created_s
+        has_target = target_s.notnull()
+        met = has_target & done & (elapsed <= target_s)
+        breached = has_target & (elapsed > target_s)
+        undecided = has_target & ~done & (elapsed <= target_s)
+        expr = t.group_by(priority=priority).aggregate(
+            tickets=t.count(),
+            met=met.cast("int64").sum(),
+            breached=breached.cast("int64").sum(),
+            undecided=undecided.cast("int64").sum(),
+            no_target=(~has_target).cast("int64").sum(),
+        )
+        df = _int_cols(fetch(expr), counts[1:] + ["tickets"])
+        order = [*targets, *sorted(set(df.priority) - set(targets))]
+        df = df.set_index("priority").reindex(order, fill_value=0).reset_index()
+        df = _int_cols(df, counts)
+        total = df[counts].sum().to_frame().T.assign(priority=TOTAL_LABEL)
+        df = pd.concat([df, total], ignore_index=True)
+        df.insert(0, "metric", kind)
+        target_hours = {p: h[i] for p, h in targets.items()}
+        df["target_hours"] = df.priority.map(target_hours).astype(float)
+        frames.append(df)
+    if not frames:
+        return empty_frame(
+            cols, "The tickets table has no first_response_at or resolved_at column."
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out = _int_cols(out, counts)
+    out["decided"] = out.met + out.breached
+    out = with_rate(out, "met", "decided", "attainment")
+    return attach(
+        out[cols],
+        attainment=RATE,
+        attainment_low=RATE,
+        attainment_high=RATE,
+        target_hours=number(0),
+    )
