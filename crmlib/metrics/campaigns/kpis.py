@@ -1,0 +1,95 @@
+"""The headline KPIs of the campaign report, with the reasons a KPI is n/a."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crmlib.metrics.campaigns.counts import _MEASURED
+from crmlib.metrics.campaigns.results import _sum_or_nan
+
+
+def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, float | int]:
+    """Return the headline KPIs of the campaigns in ``results``.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The result of :func:`campaign_results` for the reporting period (campaigns whose
+        ``start_date`` lies in the period).
+
+    Returns
+    -------
+    dict
+        ``campaigns_total``; ``marketing_cost`` and ``attributed_revenue`` (treated arm,
+        currency units, rounded to cents); ``roas`` = attributed_revenue / marketing_cost
+        and ``roi`` = (attributed_revenue - marketing_cost) / marketing_cost (NaN at zero
+        cost); ``conversion_rate`` = converted / denominator summed over campaigns;
+        ``campaigns_measurable`` (with a control group); ``incremental_revenue`` summed over
+        the measurable campaigns and ``incremental_roi`` on their cost;
+        ``campaigns_significant_lift`` (measurable, p-value below ``alpha`` and lift > 0).
+    """
+    cost = round(float(results.cost.sum()), 2)
+    revenue = _sum_or_nan(results.revenue)
+    measured = results[results.lift_status == _MEASURED]
+    inc = _sum_or_nan(measured.incremental_revenue) if len(measured) else np.nan
+    measured_cost = float(measured.cost.sum())
+    conv_den = float(results.denominator.sum())
+    return {
+        "campaigns_total": len(results),
+        "marketing_cost": cost,
+        "attributed_revenue": round(revenue, 2),
+        "roas": revenue / cost if cost > 0 else np.nan,
+        "roi": (revenue - cost) / cost if cost > 0 else np.nan,
+        "conversion_rate": _sum_or_nan(results.converted) / conv_den if conv_den else np.nan,
+        "campaigns_measurable": len(measured),
+        "incremental_revenue": round(inc, 2),
+        "incremental_roi": (inc - measured_cost) / measured_cost if measured_cost else np.nan,
+        "campaigns_significant_lift": int(((measured.p_value < alpha) & (measured.lift > 0)).sum()),
+    }
+
+
+#: Why a treated-contacts figure or table is empty.
+_NO_TREATED = (
+    "The campaigns of this period have no treated contact (every contact is in a control "
+    "group, or there is none)."
+)
+
+
+def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
+    """Return why headline KPIs of :func:`campaign_kpis` are n/a, one sentence each.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The same :func:`campaign_results` as given to :func:`campaign_kpis`.
+
+    Returns
+    -------
+    list of str
+        Empty when every KPI could be computed; otherwise, e.g., "ROAS and ROI are n/a:
+        the campaigns of the period have no cost."
+    """
+    if len(results) == 0:
+        return ["No campaign started in the reporting period: its KPIs are n/a."]
+    notes = []
+    if not results.revenue.notna().any():
+        notes.append(
+            "Attributed revenue, ROAS and ROI are n/a: no contact of the period's campaigns "
+            "has a revenue (the campaign_contacts table may have no revenue column)."
+        )
+    elif not (results.cost > 0).any():
+        notes.append("ROAS and ROI are n/a: the campaigns of the period have no cost.")
+    if not results.denominator.sum():
+        notes.append(f"The conversion rate is n/a: {_NO_TREATED[0].lower()}{_NO_TREATED[1:]}")
+    elif not results.converted.notna().any():
+        notes.append(
+            "The conversion rate is n/a: no contact of the period's campaigns has a "
+            "conversion flag (the campaign_contacts table may have no converted column)."
+        )
+    if not (results.lift_status == _MEASURED).any():
+        notes.append(
+            "Incremental revenue and incremental ROI are n/a: no campaign of the period has a "
+            "measured control group."
+        )
+    return notes

@@ -1,0 +1,237 @@
+"""Campaigns per customer segment: participation of the treated contacts and the
+segment x channel plan ranked for the next budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmlib.errors import ParameterError
+from crmlib.metrics.campaigns.counts import (
+    _arm_aggregates,
+    _campaign_head,
+    _contacts,
+    _finish_counts,
+    campaigns_started,
+)
+from crmlib.metrics.campaigns.kpis import _NO_TREATED
+from crmlib.metrics.campaigns.results import _add_lift, _add_rates_and_money, _pooled_by, _ratio
+from crmlib.metrics.core import segments_table
+from crmlib.metrics.text import label
+from crmlib.warehouse import (
+    empty_frame,
+    fetch,
+    has_columns,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Segments
+# ---------------------------------------------------------------------------------------
+def _with_segments(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    segments: pd.DataFrame | None,
+    lookback_days: int | None,
+) -> tuple[ir.Table, dict[str, bool]]:
+    """Contacts of the period's campaigns with a ``segment`` column.
+
+    ``segments`` per customer when given; otherwise the campaign's ``target_segment``.
+    """
+    camp = campaigns_started(con, as_of, lookback_days)
+    contacts, available = _contacts(con, as_of)
+    contacts = contacts.filter(contacts.campaign_id.isin(camp.campaign_id))
+    if segments is None:
+        if not has_columns(camp, "target_segment"):
+            raise ParameterError(
+                "segments=None uses the campaigns' target_segment column, which this data "
+                "lacks; pass a DataFrame of customer_id and segment instead"
+            )
+        seg = camp.select("campaign_id", segment=label(camp.target_segment, missing="unspecified"))
+        joined = contacts.left_join(seg, "campaign_id").drop("campaign_id_right")
+    else:
+        seg = segments_table(segments)
+        joined = contacts.left_join(seg, "customer_id").drop("customer_id_right")
+    joined = joined.mutate(segment=joined.segment.fill_null("unassigned"))
+    return joined, available
+
+
+def participation_by_segment(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    segments: pd.DataFrame | None,
+    lookback_days: int | None = None,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Return how each customer segment took part in the campaigns (treated contacts).
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    as_of : datetime.date
+        Last day seen.
+    segments : pandas.DataFrame or None
+        One row per customer: ``customer_id``, ``segment`` (e.g. from
+        ``crmlib.segment.customer_segments``). Joined in the engine; contacts of customers
+        it does not list count as ``"unassigned"``. None: the segment each campaign was
+        aimed at (``campaigns.target_segment``; empty is ``"unspecified"``).
+    lookback_days : int or None, default=None
+        Campaigns started in the period; None for every campaign started by ``as_of``.
+    alpha : float, default=0.05
+        Confidence ``1 - alpha`` of the conversion-rate interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment (most contacts first): ``segment``, ``targeted``,
+        ``delivered``, ``opened``, ``clicked``, ``converted``, ``revenue``,
+        ``rate_denominator``, ``denominator``, ``open_rate``, ``click_rate``,
+        ``click_to_open``, ``conversion_rate`` with ``conversion_rate_low``/``_high``.
+
+    Raises
+    ------
+    ParameterError
+        When ``segments`` lacks ``customer_id`` or ``segment``, or repeats a customer, or
+        is None and the campaigns have no ``target_segment``.
+    """
+    joined, available = _with_segments(con, as_of, segments, lookback_days)
+    treated = joined.filter(~joined.is_control)
+    agg = _arm_aggregates(treated)
+    keep = ["targeted", "delivered", "opened", "clicked", "converted", "revenue"]
+    agg = {k: agg[k] for k in keep}
+    agg.update(control_n=ibis.literal(0), control_converted=ibis.literal(0))
+    agg["control_revenue"] = ibis.literal(0)
+    df = fetch(treated.group_by("segment").aggregate(**agg))
+    df = _finish_counts(df, available)
+    df["cost"] = 0.0
+    df = _add_rates_and_money(df, alpha)
+    df = df.sort_values(["targeted", "segment"], ascending=[False, True], ignore_index=True)
+    cols = ["segment", *keep, "rate_denominator", "denominator", "open_rate", "click_rate"]
+    cols += ["click_to_open", "conversion_rate", "conversion_rate_low", "conversion_rate_high"]
+    if df.empty:
+        return empty_frame(cols, _NO_TREATED)
+    return df[cols]
+
+
+_PLAN_COLUMNS = (
+    "rank",
+    "evidence",
+    "segment",
+    "channel",
+    "campaigns",
+    "targeted",
+    "converted",
+    "conversion_rate",
+    "cost",
+    "revenue",
+    "roi",
+    "campaigns_measured",
+    "lift",
+    "lift_low",
+    "lift_high",
+    "incremental_conversions",
+    "incremental_revenue",
+    "measured_cost",
+    "incremental_roi",
+)
+
+
+def segment_channel_plan(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    segments: pd.DataFrame | None,
+    lookback_days: int | None = None,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Return a segment x channel table of past results, ranked for the next budget.
+
+    Each campaign's cost is shared over its treated contacts, so a (segment, channel) cell
+    carries the cost of the contacts it received. Lift is stratified by campaign: each
+    campaign with a control group contributes its own treated-minus-control difference
+    within the segment, and the cell's lift is the sum of those incremental conversions
+    over its measured treated customers (:func:`channel_results` does the same per
+    channel), so campaigns with different control shares cannot bias it.
+
+    Ranking rule (``rank``, 1 = put the next budget here first):
+
+    1. cells whose pooled lift is significantly above zero (``lift_low > 0``), then
+       cells with a measured but inconclusive lift, then cells never measured (no control
+       group, or no conversions data);
+    2. within each tier, by ``incremental_roi`` descending (NaN last);
+    3. then by attributed ``roi`` descending, then segment and channel names.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    as_of : datetime.date
+        Last day seen.
+    segments : pandas.DataFrame or None
+        One row per customer: ``customer_id``, ``segment``; None for the segment each
+        campaign was aimed at (``campaigns.target_segment``).
+    lookback_days : int or None, default=None
+        Campaigns started in the period; None for all history up to ``as_of``.
+    alpha : float, default=0.05
+        Confidence ``1 - alpha`` of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (segment, channel) in rank order: ``rank``, ``evidence``
+        (``"lift significant"``, ``"lift inconclusive"``, ``"not measured"``),
+        ``segment``, ``channel``, ``campaigns``, ``targeted``, ``converted``,
+        ``conversion_rate`` (past conversion, converted / denominator), ``cost``
+        (allocated), ``revenue``, ``roi``, ``campaigns_measured``, ``lift``,
+        ``lift_low``, ``lift_high``, ``incremental_conversions``, ``incremental_revenue``,
+        ``measured_cost``, ``incremental_roi``.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`participation_by_segment`.
+    """
+    joined, available = _with_segments(con, as_of, segments, lookback_days)
+    per = fetch(joined.group_by(["campaign_id", "segment"]).aggregate(**_arm_aggregates(joined)))
+    # the campaign's contacts are the sum over its segments: no second pass over contacts
+    head = fetch(_campaign_head(campaigns_started(con, as_of, lookback_days)))
+    per = per.merge(head.rename(columns={"cost": "_campaign_cost"}), on="campaign_id")
+    per = _finish_counts(per, available)
+    per["_campaign_targeted"] = per.groupby("campaign_id").targeted.transform("sum")
+    share = _ratio(per.targeted, per._campaign_targeted).fillna(0.0)
+    per["cost"] = per._campaign_cost * share
+    cells = _add_lift(_add_rates_and_money(per, alpha), alpha)
+    if cells.empty:
+        return pd.DataFrame(columns=_PLAN_COLUMNS)
+    keys = ["segment", "channel"]
+    grouped = cells.groupby(keys, sort=True)
+    plan = grouped[["targeted", "converted", "denominator", "cost", "revenue"]].sum(min_count=1)
+    plan.insert(0, "campaigns", grouped.targeted.apply(lambda t: int((t > 0).sum())))
+    plan["targeted"] = plan.targeted.astype("int64")
+    plan = plan.join(_pooled_by(cells, keys, alpha)).reset_index()
+    plan["conversion_rate"] = _ratio(plan.converted, plan.denominator)
+    cost = plan.cost.where(plan.cost > 0)
+    plan["roi"] = (plan.revenue - cost) / cost
+    plan["evidence"] = np.select(
+        [plan.lift_low > 0, plan.campaigns_measured > 0],
+        ["lift significant", "lift inconclusive"],
+        default="not measured",
+    )
+    tier = plan.evidence.map({"lift significant": 0, "lift inconclusive": 1, "not measured": 2})
+    plan = plan.assign(
+        _tier=tier,
+        _inc=plan.incremental_roi.fillna(-np.inf),
+        _roi=plan.roi.fillna(-np.inf),
+    ).sort_values(
+        ["_tier", "_inc", "_roi", "segment", "channel"],
+        ascending=[True, False, False, True, True],
+        ignore_index=True,
+    )
+    plan.insert(0, "rank", np.arange(1, len(plan) + 1))
+    return plan[list(_PLAN_COLUMNS)]
