@@ -43,16 +43,10 @@ import pandas as pd
 from crmlib import config
 from crmlib.contract import TABLES, WHITESPACE
 from crmlib.errors import DataContractError, ParameterError
-from crmlib.ingest import (
-    LOAD_ORDER,
-    IngestReport,
-    _first_line,
-    _ingest_table,
-    _lit,
-    _q,
-    _store_report,
-    find_table_files,
-)
+from crmlib.ingest.base import LOAD_ORDER, _first_line, _lit, _q
+from crmlib.ingest.files import find_table_files
+from crmlib.ingest.load import _ingest_table
+from crmlib.ingest.report import IngestReport, _store_report
 from crmlib.warehouse import _locked, check_duckdb_file
 
 __all__ = [

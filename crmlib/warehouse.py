@@ -121,8 +121,8 @@ def _fingerprint(files: dict[str, Path]) -> str:
     """
     here = Path(__file__).parent
     code = hashlib.sha256()
-    for mod in ("contract.py", "ingest.py"):
-        code.update((here / mod).read_bytes())
+    for path in [here / "contract.py", *sorted((here / "ingest").glob("*.py"))]:
+        code.update(path.read_bytes())  # the code that decides what is loaded
     items = [[name, p.name, _file_digest(p)] for name, p in sorted(files.items())]
     return json.dumps({"v": _SCHEMA_VERSION, "code": code.hexdigest()[:16], "files": items})
 

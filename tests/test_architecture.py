@@ -35,8 +35,8 @@ LAYERS: dict[str, int] = {
     "cli": 5,
     "crmlib": 5,
 }
-#: Largest module (lines). The aim is 700; the modules above it are named in the document.
-MAX_MODULE_LINES = 1100
+#: Largest module (lines): a module over this does more than one job.
+MAX_MODULE_LINES = 700
 
 
 def _name(path: Path) -> str:

@@ -127,7 +127,7 @@ def test_notebook_never_fetches_a_raw_event_table(notebook_runs, name):
 def test_every_metric_module_query_goes_through_fetch():
     metric_files = [
         *sorted((ROOT / "crmlib" / "metrics").rglob("*.py")),
-        ROOT / "crmlib" / "segment.py",
+        *sorted((ROOT / "crmlib" / "segment").glob("*.py")),
         *sorted((ROOT / "crmlib" / "clv").glob("*.py")),
         *sorted((ROOT / "crmlib" / "plots").glob("*.py")),
     ]

@@ -1,0 +1,139 @@
+"""Ingesting a folder: every table read, validated and loaded in dependency order, with
+its report (rows read = loaded + quarantined)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from crmlib.contract import TABLES, Table
+from crmlib.errors import DataContractError
+from crmlib.ingest.base import LOAD_ORDER, REQUIRED_TABLES, _lit, _q
+from crmlib.ingest.files import _read_raw, find_table_files
+from crmlib.ingest.report import IngestReport, TableReport, _store_report
+from crmlib.ingest.rules import _extra_name, _validate, _warnings
+
+
+def _ingest_table(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    path: Path,
+    target: str | None = None,
+    encoding: str | None = None,
+) -> TableReport:
+    """Validate ``path`` and load its valid rows into ``target`` (default: the table name).
+
+    ``encoding`` is used for a CSV that is not UTF-8 (see :func:`_transcoded`).
+    """
+    target = target or table.name
+    mapping, encoding_read = _read_raw(con, table, path, encoding)
+    _validate(con, table, mapping)
+    keep = [c.name for c in table.columns if c.name in mapping]
+    extras = [
+        _extra_name(c) for n, c in mapping.items() if n not in table.names and not n.startswith("_")
+    ]
+    typed = []
+    for name in keep:
+        col = table.column(name)
+        cast = "INTEGER" if col.kind == "rating" else col.sql_type
+        typed.append(f"CAST({_q(name)} AS {cast}) AS {_q(name)}")
+    typed += [_q(e) for e in extras]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {_q(target)} AS SELECT {', '.join(typed)} "
+        "FROM _parsed WHERE _rule IS NULL ORDER BY _row"
+    )
+    # quarantined rows as read, under the contract's (normalized) column names
+    raw_cols = ", ".join(f"r.{_q(c)} AS {_q(n)}" for n, c in mapping.items())
+    quarantine = _q("_quarantine_" + table.name)
+    first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quarantine} AS "
+        f"SELECT {_lit(path.name)} AS _file, p._row, CAST(NULL AS BIGINT) AS _line, p._rule, "
+        f"p._column, {raw_cols}, CAST(NULL AS VARCHAR) AS _text "
+        f"FROM _parsed p JOIN (SELECT rowid - {int(first)} + 1 AS _row, * FROM _raw) r "
+        "USING (_row) WHERE p._rule IS NOT NULL ORDER BY p._row"
+    )
+    rejects = con.execute("SELECT line, error, csv_line FROM _rejects ORDER BY line").fetchall()
+    if rejects:
+        con.executemany(
+            f"INSERT INTO {quarantine} (_file, _rule, _column, _line, _text) "
+            "VALUES (?, 'malformed_line', ?, ?, ?)",
+            [(path.name, err, line, text[:1000]) for line, err, text in rejects],
+        )
+    lookalikes = int(con.execute("SELECT count(*) FROM _parsed WHERE _lookalike").fetchone()[0])
+    read = int(con.execute("SELECT count(*) FROM _raw").fetchone()[0]) + len(rejects)
+    loaded = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchone()[0])
+    by_rule = dict(
+        con.execute(
+            f"SELECT _rule, count(*) FROM {_q('_quarantine_' + table.name)} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    report = TableReport(
+        table=table.name,
+        source=str(path),
+        rows_read=read,
+        rows_loaded=loaded,
+        rows_quarantined=sum(by_rule.values()),
+        quarantined={k: int(v) for k, v in by_rule.items()},
+        warnings=_warnings(con, table, target),
+        encoding=encoding_read,
+    )
+    if lookalikes:
+        report.warnings["lookalike_key"] = lookalikes
+    if report.rows_read != report.rows_loaded + report.rows_quarantined:  # pragma: no cover
+        raise AssertionError(f"{path}: rows read != loaded + quarantined")
+    con.execute(
+        "DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _parsed; DROP TABLE IF EXISTS _rejects;"
+        "DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans"
+    )
+    return report
+
+
+def ingest_folder(
+    folder: str | Path,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    required: tuple[str, ...] = REQUIRED_TABLES,
+    encoding: str | None = None,
+) -> IngestReport:
+    """Validate every contract table found in ``folder`` and load it into ``con``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of ``<table>.csv`` / ``<table>.parquet`` files.
+    con : duckdb.DuckDBPyConnection
+        Writable DuckDB connection that receives the tables.
+    required : tuple of str, default=REQUIRED_TABLES
+        Tables that must be present.
+
+    Returns
+    -------
+    IngestReport
+        Rows read, loaded and quarantined per table (also stored in ``_ingest_report``).
+
+    Raises
+    ------
+    DataContractError
+        A required table file or a required column is missing, or a file cannot be read.
+    """
+    folder = Path(folder)
+    files = find_table_files(folder)
+    if not files:
+        raise DataContractError(
+            f"{folder}: no table file found; expected one or more of "
+            f"{', '.join(f'{t}.csv' for t in TABLES)} (or .parquet)"
+        )
+    for name in required:
+        if name not in files:
+            raise DataContractError(
+                f"{folder}: missing file {name}.csv (or {name}.parquet); "
+                f"the {name} table is required (columns: {', '.join(TABLES[name].required)})"
+            )
+    report = IngestReport(source=str(folder))
+    for name in LOAD_ORDER:
+        if name in files:
+            report.tables[name] = _ingest_table(con, TABLES[name], files[name], encoding=encoding)
+    _store_report(con, report)
+    return report

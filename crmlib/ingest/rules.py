@@ -1,0 +1,185 @@
+"""Validating rows against the contract: each row is loaded or quarantined with the rule
+it broke; odd but usable rows are counted as warnings."""
+
+from __future__ import annotations
+
+import duckdb
+
+from crmlib.contract import CONTROL_GROUPS, TABLES, WHITESPACE, Table
+from crmlib.ingest.base import _EMAIL_RE, _lit, _normalize, _q
+from crmlib.ingest.values import (
+    _SLASH_DATE,
+    _THREE,
+    PLAUSIBLE_DATES,
+    _bare,
+    _clean,
+    _number_convention,
+    _parse,
+    _slash_order,
+)
+
+
+def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str]) -> None:
+    """Create ``_parsed``: typed contract columns, text extras, ``_row``, ``_rule``,
+    ``_column`` and ``_lookalike`` (a key whose spelling was normalised)."""
+    present = [c for c in table.columns if c.name in mapping]
+    # stage 1: cleaned text (c_i) and parsed value (p_i) per contract column; rows count
+    # from 1 in file order (rowid can start anywhere inside a transaction)
+    first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
+    inner = [f"rowid - {int(first)} + 1 AS _row"]
+    ids = []
+    for i, col in enumerate(present):
+        raw = _q(mapping[col.name])
+        slash = _slash_order(con, raw) if col.kind in ("timestamp", "date") else None
+        convention = (
+            _number_convention(con, raw) if col.kind in ("money", "number", "rating") else None
+        )
+        inner.append(f"{_clean(raw)} AS c{i}")
+        inner.append(f"{_parse(col.kind, f'c{i}', slash, convention)} AS p{i}")
+        if col.kind == "id":
+            ids.append(i)
+            inner.append(f"{raw} AS r{i}")
+    extras = [c for n, c in mapping.items() if n not in table.names and not n.startswith("_")]
+    inner += [f"{_q(c)} AS {_q('x_' + _normalize(c))}" for c in extras]
+    # stage 2: the first rule each row breaks
+    checks: list[tuple[str, str, str]] = []  # (condition, rule, column)
+    index = {col.name: i for i, col in enumerate(present)}
+    low, high = PLAUSIBLE_DATES
+    for i, col in enumerate(present):
+        if col.required:
+            checks.append(
+                (f"p{i} IS NULL" if col.kind == "id" else f"c{i} IS NULL",)
+                + ("missing_required", col.name)
+            )
+        if col.kind in ("timestamp", "date"):
+            checks.append(
+                (
+                    f"p{i} IS NULL AND regexp_matches(c{i}, {_lit(_SLASH_DATE)})",
+                    "ambiguous_date",
+                    col.name,
+                )
+            )
+        if col.kind in ("money", "number", "rating"):
+            checks.append(
+                (
+                    f"p{i} IS NULL AND regexp_matches({_bare(f'c{i}')}, {_lit(_THREE)})",
+                    "ambiguous_number",
+                    col.name,
+                )
+            )
+        checks.append((f"c{i} IS NOT NULL AND p{i} IS NULL", "unparseable", col.name))
+        if col.kind in ("timestamp", "date"):
+            typ = "TIMESTAMP" if col.kind == "timestamp" else "DATE"
+            checks.append(
+                (
+                    f"(p{i} < {typ} '{low}' OR p{i} >= {typ} '{high}')",
+                    "implausible_date",
+                    col.name,
+                )
+            )
+        if col.kind in ("money", "number", "count"):
+            checks.append((f"p{i} < 0", "negative_value", col.name))
+        if col.kind == "rating":
+            checks.append(
+                (f"(p{i} NOT BETWEEN 1 AND 5 OR p{i} <> round(p{i}))",)
+                + ("rating_out_of_range", col.name)
+            )
+    for col, other in table.not_before.items():
+        if col in index and other in index:
+            checks.append((f"p{index[col]} < p{index[other]}", "time_before_created", col))
+    rule = "CASE " + " ".join(f"WHEN {c} THEN {_lit(r)}" for c, r, _ in checks) + " END"
+    column = "CASE " + " ".join(f"WHEN {c} THEN {_lit(n)}" for c, _, n in checks) + " END"
+    lookalike = " OR ".join(f"(c{i} IS NOT NULL AND p{i} IS DISTINCT FROM r{i})" for i in ids)
+    outer = ["_row"]
+    outer += [f"p{i} AS {_q(col.name)}" for i, col in enumerate(present)]
+    outer += [f"{_q('x_' + _normalize(c))} AS {_q(_extra_name(c))}" for c in extras]
+    outer += [f"{rule} AS _rule", f"{column} AS _column", f"({lookalike or 'FALSE'}) AS _lookalike"]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT {', '.join(outer)} "
+        f"FROM (SELECT {', '.join(inner)} FROM _raw)"
+    )
+    # duplicate keys among the rows still valid
+    keys = ", ".join(_q(k) for k in table.key)
+    if table.latest_wins and table.latest_wins in mapping:
+        order = f"{_q(table.latest_wins)} DESC NULLS LAST, _row DESC"
+    else:
+        order = "_row"
+    con.execute(
+        f"""
+        UPDATE _parsed SET _rule = 'duplicate_key', _column = {_lit(table.key[0])}
+        WHERE _row IN (
+            SELECT _row FROM (
+                SELECT _row, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS n
+                FROM _parsed WHERE _rule IS NULL
+            ) WHERE n > 1
+        )
+        """
+    )
+    for col, ref in table.references.items():
+        ref_key = TABLES[ref].key[0]
+        if not _exists(con, ref):
+            continue  # the referenced table is absent: the key cannot be checked (a warning)
+        unknown = f"{_q(col)} NOT IN (SELECT {_q(ref_key)} FROM {_q(ref)})"
+        con.execute(
+            f"""
+            UPDATE _parsed SET _rule = {_lit("unknown_" + ref.rstrip("s"))}, _column = {_lit(col)}
+            WHERE _rule IS NULL AND {unknown}
+            """
+        )
+
+
+def _extra_name(column: str) -> str:
+    """The stored name of a column outside the contract (never DuckDB's ``rowid``)."""
+    name = _normalize(column)
+    return "source_rowid" if name.rstrip("_") == "rowid" else name
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+    )
+
+
+def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict[str, int]:
+    """Count the odd-but-usable rows of ``table`` just loaded into ``target``."""
+    name = table.name
+    out: dict[str, int] = {}
+    cols = {r[0] for r in con.execute(f"DESCRIBE {_q(target)}").fetchall()}
+    t = _q(target)
+
+    def count(sql: str) -> int:
+        return int(con.execute(sql).fetchone()[0])
+
+    unchecked = [ref for ref in table.references.values() if not _exists(con, ref)]
+    if unchecked:
+        out["unchecked_reference"] = count(f"SELECT count(*) FROM {t}")
+    if name == "customers":
+        # keys kept apart that differ only in letter case: worth a look, not merged
+        out["case_lookalike_key"] = count(
+            f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {t} "
+            "GROUP BY lower(customer_id) HAVING count(*) > 1)"
+        )
+    if name == "customers" and "email" in cols:
+        out["invalid_email"] = count(
+            f"SELECT count(*) FROM {t} WHERE email IS NOT NULL "
+            f"AND NOT regexp_matches(email, {_lit(_EMAIL_RE)})"
+        )
+    if name == "orders":
+        out["order_before_signup"] = count(
+            f"SELECT count(*) FROM {t} o JOIN customers c USING (customer_id) "
+            "WHERE o.order_date < c.signup_date"
+        )
+    if name == "campaign_contacts" and {"converted", "clicked"} <= cols:
+        # control-group customers get no message, so they cannot click: treated rows only
+        treated = "TRUE"
+        if "group" in cols:
+            controls = ", ".join(_lit(g) for g in CONTROL_GROUPS)
+            group = f'lower(trim("group", {_lit(WHITESPACE)}))'
+            treated = f"coalesce({group}, '') NOT IN ({controls})"
+        out["conversion_without_click"] = count(
+            f"SELECT count(*) FROM {t} "
+            f"WHERE converted AND NOT coalesce(clicked, false) AND {treated}"
+        )
+    return {k: v for k, v in out.items() if v}

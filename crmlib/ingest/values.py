@@ -1,0 +1,219 @@
+"""Parsing text values into typed ones: dates and timestamps in their conventions, money
+and numbers with their decimal separator, flags, look-alike keys."""
+
+from __future__ import annotations
+
+import duckdb
+
+from crmlib.contract import WHITESPACE
+from crmlib.ingest.base import _FLAG_FALSE, _FLAG_TRUE, NULL_TOKENS, _lit
+
+
+def _clean(raw: str) -> str:
+    """SQL for a trimmed text value with the null tokens turned into NULL."""
+    tokens = ", ".join(_lit(t) for t in NULL_TOKENS)
+    return f"CASE WHEN lower(trim({raw})) IN ({tokens}) THEN NULL ELSE trim({raw}) END"
+
+
+#: Date-time layouts accepted besides ISO 8601 (all unambiguous).
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y %H:%M:%S",
+    "%Y年%m月%d日",
+)
+
+
+_SLASH_DATE = r"^\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?)?$"
+
+
+_EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
+
+
+def _slash_order(con: duckdb.DuckDBPyConnection, raw: str) -> str | None:
+    """Infer whether a column's ``a/b/yyyy`` dates are day-first or month-first.
+
+    Returns ``"%d/%m/%Y"`` when some first part exceeds 12, ``"%m/%d/%Y"`` when some second
+    part does, and None when the column has no such dates or cannot tell (then those values
+    are quarantined as ``ambiguous_date``; both orders at once also count as ambiguous).
+    """
+    first, second = con.execute(
+        f"""
+        SELECT max(TRY_CAST(split_part(v, '/', 1) AS INT)),
+               max(TRY_CAST(split_part(split_part(v, '/', 2), ' ', 1) AS INT))
+        FROM (SELECT trim({raw}) AS v FROM _raw) WHERE regexp_matches(v, {_lit(_SLASH_DATE)})
+        """
+    ).fetchone()
+    if first is None:
+        return None
+    if first > 12 and second <= 12:
+        return "%d/%m/%Y"
+    if second > 12 and first <= 12:
+        return "%m/%d/%Y"
+    return None
+
+
+def _parse_timestamp(v: str, slash: str | None) -> str:
+    """SQL parsing text into a UTC timestamp.
+
+    ISO 8601 with an offset or zone (``2024-01-14T03:00:00+05:00``) is converted to UTC;
+    without one it is taken as UTC. The session zone is UTC, so the machine's zone never
+    changes a date.
+    """
+    formats = list(DATE_FORMATS)
+    if slash:
+        formats += [slash, f"{slash} %H:%M", f"{slash} %H:%M:%S"]
+    fmts = "[" + ", ".join(_lit(f) for f in formats) + "]"
+    excel = (
+        f"CASE WHEN regexp_matches({v}, {_lit(_EXCEL_SERIAL)}) "
+        f"AND TRY_CAST({v} AS DOUBLE) BETWEEN 20000 AND 80000 "
+        "THEN TIMESTAMP '1899-12-30' + to_microseconds("
+        f"CAST(round(TRY_CAST({v} AS DOUBLE) * 86400e6) AS BIGINT)) END"
+    )
+    return (
+        f"COALESCE(CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"TRY_STRPTIME({v}, {fmts}), {excel})"
+    )
+
+
+#: Dates outside this range are quarantined as ``implausible_date`` (``infinity``, year
+#: 2999, year 294246 …): one such value would move the default ``as_of`` or crash a report.
+PLAUSIBLE_DATES: tuple[str, str] = ("1900-01-01", "2100-01-01")
+
+
+# Numbers: the decimal separator a value proves (a dot followed by 1-2 or 4+ digits, a
+# leading 0, 4+ integer digits, or next to a thousands group of the other separator).
+_DEC_DOT = (
+    r"^(\d*\.\d{1,2}|\d*\.\d{4,}|\d{4,}\.\d+|0\.\d+|\d{1,3}(,\d{3})+\.\d*|\d{1,3}(,\d{3}){2,})$"
+)
+
+
+_DEC_COMMA = (
+    r"^(\d*,\d{1,2}|\d*,\d{4,}|\d{4,},\d+|0,\d+|\d{1,3}(\.\d{3})+,\d*|\d{1,3}(\.\d{3}){2,})$"
+)
+
+
+#: One separator followed by exactly three digits: ``1,500`` is 1500 or 1.5.
+_THREE = r"^[1-9]\d{0,2}[.,]\d{3}$"
+
+
+def _bare(v: str) -> str:
+    """SQL: the digits and separators of a number, without sign, currency or spaces."""
+    return (
+        f"regexp_replace(regexp_replace({v}, '^[^0-9.,]+|[^0-9.,]+$', '', 'g'), "
+        "'[\\s\u00a0\u2009\u202f'']', '', 'g')"
+    )
+
+
+def _negative(v: str) -> str:
+    """SQL: the text is negative: ``-25``, ``€-25``, accounting ``(25.00)`` and ``25.00-``."""
+    return (
+        f"(regexp_matches({v}, '^\\(.*\\)$') OR regexp_matches({v}, '^[^0-9]*[-\u2212]') "
+        f"OR regexp_matches({v}, '[0-9.,]\\s*[-\u2212][^0-9]*$'))"
+    )
+
+
+def _number_convention(con: duckdb.DuckDBPyConnection, raw: str) -> str | None:
+    """The column's decimal separator, decided from all its values: ``"."``, ``","``, None.
+
+    A column where some value proves a decimal dot (``12.50``, ``1,234.5``) and none a
+    decimal comma reads ``"."``; the reverse reads ``","``; a column with both or neither
+    has no convention, and its values of the form ``1,500`` / ``1.500`` are ambiguous.
+    """
+    bare = _bare(f"trim({raw})")
+    dot, comma = con.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(b, {_lit(_DEC_DOT)})),
+               count(*) FILTER (WHERE regexp_matches(b, {_lit(_DEC_COMMA)}))
+        FROM (SELECT {bare} AS b FROM _raw)
+        """
+    ).fetchone()
+    if dot and not comma:
+        return "."
+    if comma and not dot:
+        return ","
+    return None
+
+
+def _number_text(b: str, convention: str | None, money: bool) -> str:
+    """SQL: the bare number ``b`` as ``1234.5`` text, NULL when ambiguous in its column.
+
+    ``1,234.50`` and ``1.234,50`` read the same in any column. A value with one separator
+    and three digits after it (``1,500``) reads by the column's convention: the thousands
+    separator of the other convention groups thousands; a decimal separator followed by
+    three digits is not money (two decimals), so in a money column it is ambiguous; without
+    a convention it is always ambiguous.
+    """
+    if convention == ".":
+        dot3 = "NULL" if money else b
+        comma3 = f"replace({b}, ',', '')"
+    elif convention == ",":
+        dot3 = f"replace({b}, '.', '')"
+        comma3 = "NULL" if money else f"replace({b}, ',', '.')"
+    else:
+        dot3 = comma3 = "NULL"
+    return f"""CASE
+        WHEN regexp_matches({b}, '^\\d+$') THEN {b}
+        WHEN regexp_matches({b}, '^[1-9]\\d{{0,2}}\\.\\d{{3}}$') THEN {dot3}
+        WHEN regexp_matches({b}, '^[1-9]\\d{{0,2}},\\d{{3}}$') THEN {comma3}
+        WHEN regexp_matches({b}, '^\\d{{1,3}}(,\\d{{3}})+(\\.\\d*)?$') THEN replace({b}, ',', '')
+        WHEN regexp_matches({b}, '^\\d{{1,3}}(\\.\\d{{3}})+(,\\d*)?$')
+            THEN replace(replace({b}, '.', ''), ',', '.')
+        WHEN regexp_matches({b}, '^\\d*,\\d+$') THEN replace({b}, ',', '.')
+        ELSE {b} END"""
+
+
+def _signed(v: str, number: str, sql_type: str) -> str:
+    return f"(TRY_CAST({number} AS {sql_type}) * CASE WHEN {_negative(v)} THEN -1 ELSE 1 END)"
+
+
+#: Characters removed from keys: zero-width spaces and joiners, word joiner, BOM, soft hyphen.
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
+
+
+_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F))
+
+
+_HALFWIDTH = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def _key(v: str) -> str:
+    """SQL: a normalised key: Unicode NFC, invisible characters removed, full-width
+    letters and digits as ASCII, white space trimmed, integral ``1.0`` as ``1``.
+
+    Look-alike spellings of one key (``" C1"``, ``"C1\u200b"``, ``"Ｃ1"``, a decomposed
+    accent) become the same key; letter case is kept, since ids such as Salesforce's are
+    case-sensitive (keys that differ only in case are counted as a warning instead).
+    """
+    text = (
+        f"translate(regexp_replace(nfc_normalize({v}), {_lit(_INVISIBLE)}, '', 'g'), "
+        f"{_lit(_FULLWIDTH)}, {_lit(_HALFWIDTH)})"
+    )
+    trimmed = f"trim({text}, {_lit(WHITESPACE + chr(0xA0) + chr(0x3000))})"
+    return f"NULLIF(regexp_replace({trimmed}, '^([+-]?\\d+)\\.0+$', '\\1'), '')"
+
+
+def _parse(kind: str, v: str, slash: str | None = None, convention: str | None = None) -> str:
+    """SQL parsing the cleaned text ``v`` into ``kind`` (NULL when unparseable)."""
+    if kind == "text":
+        return v
+    if kind == "id":
+        return _key(v)
+    if kind == "timestamp":
+        return _parse_timestamp(v, slash)
+    if kind == "date":
+        return f"CAST({_parse_timestamp(v, slash)} AS DATE)"
+    if kind == "money":
+        return _signed(v, _number_text(_bare(v), convention, True), "DECIMAL(18, 2)")
+    if kind in ("number", "rating"):
+        return _signed(v, _number_text(_bare(v), convention, False), "DOUBLE")
+    if kind == "count":
+        return f"TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT)"
+    if kind == "flag":
+        t = ", ".join(_lit(x) for x in _FLAG_TRUE)
+        f = ", ".join(_lit(x) for x in _FLAG_FALSE)
+        return f"CASE WHEN lower({v}) IN ({t}) THEN TRUE WHEN lower({v}) IN ({f}) THEN FALSE END"
+    raise ValueError(f"unknown column kind {kind!r}")

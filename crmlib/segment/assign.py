@@ -1,0 +1,107 @@
+"""One call for the reports: the segment of every customer at ``as_of``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from crmlib.errors import ParameterError
+from crmlib.metrics.customers import customers_as_of
+from crmlib.segment.clusters import CustomerSegmenter
+from crmlib.segment.features import NO_ORDERS_SEGMENT, _features_expr, customer_features
+from crmlib.segment.rfm import _rfm_segments_expr, rfm_segments
+from crmlib.warehouse import fetch
+
+
+def customer_segments(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    method: str = "rfm",
+    features: pd.DataFrame | None = None,
+    **kwargs: object,
+) -> pd.DataFrame:
+    """Return the segment of every customer who had signed up by ``as_of``.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    as_of : datetime.date
+        Last day seen.
+    method : {"rfm", "cluster"}, default="rfm"
+        ``"rfm"``: :func:`rfm_segments` (keyword ``segment_config``); ``"cluster"``:
+        :class:`CustomerSegmenter` (keywords ``n_segments``, ``random_state``, ... passed
+        on) with its readable cluster names.
+    features : pandas.DataFrame, optional
+        :func:`customer_features` of the same ``as_of``, to avoid computing them twice.
+    **kwargs
+        Passed to the method.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``segment`` (str), sorted by ``customer_id``. Customers without a
+        valid order are :data:`NO_ORDERS_SEGMENT`. A buyer who had not signed up by
+        ``as_of`` (ingestion keeps an order dated before its customer's sign-up, with a
+        warning) is listed too, with the segment of their orders.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``method``, or ``features`` that repeat a customer or match none
+        of the data's customers.
+    """
+    if method not in ("rfm", "cluster"):
+        raise ParameterError(f"method={method!r} should be 'rfm' or 'cluster'")
+    everyone = customers_as_of(con, as_of).select("customer_id")
+    if method == "rfm" and features is None:
+        seg = _rfm_segments_expr(_features_expr(con, as_of), **kwargs)  # type: ignore[arg-type]
+        joined = everyone.outer_join(seg, everyone.customer_id == seg.customer_id)
+        expr = joined.select(
+            customer_id=ibis.coalesce(everyone.customer_id, seg.customer_id),
+            segment=seg.segment.fill_null(NO_ORDERS_SEGMENT),
+        )
+        return fetch(expr.order_by("customer_id"))
+    feats = customer_features(con, as_of) if features is None else features
+    if method == "rfm":
+        names = rfm_segments(feats, **kwargs).segment.to_numpy()  # type: ignore[arg-type]
+    elif len(feats):
+        model = CustomerSegmenter(**kwargs).fit(feats)  # type: ignore[arg-type]
+        names = model.segment_names(model.labels_)
+    else:
+        names = np.zeros(0, dtype=str)
+    return _segments_of_everyone(fetch(everyone.order_by("customer_id")).customer_id, feats, names)
+
+
+def _segments_of_everyone(ids: pd.Series, feats: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """``ids`` (sorted) with the segment ``names`` of ``feats``' customers, the rest
+    :data:`NO_ORDERS_SEGMENT`; buyers missing from ``ids`` are added in id order."""
+    index = pd.Index(feats.customer_id)
+    if not index.is_unique:
+        dup = index[index.duplicated()][0]
+        raise ParameterError(
+            f"features list customer_id {dup!r} more than once; use customer_features()"
+        )
+    where = index.get_indexer(ids)
+    found = where >= 0
+    if len(index) and len(ids) and not found.any():
+        raise ParameterError(
+            f"no customer_id of features (e.g. {index[0]!r}) is a customer of the data "
+            f"(e.g. {ids.iloc[0]!r}); pass customer_features(con, as_of) of the same data"
+        )
+    names = np.asarray(names, dtype=object)
+    segment = np.full(len(ids), NO_ORDERS_SEGMENT, dtype=object)
+    segment[found] = names[where[found]]
+    out = pd.DataFrame({"customer_id": ids.to_numpy(dtype=object), "segment": segment})
+    # buyers who are not customers at as_of (an order before the sign-up date is loaded
+    # with a warning): kept, as the customer list joined to the buyers would keep them
+    extra = np.ones(len(index), dtype=bool)
+    extra[where[found]] = False
+    if extra.any():
+        more = pd.DataFrame({"customer_id": index[extra].to_numpy(), "segment": names[extra]})
+        out = pd.concat([out, more]).sort_values("customer_id", ignore_index=True)
+    return out.astype({"segment": str})

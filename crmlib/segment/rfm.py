@@ -1,0 +1,191 @@
+"""Rule-based RFM segments: quintile scores per feature and a rule table that names the
+score combinations (Champions, At risk, ...), in pandas and as an engine expression."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmlib.errors import ParameterError
+from crmlib.segment.features import _RFM_SEGMENT_CONFIG, OTHER_SEGMENT
+
+
+def _quintile_score(values: np.ndarray, higher_is_better: bool, bins: int) -> np.ndarray:
+    """Score ``1 + floor(bins * share of customers strictly worse)``; ties share a score."""
+    v = np.asarray(values, dtype=float)
+    n = len(v)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    s = np.sort(v)
+    if higher_is_better:
+        worse = np.searchsorted(s, v, side="left")  # strictly smaller values
+    else:
+        worse = n - np.searchsorted(s, v, side="right")  # strictly larger values
+    return (1 + np.floor(bins * worse / n)).astype("int64").clip(1, bins)
+
+
+def rfm_scores(features: pd.DataFrame, *, bins: int = 5) -> pd.DataFrame:
+    """Add quintile scores ``r_score``, ``f_score``, ``m_score`` (1-5) and ``rfm_score``.
+
+    A customer's score is ``1 + floor(5 * w / n)`` where ``w`` is the number of customers
+    *strictly worse* on that feature (longer since the last order for R; fewer orders for
+    F; less revenue for M) and ``n`` the number of customers. Ties therefore always share
+    a score, the worst value always scores 1, and repeated values (most customers with one
+    order) never break the binning as ``pandas.qcut`` does; the price is that scores need
+    not be equally frequent.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        :func:`customer_features` (columns ``recency_days``, ``frequency``, ``monetary``).
+    bins : int, default=5
+        Number of score levels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``features`` with ``r_score``, ``f_score``, ``m_score`` (int) and
+        ``rfm_score`` (str, e.g. ``"545"``).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"recency_days": [1, 5, 5, 30, 400], "frequency": [9, 1, 1, 1, 2],
+    ...                   "monetary": [900.0, 20, 20, 50, 10]})
+    >>> rfm_scores(f)[["r_score", "f_score", "m_score"]].to_numpy().tolist()
+    [[5, 5, 5], [3, 1, 2], [3, 1, 2], [2, 1, 4], [1, 4, 1]]
+    """
+    missing = [c for c in ("recency_days", "frequency", "monetary") if c not in features]
+    if missing:
+        raise ParameterError(
+            f"features have no column(s) {', '.join(missing)}; use customer_features()"
+        )
+    if int(bins) != bins or bins < 2:
+        raise ParameterError(f"bins={bins!r} should be a whole number >= 2")
+    out = features.copy()
+    out["r_score"] = _quintile_score(out.recency_days.to_numpy(), False, bins)
+    out["f_score"] = _quintile_score(out.frequency.to_numpy(), True, bins)
+    out["m_score"] = _quintile_score(out.monetary.to_numpy(), True, bins)
+    out["rfm_score"] = out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str)
+    return out
+
+
+def default_rfm_segment_config() -> dict[str, dict[str, tuple[int, int]]]:
+    """Return a copy of the default RFM rules (edit it and pass it as ``segment_config``).
+
+    Each rule maps a segment name to inclusive score ranges ``{"r": (lo, hi), "f": …,
+    "m": …}``; rules are tried in order and the first match wins; customers matched by
+    none are :data:`OTHER_SEGMENT`.
+    """
+    return {name: dict(rule) for name, rule in _RFM_SEGMENT_CONFIG.items()}
+
+
+def _checked_rules(
+    segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None,
+) -> list[tuple[str, dict[str, tuple[int, int]]]]:
+    """Return the rules as ``(name, {letter: (lo, hi)})`` after checking every range."""
+    config = _RFM_SEGMENT_CONFIG if segment_config is None else segment_config
+    rules = []
+    for name, rule in config.items():
+        checked = {}
+        for letter, bounds in rule.items():
+            if letter not in ("r", "f", "m"):
+                raise ParameterError(
+                    f"segment rule {name!r} uses {letter!r}; use the letters 'r', 'f', 'm'"
+                )
+            try:
+                lo, hi = (int(b) for b in bounds)
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"segment rule {name!r}: {letter}={bounds!r} should be a (low, high) pair"
+                ) from None
+            if lo > hi:
+                raise ParameterError(
+                    f"segment rule {name!r}: {letter}=({lo}, {hi}) has low above high"
+                )
+            checked[letter] = (lo, hi)
+        rules.append((str(name), checked))
+    return rules
+
+
+def rfm_segments(
+    features: pd.DataFrame,
+    *,
+    segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
+) -> pd.DataFrame:
+    """Return :func:`rfm_scores` with a named ``segment`` per customer.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        :func:`customer_features`, or a frame that already has the three scores.
+    segment_config : mapping, optional
+        Rules ``{name: {"r": (lo, hi), "f": (lo, hi), "m": (lo, hi)}}`` (inclusive, a
+        missing letter matches any score), tried in order; default
+        :func:`default_rfm_segment_config`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The scored features plus ``segment`` (str).
+
+    Raises
+    ------
+    ParameterError
+        When a rule uses a letter other than r, f, m or a range that is not (lo, hi)
+        with lo <= hi.
+    """
+    scored = (
+        features
+        if {"r_score", "f_score", "m_score"} <= set(features.columns)
+        else rfm_scores(features)
+    ).copy()
+    segment = np.full(len(scored), OTHER_SEGMENT, dtype=object)
+    unassigned = np.ones(len(scored), dtype=bool)
+    for name, rule in _checked_rules(segment_config):
+        match = unassigned.copy()
+        for letter, (lo, hi) in rule.items():
+            score = scored[f"{letter}_score"].to_numpy()
+            match &= (score >= lo) & (score <= hi)
+        segment[match] = name
+        unassigned &= ~match
+    scored["segment"] = segment.astype(str)
+    return scored
+
+
+def _rfm_segments_expr(
+    features: ir.Table,
+    *,
+    segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
+) -> ir.Table:
+    """:func:`rfm_segments` in the engine: ``customer_id``, ``segment`` of every buyer.
+
+    The scores are :func:`rfm_scores`'s ``1 + floor(bins * w / n)`` with ``w``, the
+    customers strictly worse, counted by ``rank()`` (0-based, ties share the lowest).
+    """
+    rules = _checked_rules(segment_config)
+    bins = 5  # rfm_scores' default, which rfm_segments uses
+    n = features.customer_id.count().over().cast("float64")
+
+    def score(worse_first: ir.Value) -> ir.IntegerValue:
+        worse = ibis.rank().over(order_by=worse_first).cast("float64")
+        return (1 + (bins * worse / n).floor()).cast("int64")
+
+    scored = features.select(
+        "customer_id",
+        r=score(ibis.desc(features.recency_days)),
+        f=score(features.frequency),
+        m=score(features.monetary),
+    )
+    branches = []
+    for name, rule in rules:
+        cond = ibis.literal(True)
+        for letter, (lo, hi) in rule.items():
+            cond &= scored[letter].between(lo, hi)
+        branches.append((cond, name))
+    other = ibis.literal(OTHER_SEGMENT)
+    segment = ibis.cases(*branches, else_=other) if branches else other
+    return scored.select("customer_id", segment=segment)
