@@ -42,7 +42,6 @@ class Kind(StrEnum):
     MONEY = "money"  # an amount in the report's currency: 1,234.50
     RATE = "rate"  # a fraction 0-1 shown as a percentage: 12.3%
     NUMBER = "number"  # any other quantity, at a stated number of decimals
-    TEXT = "text"
 
 
 @dataclass(frozen=True)

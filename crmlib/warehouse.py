@@ -451,8 +451,9 @@ def require_table(con: ibis.BaseBackend, name: str) -> ir.Table:
     return con.table(name)
 
 
-#: Key of ``DataFrame.attrs`` holding why a frame is empty (a column the data lacks); the
-#: figures and tables of the reports show it in place of the numbers.
+#: Key of ``DataFrame.attrs`` holding why a frame is empty (a column the data lacks, no
+#: event in the period, ...); the figures and tables of the reports show it in place of
+#: the numbers.
 WHY_EMPTY: str = "why_empty"
 
 
@@ -520,7 +521,8 @@ OUTLIER_DAYS: int = 365
 def _event_columns(con: ibis.BaseBackend) -> list[tuple[str, ir.Table, str]]:
     """The tables and time columns that date the data: :data:`AS_OF_TABLES`, or, for a
     folder with none of them (a campaign team's export), the first table of
-    :data:`AS_OF_FALLBACK_TABLES` that it has."""
+    :data:`AS_OF_FALLBACK_TABLES` whose time column holds a date (a contact export whose
+    send times are all empty is dated by its campaigns)."""
     for names in (AS_OF_TABLES, *((name,) for name in AS_OF_FALLBACK_TABLES)):
         out = []
         for name in names:
@@ -529,7 +531,8 @@ def _event_columns(con: ibis.BaseBackend) -> list[tuple[str, ir.Table, str]]:
                 t = con.table(name)
                 if spec.event_time in t.columns:
                     out.append((name, t, spec.event_time))
-        if out:
+        fallback = names != AS_OF_TABLES
+        if out and (not fallback or t[spec.event_time].notnull().any().execute()):
             return out
     return []
 

@@ -173,13 +173,13 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     },
     ("campaign_contacts", "group"): {
         "03_cmm": (
-            ["no campaign of the period has a measured control group"],
+            ["no campaign of the period is measurable (no control group)"],
             {"incremental_revenue", "incremental_roi"},
         )
     },
     ("campaign_contacts", "revenue"): {
         "03_cmm": (
-            ["Attributed revenue, ROAS and ROI are n/a"],
+            ["Attributed revenue, ROAS, ROI and the incremental revenue and ROI are n/a"],
             {"attributed_revenue", "roas", "roi", "incremental_revenue", "incremental_roi"},
         )
     },
@@ -312,7 +312,7 @@ def test_campaigns_whose_contacts_are_all_controls(small_sample, tmp_path):
     assert nulls == {"conversion_rate", "incremental_revenue", "incremental_roi"}
     notes = " | ".join(_notices(result.folder / "03_cmm.html"))
     assert "The conversion rate is n/a: the campaigns of this period have no treated" in notes
-    assert "no campaign of the period has a measured control group" in notes
+    assert "no campaign of the period is measurable (no treated contacts)" in notes
     assert "No treated campaign contact in this period" in notes  # the funnel
     assert "Participation by customer segment (treated contacts): The campaigns of" in notes
     assert "no baseline rate to plan group sizes from" in notes

@@ -20,11 +20,12 @@ def test_a_declared_table_is_formatted_without_arguments():
         share=RATE,
         days=number(1),
     )
+    before = formats.currency()
     formats.set_currency("EUR")
     try:
         html = style_table(df.head(5), caption="c").data  # declarations survive head()
     finally:
-        formats.set_currency("")
+        formats.set_currency(before)
     assert ">1,234.50</td>" in html and ">12.5%</td>" in html and ">3.5</td>" in html
     assert "revenue (EUR)" in html
 

@@ -266,3 +266,16 @@ def test_a_campaign_export_is_dated_by_its_contacts(tmp_path):
         },
     )
     assert latest_event_date(crmlib.connect(str(folder))) == dt.date(2025, 3, 4)
+
+
+def test_contacts_without_send_times_are_dated_by_their_campaigns(tmp_path):
+    from crmlib.warehouse import latest_event_date
+
+    folder = write_tables(
+        tmp_path / "d",
+        {
+            "campaigns.csv": "campaign_id,channel,start_date,cost\nK1,email,2025-03-01,10\n",
+            "campaign_contacts.csv": "campaign_id,customer_id,sent_at\nK1,C1,\nK1,C2,\n",
+        },
+    )
+    assert latest_event_date(crmlib.connect(str(folder))) == dt.date(2025, 3, 1)

@@ -11,8 +11,9 @@ Conventions of :mod:`crmlib.metrics` (read these before adding a KPI):
 * **Grains.** Calendar periods are ``"week"`` (Monday to Sunday) or ``"month"``
   (:data:`GRAINS`).
 * **Rates** are ratios of sums, never means of ratios; a rate whose denominator is zero is
-  NaN (shown n/a), and a rate readers compare carries a 95% Wilson interval in the columns
-  ``<rate>_low`` and ``<rate>_high`` (:func:`with_rate`).
+  NaN (a blank table cell; a null KPI, shown n/a with its reason), and a rate readers
+  compare carries a 95% Wilson interval in the columns ``<rate>_low`` and ``<rate>_high``
+  (:func:`with_rate`).
 * **Totals.** A table with a total row labels it :data:`TOTAL_LABEL` and computes it from
   the underlying counts (the ratio of the sums), not as a mean of the rows.
 * **Satisfaction** is a 1-5 score; a rating counts as satisfied from
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.contract import TABLES
-from crmlib.errors import ParameterError
+from crmlib.errors import DataContractError, ParameterError
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, period_bounds, require_table
 
@@ -107,6 +108,11 @@ def event_window(
     column = TABLES[table].event_time
     if column is None:
         raise ParameterError(f"table {table!r} has no event time in the contract")
+    if column not in t.columns:
+        raise DataContractError(
+            f"table {table!r} has no {column} column, so its rows cannot be placed in time; "
+            "check has_columns first where the column is optional"
+        )
     time = t[column]
     cond = time < ibis.timestamp(day_end(as_of))
     if lookback_days is not None:

@@ -601,7 +601,7 @@ def category_mix(con: ibis.BaseBackend, as_of: dt.date, segments: pd.DataFrame) 
         )
     )
     if df.empty:
-        return empty_frame(_MIX_COLUMNS, "No customer has a valid order with a category.")
+        return empty_frame(_MIX_COLUMNS, "No customer of the segments has a valid order by as_of.")
     df["segment_revenue"] = df.groupby("segment").revenue.transform("sum")
     overall = df.groupby("category").revenue.sum()
     total = overall.sum()

@@ -43,23 +43,9 @@ _MEASURED = "measured"
 def campaigns_started(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = DEFAULT_LOOKBACK_DAYS
 ) -> ir.Table:
-    """Return the campaigns whose ``start_date`` lies in the reporting period.
-
-    Parameters
-    ----------
-    con : ibis.BaseBackend
-        Warehouse connection.
-    as_of : datetime.date
-        Last day seen.
-    lookback_days : int or None, default=90
-        Length of the period ending at ``as_of`` (inclusive); None for every campaign
-        started by ``as_of``.
-
-    Returns
-    -------
-    ibis.expr.types.Table
-        The ``campaigns`` table filtered on ``start_date``.
-    """
+    """Return the campaigns whose ``start_date`` lies in the ``lookback_days`` ending at
+    ``as_of`` (every campaign started by ``as_of`` with None):
+    :func:`crmlib.metrics.core.events` of ``campaigns``, 90 days by default."""
     return events(con, "campaigns", as_of, lookback_days)
 
 

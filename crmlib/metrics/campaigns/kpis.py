@@ -75,8 +75,9 @@ def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
     notes = []
     if not results.revenue.notna().any():
         notes.append(
-            "Attributed revenue, ROAS and ROI are n/a: no contact of the period's campaigns "
-            "has a revenue (the campaign_contacts table may have no revenue column)."
+            "Attributed revenue, ROAS, ROI and the incremental revenue and ROI are n/a: no "
+            "contact of the period's campaigns has a revenue (the campaign_contacts table "
+            "may have no revenue column)."
         )
     elif not (results.cost > 0).any():
         notes.append("ROAS and ROI are n/a: the campaigns of the period have no cost.")
@@ -87,9 +88,15 @@ def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
             "The conversion rate is n/a: no contact of the period's campaigns has a "
             "conversion flag (the campaign_contacts table may have no converted column)."
         )
-    if not (results.lift_status == _MEASURED).any():
-        notes.append(
-            "Incremental revenue and incremental ROI are n/a: no campaign of the period has a "
-            "measured control group."
+    measured = results[results.lift_status == _MEASURED]
+    if not len(measured):
+        why = "; ".join(
+            sorted({str(s).removeprefix("not measurable: ") for s in results.lift_status})
         )
+        notes.append(
+            "Incremental revenue and incremental ROI are n/a: no campaign of the period is "
+            f"measurable ({why})."
+        )
+    elif not (measured.cost > 0).any() and results.revenue.notna().any():
+        notes.append("Incremental ROI is n/a: the measurable campaigns of the period have no cost.")
     return notes

@@ -109,25 +109,6 @@ def _total_row(df: pd.DataFrame, keys: Sequence[str], values: dict) -> pd.DataFr
 def communications_as_of(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = None
 ) -> ir.Table:
-    """Return the communications seen at ``as_of``, optionally only the reporting period.
-
-    Parameters
-    ----------
-    con : ibis.BaseBackend
-        Warehouse connection.
-    as_of : datetime.date
-        Last day seen (inclusive).
-    lookback_days : int or None, default=None
-        When given, keep only the ``lookback_days`` days ending at ``as_of``.
-
-    Returns
-    -------
-    ibis.expr.types.Table
-        The ``communications`` table filtered by ``occurred_at`` (still in the engine).
-
-    Raises
-    ------
-    DataContractError
-        When the data has no communications table.
-    """
+    """Return the communications seen at ``as_of`` (the whole history, or the reporting
+    period with ``lookback_days``): :func:`crmlib.metrics.core.events` of ``communications``."""
     return events(con, "communications", as_of, lookback_days)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.core import (
+    GRAINS,
     events,
 )
 from crmlib.metrics.text import label
@@ -42,12 +43,11 @@ BACKLOG_AGE_BINS_DAYS: tuple[float, ...] = (0, 1, 3, 7, 14, 30, 90, math.inf)
 RESOLUTION_BINS_HOURS: tuple[float, ...] = (0, 4, 8, 24, 72, 168, math.inf)
 
 
-#: A satisfaction score at or above this counts as satisfied (CSAT: 4-5 on a 1-5 scale).
 #: The two durations: from ``created_at`` to the first response or to the resolution.
 TIME_KINDS: tuple[str, ...] = ("first_response", "resolution")
 
 
-_FREQS = {"week": "W", "month": "M"}
+_FREQS = GRAINS
 
 
 #: Added to a quantile's survival level to absorb floating-point error in lifelines' curve.
@@ -72,11 +72,6 @@ def _sort_groups(df: pd.DataFrame, col: str) -> pd.DataFrame:
     return df.sort_values(col, ignore_index=True)
 
 
-def _check_by(t: ir.Table, by: str | None) -> bool:
-    """Whether ``by`` can be computed on ``t`` (``None``, ``week``, ``month`` or a column)."""
-    return by is None or by in _FREQS or by in t.columns
-
-
 def _lacks(t: ir.Table, *columns: str | None) -> str:
     """Say which columns of ``columns`` the tickets table lacks ("" when it has them all).
 
@@ -93,23 +88,8 @@ def _lacks(t: ir.Table, *columns: str | None) -> str:
 def tickets_seen(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = None
 ) -> ir.Table:
-    """Return the tickets created up to ``as_of`` (or only in the reporting period).
-
-    Parameters
-    ----------
-    con : ibis.BaseBackend
-        Warehouse connection.
-    as_of : datetime.date
-        Last day seen (inclusive).
-    lookback_days : int or None, default=None
-        When given, only the tickets created in the ``lookback_days`` days ending at
-        ``as_of``; ``None`` keeps every ticket created up to ``as_of``.
-
-    Returns
-    -------
-    ibis.expr.types.Table
-        The ``tickets`` table filtered on ``created_at``.
-    """
+    """Return the tickets created up to ``as_of`` (the whole history, or the reporting
+    period with ``lookback_days``): :func:`crmlib.metrics.core.events` of ``tickets``."""
     return events(con, "tickets", as_of, lookback_days)
 
 

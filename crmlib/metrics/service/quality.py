@@ -113,7 +113,9 @@ def top_categories(
         Columns ``category``, ``tickets`` (created in the period), ``share`` (0-1),
         ``still_open`` (at ``as_of``), ``median_resolution_hours``, ``median_ci_low``,
         ``median_ci_high``, ``naive_median_resolution_hours``. Empty without a
-        ``category`` or ``resolved_at`` column.
+        ``category`` column. Without a ``resolved_at`` column there are no resolution
+        times: the ranking by ``tickets`` then has ``category``, ``tickets`` and ``share``
+        only, and the ranking by resolution time is empty.
 
     Raises
     ------
@@ -133,7 +135,8 @@ def top_categories(
         counts = _int_cols(counts, ["tickets"])
         counts["share"] = counts.tickets / counts.tickets.sum() if len(counts) else []
         counts = counts.sort_values(["tickets", "category"], ascending=[False, True])
-        return counts.head(n)[["category", "tickets", "share"]].reset_index(drop=True)
+        top = counts.head(n)[["category", "tickets", "share"]].reset_index(drop=True)
+        return attach(top, share=RATE)
     if d.empty:
         return empty_frame(cols, why_empty(d))
     km = kaplan_meier_times(d, by="category").rename(

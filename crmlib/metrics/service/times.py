@@ -22,7 +22,6 @@ from crmlib.metrics.service.base import (
     tickets_seen,
 )
 from crmlib.warehouse import (
-    WHY_EMPTY,
     day_end,
     empty_frame,
     fetch,
@@ -179,7 +178,7 @@ def kaplan_meier_times(durations: pd.DataFrame, by: str | None = None) -> pd.Dat
     ]
     cols = [*([by] if by else []), *names]
     if durations.empty:
-        return empty_frame(cols, durations.attrs.get(WHY_EMPTY, ""))
+        return empty_frame(cols, why_empty(durations))
     if by:
         rows = [{by: key, **_km_row(part)} for key, part in durations.groupby(by, sort=True)]
     else:
@@ -207,7 +206,7 @@ def survival_curves(durations: pd.DataFrame, by: str | None = None) -> pd.DataFr
     """
     cols = [*([by] if by else []), "hours", "still_waiting", "ci_low", "ci_high"]
     if durations.empty:
-        return empty_frame(cols, durations.attrs.get(WHY_EMPTY, ""))
+        return empty_frame(cols, why_empty(durations))
     parts = durations.groupby(by, sort=True) if by else [(None, durations)]
     frames = []
     for key, part in parts:
