@@ -374,14 +374,25 @@ def _unavailable(
     ax.set_axis_off()
     ax.set_title(_short_text(title))
     ax.text(0.5, 0.4, _short_text(message), ha="center", va="center", fontsize=11, style="italic")
-    if own and _in_kernel():
-        from IPython.display import display
-
-        from crmlib.tables import notice
-
-        display(notice(f"{_short_text(title)}: {_short_text(message)}"))
+    if own and _kernel_notice(f"{_short_text(title)}: {_short_text(message)}"):
         plt.close(ax.figure)
     return ax
+
+
+def _kernel_notice(text: str) -> bool:
+    """Show ``text`` as an HTML notice when running in a Jupyter kernel; say whether it did.
+
+    A reader can search, copy and have read aloud a notice, not a picture of text; outside
+    a kernel (scripts, tests) the caller draws the text on its figure instead.
+    """
+    if not _in_kernel():
+        return False
+    from IPython.display import display
+
+    from crmlib.tables import notice
+
+    display(notice(_short_text(text)))
+    return True
 
 
 def _in_kernel() -> bool:

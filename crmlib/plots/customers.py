@@ -18,7 +18,7 @@ from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
     _finish,
-    _in_kernel,
+    _kernel_notice,
     _label_map,
     _short_columns,
     _short_text,
@@ -68,13 +68,7 @@ def plot_monthly_split(
         _, ax = plt.subplots(figsize=FIGSIZE)
     total = df.groupby(month)[value].sum()
     ax.stackplot(total.index, total.to_numpy(), colors=PALETTE[:1], alpha=0.9)
-    if _in_kernel():  # a notice above the figure: text a reader can search and copy
-        from IPython.display import display
-
-        from crmlib.tables import notice
-
-        display(notice(_short_text(missing_message)))
-    else:
+    if not _kernel_notice(missing_message):  # outside a kernel: the note on the figure
         ax.set_ylim(0, max(float(total.max()), 1e-9) * 1.2)  # room for the note
         ax.text(
             0.01,
