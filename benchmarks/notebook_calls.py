@@ -8,7 +8,8 @@ module reads the notebooks themselves: every top-level statement of every code c
 * ``plots.<anything>(x, ...)``, ``style_table(x, ...)`` and ``notice(x)`` capture ``x``
   (the table the figure or table is drawn from) instead of drawing it;
 * ``crmlib.record(**kpis)`` captures the ``kpis`` dict;
-* ``report_context(...)`` is skipped (it only formats text).
+* ``open_report(data, as_of, ...)`` connects and resolves ``as_of`` (on the given
+  connection, when there is one) without showing the context table.
 
 So a run computes exactly the tables the reports show, without matplotlib or HTML.
 :func:`run_notebook` executes the steps with the notebook's own defaults (or given
@@ -31,7 +32,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 #: Calls replaced by a capture of their first argument (the data they would display).
 _SHOW_FUNCTIONS = {"style_table", "notice"}
-_SKIP_FUNCTIONS = {"report_context"}
 
 
 @dataclass
@@ -82,10 +82,13 @@ class _Capture(ast.NodeTransformer):
                 name = "plots"
             elif func.value.id == "crmlib" and func.attr == "record":
                 name = "record"
-            elif func.value.id == "crmlib" and func.attr == "report_context":
-                name = "report_context"
-        if name in _SKIP_FUNCTIONS:
-            return ast.copy_location(ast.Constant(value=None), node)
+        if name == "open_report":
+            call = ast.Call(
+                func=ast.Name(id="__open_report__", ctx=ast.Load()),
+                args=node.args[:2],
+                keywords=[],
+            )
+            return ast.copy_location(call, node)
         if name == "record":
             call = ast.Call(
                 func=ast.Name(id="__capture_kpis__", ctx=ast.Load()),
@@ -98,6 +101,14 @@ class _Capture(ast.NodeTransformer):
             call = ast.Call(func=ast.Name(id="__capture__", ctx=ast.Load()), args=args, keywords=[])
             return ast.copy_location(call, node)
         return node
+
+
+def _open(con, data: str, as_of: object) -> tuple:
+    """What ``open_report`` returns, on ``con`` when given: ``(con, resolved as_of)``."""
+    import crmlib
+
+    con = con if con is not None else crmlib.connect(data)
+    return con, crmlib.resolve_as_of(con, as_of)
 
 
 def _targets(stmt: ast.stmt) -> list[str]:
@@ -230,6 +241,7 @@ def run_notebook(
     ns: dict = {
         "__capture__": lambda x=None: (captured.append(x), x)[1],
         "__capture_kpis__": lambda **k: captured.append(dict(k)),
+        "__open_report__": lambda data, as_of="": _open(con, data, as_of),
         "__name__": "__notebook__",
     }
     exec(compile(params_source, f"{Path(path).name}[parameters]", "exec"), ns)

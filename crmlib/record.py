@@ -2,7 +2,10 @@
 
 ``record(customers_total=1234, revenue_total=5.6e5)`` displays the values as a small
 table and attaches them, machine-readable, to the cell output under the MIME type
-:data:`KPI_MIMETYPE`; ``crm-report render`` harvests them into ``kpis.json``.
+:data:`KPI_MIMETYPE`; ``crm-report render`` harvests them into ``kpis.json``. Each KPI's
+declaration (:class:`crmlib.formats.Kpi`: kind, unit, label, denominator, good direction),
+in recording order, goes with them under :data:`KPI_SPEC_MIMETYPE`, so the page, the
+summary and the index never guess what a number is from its name.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ import html
 import math
 import numbers
 
-__all__ = ["KPI_MIMETYPE", "record", "normalize_kpi"]
+from crmlib.formats import Kpi, format_value, kpi_spec
+
+__all__ = ["KPI_MIMETYPE", "KPI_SPEC_MIMETYPE", "record", "normalize_kpi", "recorded_specs"]
 
 #: MIME type of the machine-readable KPI bundle in a notebook output.
 KPI_MIMETYPE = "application/vnd.crm-reports.kpis+json"
+
+#: MIME type of the KPIs' declarations, a list in recording order.
+KPI_SPEC_MIMETYPE = "application/vnd.crm-reports.kpi-specs+json"
 
 
 def normalize_kpi(name: str, value: object) -> int | float | str | None:
@@ -46,35 +54,57 @@ def record(**kpis: object) -> None:
     Parameters
     ----------
     **kpis
-        ``name=value`` pairs; names follow the KPI conventions of docs/architecture.md
-        (rates in 0-1 unless the name ends in ``_pct``, durations in the unit the name says).
+        ``name=value`` pairs. A name declared with :func:`crmlib.formats.declare_kpis` (every
+        KPI of crmlib is) is stored with its declaration; another name is described by its
+        value's type only (text, count, number).
 
     Values are normalized with :func:`normalize_kpi` before they are shown and stored.
     """
     values = {k: normalize_kpi(k, v) for k, v in kpis.items()}
+    specs = [kpi_spec(k, v) for k, v in values.items()]
     try:
         from IPython.display import display
     except ImportError:  # pragma: no cover - outside IPython there is nothing to display
         return
+    shown = [(s, format_value(values[s.name], s, compact=True)) for s in specs]
     rows = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-        f"<td style='text-align:right'>{html.escape(_fmt(v))}</td></tr>"
-        for k, v in values.items()
+        f"<tr><th style='text-align:left'>{html.escape(s.label)}</th>"
+        f"<td style='text-align:right'>{html.escape(text)}</td></tr>"
+        for s, text in shown
     )
-    text = "\n".join(f"{k}: {_fmt(v)}" for k, v in values.items())
     bundle = {
         KPI_MIMETYPE: values,
+        KPI_SPEC_MIMETYPE: [s.as_dict() for s in specs],
         "text/html": f"<table class='crm-kpis'>{rows}</table>",
-        "text/plain": text,
+        "text/plain": "\n".join(f"{s.name}: {text}" for s, text in shown),
     }
     display(bundle, raw=True)
 
 
-def _fmt(v: object) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.2f}"
-    return str(v)
+def recorded_specs(nb: dict) -> list[Kpi]:
+    """Return the declarations of the KPIs a notebook recorded, in recording order.
+
+    A KPI recorded twice keeps its first place and its last declaration (as its value is the
+    last one). Outputs written before declarations were stored (no
+    :data:`KPI_SPEC_MIMETYPE`), and malformed declarations, give the names' known
+    declarations (:func:`crmlib.formats.kpi_spec`), in name order.
+    """
+    found: dict[str, Kpi] = {}
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            values = data.get(KPI_MIMETYPE)
+            if not isinstance(values, dict):
+                continue
+            specs = []
+            stored = data.get(KPI_SPEC_MIMETYPE)
+            for d in stored if isinstance(stored, list) else []:
+                try:
+                    specs.append(Kpi.from_dict(d))
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    continue
+            named = {s.name for s in specs}
+            specs += [kpi_spec(k, v) for k, v in sorted(values.items()) if k not in named]
+            for spec in specs:
+                found[spec.name] = spec  # a new key goes last; an old one keeps its place
+    return list(found.values())

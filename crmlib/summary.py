@@ -18,11 +18,9 @@ readers):
 5. **Most breached SLA** - ``most_breached_sla_priority`` with, when recorded,
    ``most_breached_sla_breach_rate``.
 
-At most six sentences are returned. KPI names follow the conventions of
-docs/architecture.md: rates are fractions in 0-1 unless the name ends in ``_pct`` (0-100);
-durations carry their unit
-(``_hours``, ``_days``); names holding ``revenue``, ``cost``, ``value``, ``margin`` or
-``spend`` are money.
+At most six sentences are returned. What a KPI is - count, money, rate, duration, its label
+and denominator - comes from its declaration (:class:`crmlib.formats.Kpi`, stored by
+:func:`crmlib.record` with the value); names are not parsed for it.
 """
 
 from __future__ import annotations
@@ -34,15 +32,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crmlib.formats import (
+    Kind,
+    Kpi,
+    columns_of,
+    declare_kpis,
+    declared_kpi,
+    format_value,
+    kpi_spec,
+)
 from crmlib.metrics.core import TOTAL_LABEL
 
 __all__ = [
     "RULES",
     "best_and_worst",
     "Movement",
-    "kpi_kind",
-    "kpi_label",
-    "format_kpi",
     "relative_change",
     "format_change",
     "largest_movements",
@@ -63,23 +67,8 @@ RULES: tuple[str, ...] = (
 
 #: Smallest relative change (as a fraction) called a movement.
 MOVEMENT_THRESHOLD: float = 0.01
-_MONEY = {"revenue", "cost", "costs", "value", "margin", "spend", "profit", "clv", "aov"}
-_RATE = {"rate", "share", "roi", "ratio", "fraction"}
-_AVERAGE = {"avg", "average", "mean", "median", "per", "index"}
-_UNITS = {"hours": "h", "days": "days", "minutes": "min", "months": "months", "seconds": "s"}
-_WORDS = {
-    "avg": "average",
-    "csat": "CSAT",
-    "sla": "SLA",
-    "roi": "ROI",
-    "roas": "ROAS",
-    "nps": "NPS",
-    "clv": "CLV",
-    "aov": "AOV",
-    "kpi": "KPI",
-    "id": "ID",
-}
-_FRONT = {"total", "new", "open"}
+
+Specs = Mapping[str, Kpi]
 
 
 def _is_number(value: object) -> bool:
@@ -90,77 +79,17 @@ def _is_number(value: object) -> bool:
     )
 
 
-def kpi_kind(name: str, value: object = 0) -> str:
-    """Return how a KPI is read, from its name and value.
-
-    Returns
-    -------
-    str
-        ``"text"`` (a string), ``"missing"`` (None or not finite), ``"pct"`` (0-100, name ends
-        in ``_pct``), ``"rate"`` (a fraction 0-1: the name holds rate, share, roi, ratio),
-        a duration unit (``"hours"``, ``"days"``, ``"minutes"``, ``"months"``, ``"seconds"``:
-        the name ends in it), ``"money"``, ``"count"`` (an integer) or ``"number"``.
-    """
-    if isinstance(value, str):
-        return "text"
-    if value is None or not _is_number(value):
-        return "missing"
-    tokens = name.lower().split("_")
-    if tokens[-1] == "pct":
-        return "pct"
-    if _RATE & set(tokens):
-        return "rate"
-    if tokens[-1] in _UNITS:
-        return tokens[-1]
-    if _MONEY & set(tokens):
-        return "money"
-    if isinstance(value, int):
-        return "count"
-    return "number"
+def _spec(name: str, kpis: Mapping[str, object], specs: Specs | None, metric: str = "") -> Kpi:
+    """The declaration of ``name``: stored with the run, known to crmlib, or (for a best or
+    worst value nobody declared) that of the ``metric`` it ranks by; else by type."""
+    if specs and name in specs:
+        return specs[name]
+    known = declared_kpi(name) or (declared_kpi(metric) if metric else None)
+    return known or kpi_spec(name, kpis.get(name))
 
 
-def kpi_label(name: str) -> str:
-    """Return a reader's label for a KPI name (``revenue_total`` -> ``Total revenue``).
-
-    Unit suffixes (``_pct``, ``_hours``...) are dropped, because :func:`format_kpi` shows the
-    unit with the value; a trailing ``total``, ``new`` or ``open`` moves to the front.
-    """
-    tokens = [t for t in name.split("_") if t]
-    if len(tokens) > 1 and (tokens[-1] == "pct" or tokens[-1] in _UNITS):
-        tokens = tokens[:-1]
-    if len(tokens) > 1 and tokens[-1] in _FRONT:
-        tokens = [tokens[-1], *tokens[:-1]]
-    words = [_WORDS.get(t.lower(), t) for t in tokens]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:] if text else name
-
-
-def format_kpi(name: str, value: object, currency: str = "") -> str:
-    """Return a KPI value formatted for reading, with its unit.
-
-    Examples: ``3,000`` (count), ``EUR 12,345`` (money of 1,000 or more), ``EUR 54.20``,
-    ``23.4%`` (rate 0.234 or pct 23.4), ``12.5 h``, ``n/a`` (None).
-    """
-    kind = kpi_kind(name, value)
-    if kind == "text":
-        return str(value)
-    if kind == "missing":
-        return "n/a"
-    v = float(value)  # type: ignore[arg-type]
-    if kind == "count":
-        return f"{int(value):,}"  # type: ignore[call-overload]
-    if kind == "money":
-        text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
-        return f"{currency} {text}" if currency else text
-    if kind == "rate":
-        return f"{v:.1%}"
-    if kind == "pct":
-        return f"{v:.1f}%"
-    if kind in _UNITS:
-        return f"{v:,.1f} {_UNITS[kind]}"
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:,.2f}" if abs(v) >= 10 else f"{v:,.3g}"
+def _text(spec: Kpi, value: object, currency: str) -> str:
+    return format_value(value, spec, currency=currency, compact=True)
 
 
 def relative_change(previous: object, current: object) -> float | None:
@@ -177,24 +106,31 @@ def relative_change(previous: object, current: object) -> float | None:
     return (c - p) / abs(p)
 
 
-def format_change(previous: object, current: object) -> tuple[str, str]:
+def format_change(previous: object, current: object, good: str | None = None) -> tuple[str, str]:
     """Return ``(direction, text)`` of a change: ``("up", "▲ +12.3%")``, ``("down", ...)``.
 
     ``direction`` is ``"up"``, ``"down"``, ``"flat"`` (less than 0.05 %) or ``"none"`` (no
     previous value, or a change from zero); the text always carries the sign and an arrow, so
-    it reads without colour.
+    it reads without colour. With ``good`` (``"higher"`` or ``"lower"``, the KPI's declared
+    good direction) an up or down change also says ``(better)`` or ``(worse)``.
     """
     rel = relative_change(previous, current)
     if rel is None:
         if _is_number(previous) and _is_number(current):
             up = float(current) > 0  # type: ignore[arg-type]
-            return ("up", "▲ from 0") if up else ("down", "▼ from 0")
-        return "none", "–"
-    if abs(rel) < 0.0005:
+            direction, text = ("up", "▲ from 0") if up else ("down", "▼ from 0")
+        else:
+            return "none", "–"
+    elif abs(rel) < 0.0005:
         return "flat", "= 0.0%"
-    if rel > 0:
-        return "up", f"▲ +{rel:.1%}"
-    return "down", f"▼ −{abs(rel):.1%}"
+    elif rel > 0:
+        direction, text = "up", f"▲ +{rel:.1%}"
+    else:
+        direction, text = "down", f"▼ −{abs(rel):.1%}"
+    if good in ("higher", "lower"):
+        better = (direction == "up") == (good == "higher")
+        text += " (better)" if better else " (worse)"
+    return direction, text
 
 
 @dataclass(frozen=True)
@@ -245,53 +181,53 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _describe_movement(m: Movement, currency: str) -> str:
-    label = _lower_first(kpi_label(m.name))
-    old, new = format_kpi(m.name, m.previous, currency), format_kpi(m.name, m.current, currency)
+def _describe_movement(m: Movement, spec: Kpi, currency: str) -> str:
+    label = _lower_first(spec.label)
+    old, new = _text(spec, m.previous, currency), _text(spec, m.current, currency)
     word = "rose" if m.change > 0 else "fell"
-    kind = kpi_kind(m.name, m.current)
-    if kind in ("rate", "pct"):
-        points = (m.current - m.previous) * (100 if kind == "rate" else 1)
+    if spec.kind in (Kind.RATE, Kind.PERCENT):
+        points = (m.current - m.previous) * (100 if spec.kind == Kind.RATE else 1)
         size = f"{abs(points):.1f} percentage points"
     else:
         size = f"{abs(m.change):.1%}"
     return f"{label} {word} {size}, from {old} to {new}"
 
 
-def _typed(kpis: Mapping[str, object]) -> tuple[list[str], list[str]]:
+def _typed(kpis: Mapping[str, object], specs: Specs | None) -> tuple[list[str], list[str]]:
     amounts, others = [], []
     for name, value in kpis.items():
-        if name.startswith(("best_", "worst_", "most_")):
+        if name.startswith(("best_", "worst_", "most_")) or not _is_number(value):
             continue
-        kind = kpi_kind(name, value)
-        if kind in ("text", "missing"):
+        spec = _spec(name, kpis, specs)
+        if spec.kind == Kind.TEXT:
             continue
-        tokens = set(name.lower().split("_"))
-        if kind in ("count", "money") and not (_AVERAGE & tokens):
-            amounts.append(name)
-        else:
-            others.append(name)
+        (amounts if spec.is_amount else others).append(name)
     return amounts, others
 
 
-def _listing(names: list[str], kpis: Mapping[str, object], currency: str) -> str:
-    items = [f"{_lower_first(kpi_label(n))} {format_kpi(n, kpis[n], currency)}" for n in names]
+def _listing(names: list[str], kpis: Mapping[str, object], specs: Specs | None, currency: str):
+    items = []
+    for n in names:
+        spec = _spec(n, kpis, specs)
+        items.append(f"{_lower_first(spec.label)} {_text(spec, kpis[n], currency)}")
     return _join(items)
 
 
 def _named_item(
-    kpis: Mapping[str, object], prefix: str, rest: str, metric: str, currency: str
+    kpis: Mapping[str, object], specs: Specs | None, key: str, metric: str, currency: str
 ) -> str:
-    """Return ``"<name> (<value>)"`` for ``<prefix>_<rest>``, or "" when not recorded."""
-    text = kpis.get(f"{prefix}_{rest}")
+    """Return ``"<name> (<value>)"`` for KPI ``key``, or "" when not recorded."""
+    text = kpis.get(key)
     if not isinstance(text, str) or not text:
         return ""
-    val = kpis.get(f"{prefix}_{rest}_value")
-    shown = f" ({format_kpi(metric, val, currency)})" if _is_number(val) else ""
+    val = kpis.get(f"{key}_value")
+    shown = ""
+    if _is_number(val):
+        shown = f" ({_text(_spec(f'{key}_value', kpis, specs, metric), val, currency)})"
     return f"{text}{shown}"
 
 
-def _best_worst(kpis: Mapping[str, object], currency: str) -> list[str]:
+def _best_worst(kpis: Mapping[str, object], specs: Specs | None, currency: str) -> list[str]:
     sentences = []
     for name, value in kpis.items():
         if not (name.startswith("best_") and isinstance(value, str)):
@@ -300,10 +236,9 @@ def _best_worst(kpis: Mapping[str, object], currency: str) -> list[str]:
         thing, _, metric = rest.partition("_")
         if not metric:
             continue
-        metric_label = _lower_first(kpi_label(metric))
-
-        best = _named_item(kpis, "best", rest, metric, currency)
-        worst = _named_item(kpis, "worst", rest, metric, currency)
+        metric_label = _lower_first(_spec(f"{name}_value", kpis, specs, metric).label)
+        best = _named_item(kpis, specs, name, metric, currency)
+        worst = _named_item(kpis, specs, f"worst_{rest}", metric, currency)
         if best and worst:
             sentences.append(
                 f"By {metric_label}, the best {thing} was {best} and the worst was {worst}."
@@ -313,15 +248,16 @@ def _best_worst(kpis: Mapping[str, object], currency: str) -> list[str]:
     return sentences
 
 
-def _sla(kpis: Mapping[str, object]) -> list[str]:
+def _sla(kpis: Mapping[str, object], specs: Specs | None) -> list[str]:
     priority = kpis.get("most_breached_sla_priority")
     if not isinstance(priority, str) or not priority:
         return []
     rate = kpis.get("most_breached_sla_breach_rate")
     if _is_number(rate):
+        spec = _spec("most_breached_sla_breach_rate", kpis, specs)
         return [
             f"The SLA breached most often was the one for {priority} priority tickets: "
-            f"{format_kpi('breach_rate', rate)} of them missed it."
+            f"{_text(spec, rate, '')} of them missed it."
         ]
     return [f"The SLA breached most often was the one for {priority} priority tickets."]
 
@@ -334,6 +270,7 @@ def executive_summary(
     previous_as_of: str = "",
     currency: str = "",
     max_sentences: int = 6,
+    specs: Specs | None = None,
 ) -> list[str]:
     """Return the summary sentences (plain text, not HTML) for a report's KPIs.
 
@@ -349,6 +286,9 @@ def executive_summary(
         Currency code shown with money KPIs.
     max_sentences : int, default=6
         At most this many sentences (the rules' order decides which stay).
+    specs : mapping, optional
+        ``{name: Kpi}``, the declarations :func:`crmlib.record` stored with the values;
+        a name without one is looked up with :func:`crmlib.formats.kpi_spec`.
 
     Returns
     -------
@@ -359,12 +299,12 @@ def executive_summary(
     if not kpis:
         return ["This report recorded no headline numbers, so there is nothing to summarise."]
     sentences = []
-    amounts, others = _typed(kpis)
+    amounts, others = _typed(kpis, specs)
     when = f"As of {as_of}" if as_of else "In this run"
     if amounts:
-        sentences.append(f"{when}: {_listing(amounts[:4], kpis, currency)}.")
+        sentences.append(f"{when}: {_listing(amounts[:4], kpis, specs, currency)}.")
     if others:
-        text = _listing(others[:4], kpis, currency)
+        text = _listing(others[:4], kpis, specs, currency)
         sentences.append(f"{text[:1].upper()}{text[1:]}.")
     against = f"the previous run ({previous_as_of})" if previous_as_of else "the previous run"
     if previous is None:
@@ -372,13 +312,15 @@ def executive_summary(
     elif amounts or others:
         moves = largest_movements(kpis, previous)
         if moves:
-            parts = "; ".join(_describe_movement(m, currency) for m in moves)
+            parts = "; ".join(
+                _describe_movement(m, _spec(m.name, kpis, specs), currency) for m in moves
+            )
             biggest = "movement" if len(moves) == 1 else "movements"
             sentences.append(f"The largest {biggest} against {against}: {parts}.")
         else:
             sentences.append(f"No headline number moved by 1% or more against {against}.")
-    sentences += _best_worst(kpis, currency)
-    sentences += _sla(kpis)
+    sentences += _best_worst(kpis, specs, currency)
+    sentences += _sla(kpis, specs)
     return sentences[:max_sentences]
 
 
@@ -419,6 +361,26 @@ def best_and_worst(
     ranked = ranked.sort_values([value, label], ascending=[False, True], kind="stable")
     best, worst = ranked.iloc[0], ranked.iloc[-1]
     key = f"{thing}_{value}"
+    declared = columns_of(df).get(value)
+    known = kpi_spec(value, 0.0)  # a declared KPI of that name (roi, success_rate) or a number
+    kind = declared.kind if declared else known.kind
+    unit = declared.unit if declared else known.unit
+    digits = declared.decimals if declared else known.decimals
+    metric = (declared.label if declared else "") or known.label
+    for end in ("best", "worst"):
+        declare_kpis(
+            Kpi(f"{end}_{key}", Kind.TEXT, f"{end.title()} {thing} by {_lower_first(metric)}"),
+            Kpi(
+                f"{end}_{key}_value",
+                kind,
+                metric,
+                unit=unit,
+                decimals=digits,
+                good="higher",
+                definition=f"{metric} of the {end} {thing}.",
+            ),
+            replace=True,
+        )
     return {
         f"best_{key}": str(best[label]),
         f"best_{key}_value": float(best[value]),

@@ -14,9 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterable
+from dataclasses import replace
 
 import pandas as pd
 from IPython.display import HTML
+
+from crmlib.formats import NOT_REACHED  # noqa: F401  (re-exported: how tables show it)
 
 __all__ = [
     "CELL_MAX_CHARS",
@@ -24,6 +27,7 @@ __all__ = [
     "TOOLTIP_MAX_CHARS",
     "style_table",
     "report_context",
+    "open_report",
     "notice",
     "notices",
     "missing_tables_notice",
@@ -69,24 +73,6 @@ def _bounded(text: str, max_chars: int = CELL_MAX_CHARS) -> str:
         return html.escape(text)
     tip = html.escape(_cut(text, TOOLTIP_MAX_CHARS), quote=True).replace("_", "&#95;")
     return f"<span title='{tip}'>{html.escape(_cut(text, max_chars))}</span>"
-
-
-#: How a table shows an infinite value: in these reports only a Kaplan-Meier median or
-#: quantile that the data has not reached is infinite (ratios give NaN, shown blank).
-NOT_REACHED = "not reached"
-
-
-def _finite(fmt):
-    """A cell formatter: blank for NaN, :data:`NOT_REACHED` for infinity, else ``fmt``."""
-
-    def cell(v: object) -> str:
-        if pd.isna(v):
-            return ""
-        if isinstance(v, float) and v in (float("inf"), float("-inf")):
-            return NOT_REACHED if v > 0 else "n/a"
-        return fmt(v)
-
-    return cell
 
 
 def style_table(
@@ -138,50 +124,41 @@ def style_table(
     from crmlib import formats
 
     declared = formats.columns_of(df)
-    kinds = {c: spec.kind for c, spec in declared.items()}
-    money = [*money, *(c for c, k in kinds.items() if k == formats.Kind.MONEY)]
-    percent = [*percent, *(c for c, k in kinds.items() if k == formats.Kind.RATE)]
-    decimals = {
-        **{c: spec.decimals for c, spec in declared.items() if spec.decimals is not None},
-        **(decimals or {}),
-    }
-    if not currency and any(k == formats.Kind.MONEY for k in kinds.values()):
+    if not currency and any(c.kind == formats.Kind.MONEY for c in declared.values()):
         currency = formats.currency()  # declared money is in the report's currency
     shown = df.head(max_rows)
     if mask:
         from crmlib.privacy import mask_identifiers
 
         shown = mask_identifiers(shown)
-    formatters = {}
-    for col in shown.columns:
-        s = shown[col]
-        if col in money:
-            formatters[col] = _finite(lambda v: f"{v:,.2f}")
-        elif col in percent:
-            formatters[col] = _finite(lambda v: f"{v:.1%}")
-        elif pd.api.types.is_integer_dtype(s):
-            formatters[col] = lambda v: "" if pd.isna(v) else f"{int(v):,}"
-        elif pd.api.types.is_float_dtype(s):
-            d = decimals.get(col, 2)
-            formatters[col] = _finite(lambda v, d=d: f"{v:,.{d}f}")
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            formatters[col] = lambda v: "" if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d")
-    headers = [f"{c} ({currency})" if c in money and currency else str(c) for c in shown.columns]
-    numeric = {
-        c
+    digits, money, percent = decimals or {}, set(money), set(percent)
+    specs = {
+        c: _column_spec(shown[c], declared.get(c), c in money, c in percent, digits.get(c))
         for c in shown.columns
-        if c in money or c in percent or pd.api.types.is_numeric_dtype(shown[c])
     }
+    text_kinds = (formats.Kind.TEXT,)
+    numeric = {c for c, spec in specs.items() if spec is not None and spec.kind not in text_kinds}
+    headers = []
+    for c in shown.columns:
+        spec = specs[c]
+        label = (spec.label if spec is not None else "") or str(c).replace("_", " ")
+        is_money = spec is not None and spec.kind == formats.Kind.MONEY
+        headers.append(f"{label} ({currency})" if is_money and currency else label)
     head = "".join(
         f"<th style='text-align:{'right' if c in numeric else 'left'}'>{_bounded(h)}</th>"
         for c, h in zip(shown.columns, headers, strict=True)
     )
     rows = []
-    for _, row in shown.iterrows():
+    for values in shown.itertuples(index=False, name=None):
         cells = []
-        for c in shown.columns:
-            v = row[c]
-            text = formatters[c](v) if c in formatters else ("" if _isna(v) else str(v))
+        for c, v in zip(shown.columns, values, strict=True):
+            spec = specs[c]
+            if spec is not None:
+                text = formats.format_value(v, spec)
+            elif isinstance(v, pd.Timestamp):
+                text = v.strftime("%Y-%m-%d")
+            else:
+                text = "" if _isna(v) else str(v)
             align = "right" if c in numeric else "left"
             cells.append(f"<td style='text-align:{align}'>{_bounded(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -193,6 +170,27 @@ def style_table(
         f"<table class='crm-table'>{cap_html}<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _column_spec(s: pd.Series, declared, money: bool, percent: bool, decimals: int | None):
+    """The declaration a column is shown by: declared, listed by the caller, or its dtype."""
+    from crmlib import formats
+
+    if declared is not None:
+        if decimals is not None and declared.kind == formats.Kind.NUMBER:
+            return replace(declared, decimals=decimals)
+        return declared
+    if money:
+        return formats.MONEY
+    if percent:
+        return formats.RATE
+    if pd.api.types.is_bool_dtype(s):
+        return None
+    if pd.api.types.is_integer_dtype(s):
+        return formats.Column(formats.Kind.COUNT)
+    if pd.api.types.is_float_dtype(s):
+        return formats.number(2 if decimals is None else decimals)
+    return None
 
 
 def _isna(v: object) -> bool:
@@ -227,6 +225,59 @@ def report_context(
         for k, v in items.items()
     )
     return HTML(f"<table class='crm-context'>{cells}</table>")
+
+
+def open_report(
+    data: str,
+    as_of: str | dt.date | None = "",
+    *,
+    lookback_days: int,
+    currency: str,
+    extra: dict | None = None,
+):
+    """Open a report's data and show its context: the one setup call of every notebook.
+
+    Sets the figure theme, connects to ``data`` (:func:`crmlib.connect`), resolves
+    ``as_of`` (:func:`crmlib.resolve_as_of`: empty means the data's latest event date),
+    sets the report's currency and displays the context table
+    (:func:`report_context`), which the stakeholder page moves into its header.
+
+    Parameters
+    ----------
+    data : str
+        The notebook's ``data`` parameter (folder, .duckdb file, env var name, "" = sample).
+    as_of : str or datetime.date
+        The notebook's ``as_of`` parameter.
+    lookback_days : int
+        Days of the reporting period, ending at ``as_of``.
+    currency : str
+        Currency of every money column.
+    extra : dict, optional
+        More ``{label: value}`` rows of the context table (the report's own parameters).
+
+    Returns
+    -------
+    tuple
+        ``(con, as_of)``: the ibis connection and the report date (``datetime.date``).
+    """
+    from IPython.display import display
+
+    from crmlib import plots
+    from crmlib.warehouse import connect, describe_source, resolve_as_of
+
+    plots.set_theme()
+    con = connect(data)
+    day = resolve_as_of(con, as_of)
+    display(
+        report_context(
+            source=describe_source(data),
+            as_of=day,
+            lookback_days=lookback_days,
+            currency=currency,
+            extra=extra,
+        )
+    )
+    return con, day
 
 
 def notice(text: str) -> HTML:

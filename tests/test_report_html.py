@@ -15,7 +15,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from crmlib.record import KPI_MIMETYPE
+import crmlib.metrics.customers  # noqa: F401  (declares the customer KPIs)
+from crmlib.formats import kpi_spec
+from crmlib.record import KPI_MIMETYPE, KPI_SPEC_MIMETYPE
 from crmlib.report import build_index, export_html, render
 
 PARAMS = """data: str = ""  # data source
@@ -33,10 +35,9 @@ CONTEXT = (
 
 
 def _kpi_output(kpis: dict) -> dict:
-    text = "\n".join(f"{k}: {v}" for k, v in kpis.items())  # record()'s text keeps the order
-    return new_output(
-        "display_data", data={KPI_MIMETYPE: kpis, "text/html": "<table>", "text/plain": text}
-    )
+    specs = [kpi_spec(k, v).as_dict() for k, v in kpis.items()]  # what record() stores
+    data = {KPI_MIMETYPE: kpis, KPI_SPEC_MIMETYPE: specs, "text/html": "<table>"}
+    return new_output("display_data", data=data)
 
 
 def _executed(title="Report <&> 报告", error=False) -> nbformat.NotebookNode:
@@ -127,12 +128,12 @@ def test_report_page_header_contents_summary_and_tiles(tmp_path):
     assert links == ["executive-summary", "Headline-numbers", "客户-by-city", "Orders", "Orders-2"]
     # summary: revenue 1000 -> 1200 is +20%, orders 50 -> 40 is -20% (tie: recorded order)
     assert (
-        "The largest movements against the previous run (2025-02-28): total revenue rose 20.0%, "
-        "from EUR 1,000 to EUR 1,200; total orders fell 20.0%, from 50 to 40." in page
+        "The largest movements against the previous run (2025-02-28): revenue rose 20.0%, "
+        "from EUR 1,000 to EUR 1,200; orders fell 20.0%, from 50 to 40." in page
     )
     # tiles in recorded order, with the change and the previous value
     tiles = re.findall(r"crm-tile-label\">([^<]+)<", page)
-    assert tiles == ["Total revenue", "Total orders", "Top"]
+    assert tiles == ["Revenue", "Orders", "top"]  # declared labels; "top" was not declared
     assert "▲ +20.0%" in page and "vs 2025-02-28 (EUR 1,000)" in page
     assert 'class="crm-status' not in page  # not failed, not skipped
     assert 'src="data:image/png;base64,' in page
@@ -171,16 +172,25 @@ def _run(out: Path, day: str, kpis: dict, notebooks: list[dict]) -> None:
     run = {"as_of": day, "data": "data/sample", "parameters": {}, "notebooks": notebooks}
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
     for nb in kpis:
-        (folder / f"{nb}.html").write_text(
-            '<head><meta content="CDM &lt;report&gt;" name="crm:title"/>'
-            '<meta content="EUR" name="crm:currency"/>'
-            '<meta content="revenue_total orders_total" name="crm:kpi-order"/></head>'
-        )
+        (folder / f"{nb}.html").write_text("<p>report</p>")
 
 
 def test_index_trends_changes_statuses_and_escaping(tmp_path):
     out = tmp_path / "reports"
-    ok = {"name": "01_cdm", "status": "ok", "seconds": 1.0, "error": ""}
+    # run.json carries what record() stored: title, currency, the KPIs' declarations in order
+    specs = [
+        {"name": "revenue_total", "kind": "money", "label": "Revenue", "definition": "Sum <b>"},
+        {"name": "orders_total", "kind": "count", "label": "Orders"},
+    ]
+    ok = {
+        "name": "01_cdm",
+        "status": "ok",
+        "seconds": 1.0,
+        "error": "",
+        "title": "CDM <report>",
+        "currency": "EUR",
+        "kpi_specs": specs,
+    }
     _run(out, "2025-01-31", {"01_cdm": {"revenue_total": 100.0, "orders_total": 10}}, [ok])
     _run(out, "2025-02-28", {"01_cdm": {"revenue_total": 120.0, "orders_total": 10}}, [ok])
     failed = {"name": "02_ctm", "status": "failed", "error": "cell 3 ('x'): <b>Boom</b>"}
@@ -202,12 +212,12 @@ def test_index_trends_changes_statuses_and_escaping(tmp_path):
     assert "points='3.0,13.7 45.0,3.0 87.0,19.0'" in page
     assert "<circle cx='87.0' cy='19.0'" in page  # the newest run's own point
     # failed and skipped in words; badges on the run
-    assert "✗ Failed: cell 3 (&#x27;x&#x27;): &lt;b&gt;Boom&lt;/b&gt;" in page
+    assert "✗ Failed: cell 3 (&#39;x&#39;): &lt;b&gt;Boom&lt;/b&gt;" in page
     assert "– Skipped: no tickets table" in page and "✗ 1 failed" in page
-    # everything escaped; the title from the report's head; KPI order from the report
+    # everything escaped; title, labels, order and definitions from the stored declarations
     assert "<script>" not in page and "<i>x</i>" not in page and "&lt;i&gt;x&lt;/i&gt;" in page
-    assert "CDM &lt;report&gt;" in page
-    assert page.index("Total revenue") < page.index("Total orders")
+    assert "CDM &lt;report&gt;" in page and "title='Sum &lt;b&gt;'" in page
+    assert page.index(">Revenue<") < page.index(">Orders<")
     assert "http" not in page and "<script" not in page
     # deleting a dated folder removes it on the next rebuild
     shutil.rmtree(out / "2025-02-28")
@@ -308,38 +318,57 @@ def test_render_twice_gives_identical_html_with_figures(tiny_data, tmp_path):
     assert text.count('src="data:image/png;base64,') == 1  # the figure, despite MPLBACKEND=Agg
     assert "Glyph" not in text and "上海" in text
     body = text[text.index("<body>") :]
-    assert "orders_total" not in body and "Total orders" in body
+    # a KPI the kernel never declared is labelled by its name in words, never the raw name
+    assert "orders_total" not in body and "orders total" in body
 
 
-def test_text_columns_of_formatted_numbers_are_right_aligned(tmp_path):
+def test_declared_numbers_stay_numbers_and_are_right_aligned(tmp_path):
+    """Tables carry numbers with declarations; the page never re-reads text as numbers."""
     import pandas as pd
 
+    from crmlib.formats import Column, Kind, attach
     from crmlib.tables import style_table
 
-    df = pd.DataFrame(
-        {
-            "campaign": ["K1", "K2"],
-            "cost": ["1,636.40", "n/a"],  # formatted by a notebook: text, but numbers
-            "lift": ["+1.2 pp", "-0.4 pp"],
-            "interval": ["6.5% to 8.7%", "1.0% to 2.0%"],
-            "code": ["A1", "7"],  # not every value a number: stays left
-            "orders": [3, 4],  # numeric already: right
-        }
+    df = attach(
+        pd.DataFrame(
+            {
+                "campaign": ["K1", "K2"],
+                "cost": [1636.4, float("nan")],
+                "lift": [0.012, -0.004],
+                "interval": [(0.065, 0.087), (float("nan"), float("nan"))],
+                "code": ["A1", "7"],
+                "orders": [3, 4],
+            }
+        ),
+        campaign=Column(Kind.TEXT),
+        cost=Column(Kind.MONEY, na="n/a"),
+        lift=Column(Kind.POINTS, label="lift vs control"),
+        interval=Column(Kind.RATE, label="95% interval", interval=True, na="n/a"),
     )
     nb = _executed()
-    nb.cells[5].outputs.append(new_output("display_data", data={"text/html": style_table(df).data}))
+    html = style_table(df, currency="EUR").data  # a report's currency names money headers
+    nb.cells[5].outputs.append(new_output("display_data", data={"text/html": html}))
     page = _export(tmp_path / "2025-03-20", nb)
     table = re.search(r"<table class=\"crm-table\">.*?</table>", page, re.S).group(0)
     heads = re.findall(r"<th style=\"text-align:(\w+)\">(.*?)</th>", table)
     assert heads == [
         ("left", "campaign"),
-        ("right", "cost"),
-        ("right", "lift"),
-        ("right", "interval"),
+        ("right", "cost (EUR)"),
+        ("right", "lift vs control"),
+        ("right", "95% interval"),
         ("left", "code"),
         ("right", "orders"),
     ]
-    assert '<td style="text-align:right">1,636.40</td>' in table
+    cells = re.findall(r"<td style=\"text-align:(\w+)\">(.*?)</td>", table)
+    assert cells[:6] == [
+        ("left", "K1"),
+        ("right", "1,636.40"),
+        ("right", "+1.20 pp"),
+        ("right", "6.5% to 8.7%"),
+        ("left", "A1"),
+        ("right", "3"),
+    ]
+    assert ("right", "n/a") in cells[6:]  # a missing cost and interval say n/a
 
 
 def test_changes_compare_only_runs_with_the_same_parameters(tiny_data, tmp_path):

@@ -133,7 +133,19 @@ def assert_same(duck, spark, where: str, rtol: float = FLOAT_RTOL) -> None:
         assert len(a) == len(b), f"{where}: {len(a)} rows on DuckDB, {len(b)} on Spark"
         for col in a.columns:
             x, y = a[col], b[col]
-            if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            if any(isinstance(v, tuple) for v in x):  # an interval column: (low, high) pairs
+                x = pd.Series([v if isinstance(v, tuple) else (np.nan, np.nan) for v in x])
+                y = pd.Series([v if isinstance(v, tuple) else (np.nan, np.nan) for v in y])
+                for part in (0, 1):
+                    np.testing.assert_allclose(
+                        x.str[part].to_numpy(dtype=float),
+                        y.str[part].to_numpy(dtype=float),
+                        rtol=rtol,
+                        atol=1e-12,
+                        equal_nan=True,
+                        err_msg=f"{where}: column {col}",
+                    )
+            elif pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
                 np.testing.assert_allclose(
                     x.to_numpy(dtype=float),
                     y.to_numpy(dtype=float),

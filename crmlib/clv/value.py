@@ -17,7 +17,7 @@ from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
 )
-from crmlib.formats import MONEY, RATE, attach, number
+from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
 from crmlib.metrics.customers import DAYS_PER_MONTH
 
 #: Monthly discount rate used by :func:`customer_lifetime_value` unless given: 1 % a month,
@@ -249,6 +249,35 @@ def value_concentration(
             }
         )
     return attach(pd.DataFrame(rows), value=MONEY, top_share_of_customers=RATE, share_of_value=RATE)
+
+
+declare_kpis(
+    Kpi(
+        "clv_12m_total",
+        Kind.MONEY,
+        "12-month customer lifetime value",
+        good="higher",
+        definition="Sum over buyers of the discounted value the purchase models forecast for "
+        "the next 12 months.",
+    ),
+    Kpi(
+        "clv_12m_mean",
+        Kind.MONEY,
+        "12-month CLV per buyer",
+        per="buyer",
+        good="higher",
+        definition="12-month customer lifetime value / buyers with a forecast.",
+    ),
+    Kpi(
+        "share_customers_p_alive_below_50",
+        Kind.RATE,
+        "Buyers more likely gone than active",
+        per="buyer",
+        good="lower",
+        definition="Buyers whose modelled probability of still being a customer is below "
+        "50% / buyers.",
+    ),
+)
 
 
 def forecast_summary(forecast: pd.DataFrame) -> dict[str, object]:

@@ -14,6 +14,7 @@ import ibis
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.warehouse import day_end, fetch, has_table
 
@@ -21,6 +22,23 @@ __all__ = ["DEFAULT_INACTIVE_AFTER_DAYS", "customer_status", "activity_summary"]
 
 #: Default inactivity threshold in days.
 DEFAULT_INACTIVE_AFTER_DAYS: int = 365
+
+declare_kpis(
+    Kpi(
+        "customers_active",
+        Kind.COUNT,
+        "Active customers",
+        good="higher",
+        definition="Customers with activity (see customer_status) in the inactivity window.",
+    ),
+    Kpi(
+        "customers_inactive",
+        Kind.COUNT,
+        "Inactive customers",
+        good="lower",
+        definition="Customers without activity in the inactivity window (kept in the data).",
+    ),
+)
 
 
 def customer_status(

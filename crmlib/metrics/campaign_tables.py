@@ -1,18 +1,21 @@
 """Readable tables of the campaign results: what the campaign report shows.
 
 Each function takes a frame of :mod:`crmlib.metrics.campaigns` (numbers) and returns the
-table a reader sees: chosen columns in reading order, money with two decimals, rates as
-percentages, lifts in percentage points with their interval, and "n/a" where a ratio does
-not exist (zero cost, no control group). The numbers themselves are never changed here.
+table a reader sees: chosen columns in reading order with readable labels, declared as
+money, rates, lifts in percentage points with their interval, and "n/a" where a ratio does
+not exist (zero cost, no control group). The values stay numbers; the declarations
+(:mod:`crmlib.formats`) say how :func:`crmlib.tables.style_table` shows them.
 The functions are re-exported by :mod:`crmlib.metrics.campaigns`.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+
+from crmlib.formats import Column, Kind, attach
 
 __all__ = [
     "league_table",
@@ -26,75 +29,44 @@ __all__ = [
 ]
 
 
-def _fmt(values: pd.Series, kind: str, na: str) -> pd.Series:
-    def one(v: object) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return na
-        if kind == "money":
-            return f"{v:,.2f}"
-        if kind == "percent":
-            return f"{v:.1%}"
-        if kind == "points":
-            return f"{v * 100:+.2f} pp"
-        if kind == "ratio":
-            return f"{v:,.2f}"
-        if kind == "int":
-            return f"{int(v):,}"
-        if kind == "p":
-            return "<0.001" if v < 0.001 else f"{v:.3f}"
-        return str(v) or na
-
-    return values.map(one).astype(object)
-
-
-def results_table(
-    df: pd.DataFrame, columns: dict[str, tuple[str, str]], *, na: str = "n/a"
-) -> pd.DataFrame:
-    """Return selected columns as display text, ``na`` where a value does not exist.
+def results_table(df: pd.DataFrame, columns: dict[str, Column]) -> pd.DataFrame:
+    """Return the ``columns`` of ``df``, in that order, declared for display.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Any result frame of this module.
     columns : dict
-        ``{source column: (header, kind)}`` in display order; kind is ``"money"``
-        (``1,234.50``), ``"percent"`` (``12.3%``), ``"points"`` (percentage points,
-        ``+1.25 pp``), ``"ratio"`` (``2.35``), ``"int"``, ``"p"`` (p-value) or ``"text"``.
-    na : str, default="n/a"
-        Text for NaN (a ratio over zero cost, a stage the data lacks, ...).
+        ``{source column: declaration}`` in display order: kind (money, rate, points,
+        p-value, ...), readable label, and ``na="n/a"`` where a value does not exist (a ratio
+        over zero cost, no control group).
 
     Returns
     -------
     pandas.DataFrame
-        Text columns named by the headers, for :func:`crmlib.tables.style_table` (which
-        escapes every cell).
+        The values, still numbers (intervals as ``(low, high)`` pairs), with their
+        declarations attached: :func:`crmlib.tables.style_table` formats and labels them.
     """
-    out = pd.DataFrame(index=df.index)
-    for col, (header, kind) in columns.items():
-        out[header] = _fmt(df[col], kind, na)
-    return out.reset_index(drop=True)
+    out = df[list(columns)].reset_index(drop=True).copy()
+    return attach(out, **{c: replace(spec, na="n/a") for c, spec in columns.items()})
 
 
-def _interval_text(low: pd.Series, high: pd.Series, kind: str, na: str = "n/a") -> list[str]:
-    """``"-1.20 to +3.40 pp"`` (kind ``points``) or ``"-1,200.00 to 3,400.00"`` (``money``)."""
-    out = []
-    for lo, hi in zip(low.astype(float), high.astype(float)):
-        if np.isnan(lo) or np.isnan(hi):
-            out.append(na)
-        elif kind == "points":
-            out.append(f"{lo * 100:+.2f} to {hi * 100:+.2f} pp")
-        elif kind == "percent":
-            out.append(f"{lo:.1%} to {hi:.1%}")
-        else:
-            out.append(f"{lo:,.2f} to {hi:,.2f}")
-    return out
+def _intervals(low: pd.Series, high: pd.Series) -> list[tuple[float, float] | None]:
+    """``(low, high)`` pairs of an interval column (None where there is no interval)."""
+    return [
+        None if np.isnan(lo) or np.isnan(hi) else (lo, hi)
+        for lo, hi in zip(low.astype(float), high.astype(float))
+    ]
 
 
-def _money(currency: str) -> str:
-    return f" ({currency})" if currency else ""
+def _col(kind: Kind, label: str, **kw: object) -> Column:
+    return Column(kind, label=label, **kw)  # type: ignore[arg-type]
 
 
-def league_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+TEXT, COUNT, MONEY_, RATE_, POINTS = Kind.TEXT, Kind.COUNT, Kind.MONEY, Kind.RATE, Kind.POINTS
+
+
+def league_table(results: pd.DataFrame) -> pd.DataFrame:
     """Return the campaign league table for display, sorted by incremental ROI, then ROI.
 
     Sort key: campaigns with an incremental ROI (a measured lift and a cost) first, by
@@ -105,14 +77,12 @@ def league_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
     ----------
     results : pandas.DataFrame
         The result of :func:`campaign_results`.
-    currency : str, default=""
-        Currency named in the money headers.
 
     Returns
     -------
     pandas.DataFrame
-        Display text (``n/a`` where a ratio does not exist): campaign, name, channel,
-        start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI, lift
+        Declared for display (``n/a`` where a ratio does not exist): campaign, name,
+        channel, start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI, lift
         (percentage points) with its 95% interval, p-value, incremental revenue,
         incremental ROI, verdict.
     """
@@ -123,28 +93,27 @@ def league_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
     ).sort_values(
         ["_measured", "_inc", "_roi", "campaign_id"], ascending=[False, False, False, True]
     )
-    order["_interval"] = _interval_text(order.lift_low, order.lift_high, "points")
-    order["_start"] = pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d")
-    m = _money(currency)
+    order["lift_interval"] = _intervals(order.lift_low, order.lift_high)
+    order["start"] = pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d")
     return results_table(
         order,
         {
-            "campaign_id": ("campaign", "text"),
-            "name": ("name", "text"),
-            "channel": ("channel", "text"),
-            "_start": ("start", "text"),
-            "cost": (f"cost{m}", "money"),
-            "targeted": ("targeted", "int"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roas": ("ROAS", "ratio"),
-            "roi": ("ROI", "percent"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "p_value": ("p-value", "p"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "incremental_roi": ("incremental ROI", "percent"),
-            "verdict": ("verdict", "text"),
+            "campaign_id": _col(TEXT, "campaign"),
+            "name": _col(TEXT, "name"),
+            "channel": _col(TEXT, "channel"),
+            "start": _col(TEXT, "start"),
+            "cost": _col(MONEY_, "cost"),
+            "targeted": _col(COUNT, "targeted"),
+            "conversion_rate": _col(RATE_, "conversion rate"),
+            "revenue": _col(MONEY_, "attributed revenue"),
+            "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
+            "roi": _col(RATE_, "ROI"),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "p_value": _col(Kind.PVALUE, "p-value"),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "incremental_roi": _col(RATE_, "incremental ROI"),
+            "verdict": _col(TEXT, "verdict"),
         },
     )
 
@@ -160,76 +129,72 @@ def funnel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        Display text: group, campaigns, targeted, delivered, opened, clicked, converted,
-        the rate denominator, open rate, click rate, click-to-open, conversion rate and its
-        95% interval (``n/a`` for stages the data lacks).
+        Declared for display: group, campaigns, targeted, delivered, opened, clicked,
+        converted, the rate denominator, open rate, click rate, click-to-open, conversion
+        rate and its 95% interval (``n/a`` for stages the data lacks).
     """
     df = channels.assign(
-        _interval=_interval_text(
-            channels.conversion_rate_low, channels.conversion_rate_high, "percent"
-        )
+        conversion_interval=_intervals(channels.conversion_rate_low, channels.conversion_rate_high)
     )
     return results_table(
         df,
         {
-            by: (by, "text"),
-            "campaigns": ("campaigns", "int"),
-            "targeted": ("targeted", "int"),
-            "delivered": ("delivered", "int"),
-            "opened": ("opened", "int"),
-            "clicked": ("clicked", "int"),
-            "converted": ("converted", "int"),
-            "rate_denominator": ("rates per", "text"),
-            "open_rate": ("open rate", "percent"),
-            "click_rate": ("click rate", "percent"),
-            "click_to_open": ("click-to-open", "percent"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "_interval": ("conversion 95% interval", "text"),
+            by: _col(TEXT, by),
+            "campaigns": _col(COUNT, "campaigns"),
+            "targeted": _col(COUNT, "targeted"),
+            "delivered": _col(COUNT, "delivered"),
+            "opened": _col(COUNT, "opened"),
+            "clicked": _col(COUNT, "clicked"),
+            "converted": _col(COUNT, "converted"),
+            "rate_denominator": _col(TEXT, "rates per"),
+            "open_rate": _col(RATE_, "open rate"),
+            "click_rate": _col(RATE_, "click rate"),
+            "click_to_open": _col(RATE_, "click-to-open"),
+            "conversion_rate": _col(RATE_, "conversion rate"),
+            "conversion_interval": _col(RATE_, "conversion 95% interval", interval=True),
         },
     )
 
 
-def channel_table(
-    channels: pd.DataFrame, *, by: str = "channel", currency: str = ""
-) -> pd.DataFrame:
+def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame:
     """Return the money and incremental figures per channel (and in total) for display.
 
     Returns
     -------
     pandas.DataFrame
-        Display text: group, cost, attributed revenue, ROAS, ROI, cost per conversion,
-        revenue per contact, campaigns measured, pooled lift and its 95% interval,
-        incremental revenue and its 95% interval, incremental ROAS, incremental ROI.
+        Declared for display: group, cost, attributed revenue, ROAS, ROI, cost per
+        conversion, revenue per contact, campaigns measured, pooled lift and its 95%
+        interval, incremental revenue and its 95% interval, incremental ROAS, incremental
+        ROI.
     """
     df = channels.assign(
-        _lift=_interval_text(channels.lift_low, channels.lift_high, "points"),
-        _rev=_interval_text(
-            channels.incremental_revenue_low, channels.incremental_revenue_high, "money"
+        lift_interval=_intervals(channels.lift_low, channels.lift_high),
+        revenue_interval=_intervals(
+            channels.incremental_revenue_low, channels.incremental_revenue_high
         ),
     )
-    m = _money(currency)
     return results_table(
         df,
         {
-            by: (by, "text"),
-            "cost": (f"cost{m}", "money"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roas": ("ROAS", "ratio"),
-            "roi": ("ROI", "percent"),
-            "cost_per_conversion": (f"cost per conversion{m}", "money"),
-            "revenue_per_contact": (f"revenue per contact{m}", "money"),
-            "campaigns_measured": ("campaigns with control", "int"),
-            "lift": ("lift", "points"),
-            "_lift": ("lift 95% interval", "text"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "_rev": ("incremental revenue 95% interval", "text"),
-            "incremental_roas": ("incremental ROAS", "ratio"),
-            "incremental_roi": ("incremental ROI", "percent"),
+            by: _col(TEXT, by),
+            "cost": _col(MONEY_, "cost"),
+            "revenue": _col(MONEY_, "attributed revenue"),
+            "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
+            "roi": _col(RATE_, "ROI"),
+            "cost_per_conversion": _col(MONEY_, "cost per conversion"),
+            "revenue_per_contact": _col(MONEY_, "revenue per contact"),
+            "campaigns_measured": _col(COUNT, "campaigns with control"),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
+            "incremental_roas": _col(Kind.NUMBER, "incremental ROAS", decimals=2),
+            "incremental_roi": _col(RATE_, "incremental ROI"),
         },
     )
 
 
-def lift_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+def lift_table(results: pd.DataFrame) -> pd.DataFrame:
     """Return the incremental lift of every campaign for display, largest lift first.
 
     Campaigns without a measured lift come last, with ``n/a`` and their ``lift_status``.
@@ -237,109 +202,108 @@ def lift_table(results: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Display text: campaign, name, treated customers and conversions, control customers
-        and conversions, treated and control conversion rates (per assigned customer), lift
-        and its 95% interval, relative lift, p-value, test, smallest detectable lift,
-        incremental conversions, incremental revenue and its 95% interval, verdict.
+        Declared for display: campaign, name, treated customers and conversions, control
+        customers and conversions, treated and control conversion rates (per assigned
+        customer), lift and its 95% interval, relative lift, p-value, test, smallest
+        detectable lift, incremental conversions, incremental revenue and its 95% interval,
+        verdict.
     """
     order = results.assign(_lift=results.lift.fillna(-np.inf)).sort_values(
         ["_lift", "campaign_id"], ascending=[False, True]
     )
-    order["_interval"] = _interval_text(order.lift_low, order.lift_high, "points")
-    order["_rev"] = _interval_text(
-        order.incremental_revenue_low, order.incremental_revenue_high, "money"
+    order["lift_interval"] = _intervals(order.lift_low, order.lift_high)
+    order["revenue_interval"] = _intervals(
+        order.incremental_revenue_low, order.incremental_revenue_high
     )
-    m = _money(currency)
     return results_table(
         order,
         {
-            "campaign_id": ("campaign", "text"),
-            "name": ("name", "text"),
-            "targeted": ("treated", "int"),
-            "converted": ("treated conversions", "int"),
-            "control_n": ("control", "int"),
-            "control_converted": ("control conversions", "int"),
-            "treated_rate": ("treated rate", "percent"),
-            "control_rate": ("control rate", "percent"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "relative_lift": ("relative lift", "percent"),
-            "p_value": ("p-value", "p"),
-            "test": ("test", "text"),
-            "detectable_lift": ("detectable lift", "points"),
-            "incremental_conversions": ("incremental conversions", "ratio"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "_rev": ("incremental revenue 95% interval", "text"),
-            "verdict": ("verdict", "text"),
+            "campaign_id": _col(TEXT, "campaign"),
+            "name": _col(TEXT, "name"),
+            "targeted": _col(COUNT, "treated"),
+            "converted": _col(COUNT, "treated conversions"),
+            "control_n": _col(COUNT, "control"),
+            "control_converted": _col(COUNT, "control conversions"),
+            "treated_rate": _col(RATE_, "treated rate"),
+            "control_rate": _col(RATE_, "control rate"),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "relative_lift": _col(RATE_, "relative lift"),
+            "p_value": _col(Kind.PVALUE, "p-value"),
+            "test": _col(TEXT, "test"),
+            "detectable_lift": _col(POINTS, "detectable lift"),
+            "incremental_conversions": _col(Kind.NUMBER, "incremental conversions", decimals=2),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
+            "verdict": _col(TEXT, "verdict"),
         },
     )
 
 
-def plan_table(plan: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     """Return the planning table of :func:`segment_channel_plan` for display (rank order).
 
     Returns
     -------
     pandas.DataFrame
-        Display text: rank, evidence, segment, channel, campaigns, targeted, conversion
-        rate, allocated cost, attributed revenue, ROI, campaigns measured, lift and its 95%
-        interval, incremental revenue, incremental ROI.
+        Declared for display: rank, evidence, segment, channel, campaigns, targeted,
+        conversion rate, allocated cost, attributed revenue, ROI, campaigns measured, lift
+        and its 95% interval, incremental revenue, incremental ROI.
     """
-    df = plan.assign(_interval=_interval_text(plan.lift_low, plan.lift_high, "points"))
-    m = _money(currency)
+    df = plan.assign(lift_interval=_intervals(plan.lift_low, plan.lift_high))
     return results_table(
         df,
         {
-            "rank": ("rank", "int"),
-            "evidence": ("evidence", "text"),
-            "segment": ("segment", "text"),
-            "channel": ("channel", "text"),
-            "campaigns": ("campaigns", "int"),
-            "targeted": ("targeted", "int"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "cost": (f"cost{m}", "money"),
-            "revenue": (f"attributed revenue{m}", "money"),
-            "roi": ("ROI", "percent"),
-            "campaigns_measured": ("campaigns with control", "int"),
-            "lift": ("lift", "points"),
-            "_interval": ("lift 95% interval", "text"),
-            "incremental_revenue": (f"incremental revenue{m}", "money"),
-            "incremental_roi": ("incremental ROI", "percent"),
+            "rank": _col(COUNT, "rank"),
+            "evidence": _col(TEXT, "evidence"),
+            "segment": _col(TEXT, "segment"),
+            "channel": _col(TEXT, "channel"),
+            "campaigns": _col(COUNT, "campaigns"),
+            "targeted": _col(COUNT, "targeted"),
+            "conversion_rate": _col(RATE_, "conversion rate"),
+            "cost": _col(MONEY_, "cost"),
+            "revenue": _col(MONEY_, "attributed revenue"),
+            "roi": _col(RATE_, "ROI"),
+            "campaigns_measured": _col(COUNT, "campaigns with control"),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "incremental_roi": _col(RATE_, "incremental ROI"),
         },
     )
 
 
-def participation_table(participation: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
+def participation_table(participation: pd.DataFrame) -> pd.DataFrame:
     """Return :func:`participation_by_segment` for display.
 
     Returns
     -------
     pandas.DataFrame
-        Display text: segment, targeted, delivered, opened, clicked, converted, attributed
-        revenue, the rate denominator, open rate, click rate, click-to-open, conversion
-        rate and its 95% interval.
+        Declared for display: segment, targeted, delivered, opened, clicked, converted,
+        attributed revenue, the rate denominator, open rate, click rate, click-to-open,
+        conversion rate and its 95% interval.
     """
     df = participation.assign(
-        _interval=_interval_text(
-            participation.conversion_rate_low, participation.conversion_rate_high, "percent"
+        conversion_interval=_intervals(
+            participation.conversion_rate_low, participation.conversion_rate_high
         )
     )
     return results_table(
         df,
         {
-            "segment": ("segment", "text"),
-            "targeted": ("targeted", "int"),
-            "delivered": ("delivered", "int"),
-            "opened": ("opened", "int"),
-            "clicked": ("clicked", "int"),
-            "converted": ("converted", "int"),
-            "revenue": (f"attributed revenue{_money(currency)}", "money"),
-            "rate_denominator": ("rates per", "text"),
-            "open_rate": ("open rate", "percent"),
-            "click_rate": ("click rate", "percent"),
-            "click_to_open": ("click-to-open", "percent"),
-            "conversion_rate": ("conversion rate", "percent"),
-            "_interval": ("conversion 95% interval", "text"),
+            "segment": _col(TEXT, "segment"),
+            "targeted": _col(COUNT, "targeted"),
+            "delivered": _col(COUNT, "delivered"),
+            "opened": _col(COUNT, "opened"),
+            "clicked": _col(COUNT, "clicked"),
+            "converted": _col(COUNT, "converted"),
+            "revenue": _col(MONEY_, "attributed revenue"),
+            "rate_denominator": _col(TEXT, "rates per"),
+            "open_rate": _col(RATE_, "open rate"),
+            "click_rate": _col(RATE_, "click rate"),
+            "click_to_open": _col(RATE_, "click-to-open"),
+            "conversion_rate": _col(RATE_, "conversion rate"),
+            "conversion_interval": _col(RATE_, "conversion 95% interval", interval=True),
         },
     )
 
@@ -350,18 +314,18 @@ def group_size_table(sizes: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Display text: baseline rate, lift to detect, target rate, alpha, power, customers
-        per arm, customers in both arms.
+        Declared for display: baseline rate, lift to detect, target rate, alpha, power,
+        customers per arm, customers in both arms.
     """
     return results_table(
         sizes,
         {
-            "baseline_rate": ("baseline conversion rate", "percent"),
-            "lift": ("lift to detect", "points"),
-            "target_rate": ("target conversion rate", "percent"),
-            "alpha": ("alpha (two-sided)", "ratio"),
-            "power": ("power", "percent"),
-            "customers_per_arm": ("customers per arm", "int"),
-            "customers_total": ("customers in both arms", "int"),
+            "baseline_rate": _col(RATE_, "baseline conversion rate"),
+            "lift": _col(POINTS, "lift to detect"),
+            "target_rate": _col(RATE_, "target conversion rate"),
+            "alpha": _col(Kind.NUMBER, "alpha (two-sided)", decimals=2),
+            "power": _col(RATE_, "power"),
+            "customers_per_arm": _col(COUNT, "customers per arm"),
+            "customers_total": _col(COUNT, "customers in both arms"),
         },
     )

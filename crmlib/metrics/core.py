@@ -38,6 +38,7 @@ import pandas as pd
 
 from crmlib.contract import TABLES
 from crmlib.errors import DataContractError, ParameterError
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.stats import wilson_interval
 from crmlib.warehouse import day_end, period_bounds, require_table
 
@@ -64,6 +65,18 @@ SATISFIED_MIN_SCORE: int = 4
 RATING_MAX: int = 5
 #: The satisfied scores.
 SATISFIED_SCORES: tuple[int, ...] = tuple(range(SATISFIED_MIN_SCORE, RATING_MAX + 1))
+
+#: CSAT, the one satisfaction share of the communications and the service reports.
+CSAT_KPI = Kpi(
+    "csat_pct",
+    Kind.PERCENT,
+    "CSAT",
+    per="rating",
+    good="higher",
+    definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
+    "rating given in the period, in percent; unrated contacts or tickets are not counted.",
+)
+declare_kpis(CSAT_KPI)
 
 
 def satisfied(score: ir.NumericValue) -> ir.BooleanValue:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-from crmlib.record import KPI_MIMETYPE
+from crmlib.formats import Kpi, format_value
+from crmlib.record import KPI_MIMETYPE, recorded_specs
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -30,7 +31,7 @@ def harvest_kpis(nb: dict) -> dict:
     return kpis
 
 
-def export_html(nb_path: Path, html_path: Path, banner: Sequence[str] = ()) -> None:
+def export_html(nb_path: Path, html_path: Path, banner: Sequence[str] = ()) -> str:
     """Write the stakeholder HTML of an executed notebook: no code, offline, deterministic.
 
     The page (template ``crmlib/templates/crm``) has a header (title from
@@ -41,6 +42,11 @@ def export_html(nb_path: Path, html_path: Path, banner: Sequence[str] = ()) -> N
     show as tiles; an error shows as a one-line notice (the header says the report is
     incomplete), never a traceback. The page loads nothing: no script, font or stylesheet
     from elsewhere. The same notebook and output folder always give the same bytes.
+
+    Returns
+    -------
+    str
+        The report's currency (its ``currency`` parameter), for the index.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -69,6 +75,7 @@ def export_html(nb_path: Path, html_path: Path, banner: Sequence[str] = ()) -> N
     tmp = html_path.with_name(f".{html_path.name}.{os.getpid()}")
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, html_path)
+    return page.currency
 
 
 _DATED = re.compile(r"^\.?(\d{4}-\d{2}-\d{2})(?:\.|$)")
@@ -87,6 +94,7 @@ class _Page:
     source: str
     currency: str
     kpis: dict
+    specs: dict[str, Kpi] = field(default_factory=dict)  # the KPIs' declarations, in order
     previous_as_of: str = ""
     previous: dict | None = None
     status: str = "ok"  # ok / failed / skipped
@@ -122,7 +130,8 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
         else:
             text = repr(value) if not isinstance(value, int | float) else str(value)
         shown.append((key, text, help_text))
-    kpis = _ordered(harvest_kpis(nb), _recorded_order(nb))
+    specs = {k.name: k for k in recorded_specs(nb)}
+    kpis = _ordered(harvest_kpis(nb), list(specs))
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     status, error = "ok", ""
     if not code_cells and "papermill" not in nb.metadata:
@@ -144,6 +153,7 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
         source=source,
         currency=currency if isinstance(currency, str) else "",
         kpis=kpis,
+        specs=specs,
         previous_as_of=previous_as_of,
         previous=previous,
         status=status,
@@ -173,27 +183,6 @@ def _parameter_values(nb, nb_path: Path) -> dict[str, tuple[object, str]]:
     for key, value in injected.items():
         values[key] = (value, values.get(key, (None, ""))[1])
     return values
-
-
-def _recorded_order(nb) -> list[str]:
-    """Return KPI names in the order the notebook recorded them.
-
-    The stored notebook sorts the KPI bundle's keys, but its text line (``name: value``
-    per KPI, written by :func:`crmlib.record`) keeps the recording order.
-    """
-    order: list[str] = []
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if KPI_MIMETYPE not in data:
-                continue
-            text = data.get("text/plain", "")
-            text = "".join(text) if isinstance(text, list) else str(text)
-            for line in text.splitlines():
-                key = line.split(":", 1)[0].strip()
-                if key in data[KPI_MIMETYPE] and key not in order:
-                    order.append(key)
-    return order
 
 
 def _ordered(kpis: dict, order: list[str]) -> dict:
@@ -316,7 +305,7 @@ def _prepare_cells(nb, page: _Page) -> None:
             elif isinstance(data.get("text/html"), str) and data["text/html"].startswith(
                 "<table class='crm-table'>"
             ):
-                data["text/html"] = _breakable_headers(_align_numbers(data["text/html"]))
+                data["text/html"] = _breakable_headers(data["text/html"])
             elif KPI_MIMETYPE in data:
                 bundle = _ordered(data[KPI_MIMETYPE], list(page.kpis))
                 data["text/html"] = _tiles_html(bundle, page)
@@ -338,51 +327,6 @@ def _prepare_cells(nb, page: _Page) -> None:
             break
 
 
-_NUMBER = r"(?:[A-Z]{3} )?[+\-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?: ?(?:%|pp|x|h|days))?"
-
-
-_NUMERIC_TEXT = re.compile(rf"^{_NUMBER}(?: to {_NUMBER})?$")
-
-
-_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
-
-
-_CELL = re.compile(r"<(t[dh]) style='text-align:(left|right)'>(.*?)</\1>", re.S)
-
-
-def _align_numbers(table: str) -> str:
-    """Right-align the columns of a ``style_table`` whose every value is a formatted number.
-
-    ``style_table`` right-aligns numeric columns; a column a notebook formatted as text
-    (``"1,234.50"``, ``"12.3%"``, ``"+1.2 pp"``) still reads as numbers, so it is aligned
-    like them.
-    """
-    rows = [[c.groups() for c in _CELL.finditer(r)] for r in _ROW.findall(table)]
-    body = [r for r in rows if r and all(tag == "td" for tag, _, _ in r)]
-    if not body or len({len(r) for r in rows}) != 1:
-        return table
-    numeric = set()
-    for j in range(len(body[0])):
-        values = [html.unescape(r[j][2]).strip() for r in body]
-        if all(r[j][1] == "left" for r in body) and any(values):
-            if all(v in ("", "n/a", "–", "-") or _NUMERIC_TEXT.match(v) for v in values):
-                numeric.add(j)
-    if not numeric:
-        return table
-
-    def row(m: re.Match) -> str:
-        cells = iter(range(10**6))
-
-        def cell(c: re.Match) -> str:
-            j = next(cells)
-            align = "right" if j in numeric else c.group(2)
-            return f"<{c.group(1)} style='text-align:{align}'>{c.group(3)}</{c.group(1)}>"
-
-        return "<tr>" + _CELL.sub(cell, m.group(1)) + "</tr>"
-
-    return _ROW.sub(row, table)
-
-
 _TH = re.compile(r"(<th\b[^>]*>)(.*?)(</th>)", re.S)
 
 
@@ -392,24 +336,30 @@ def _breakable_headers(table: str) -> str:
 
 
 def _tiles_html(kpis: dict, page: _Page) -> str:
-    from crmlib.summary import format_change, format_kpi, kpi_label
+    from crmlib.formats import kpi_spec
+    from crmlib.summary import format_change
+
+    def text(spec: Kpi, value: object) -> str:
+        return format_value(value, spec, currency=page.currency, compact=True)
 
     tiles = []
     for key, value in kpis.items():
+        spec = page.specs.get(key) or kpi_spec(key, value)
         change = ""
         if page.previous is not None and key in page.previous and not isinstance(value, str):
-            direction, text = format_change(page.previous[key], value)
+            direction, change_text = format_change(page.previous[key], value, spec.good)
             if direction != "none":
-                before = format_kpi(key, page.previous[key], page.currency)
+                before = text(spec, page.previous[key])
                 change = (
-                    f"<div class='crm-tile-change {direction}'>{html.escape(text)} "
+                    f"<div class='crm-tile-change {direction}'>{html.escape(change_text)} "
                     f"<span class='crm-muted'>vs {html.escape(page.previous_as_of)} "
                     f"({html.escape(before)})</span></div>"
                 )
+        tip = f" title='{html.escape(spec.definition, quote=True)}'" if spec.definition else ""
         tiles.append(
-            f"<div class='crm-tile'><div class='crm-tile-label'>{html.escape(kpi_label(key))}"
-            f"</div><div class='crm-tile-value'>"
-            f"{html.escape(format_kpi(key, value, page.currency))}</div>{change}</div>"
+            f"<div class='crm-tile'{tip}><div class='crm-tile-label'>{html.escape(spec.label)}"
+            f"</div><div class='crm-tile-value'>{html.escape(text(spec, value))}</div>"
+            f"{change}</div>"
         )
     return f"<div class='crm-tiles'>{''.join(tiles)}</div>"
 
@@ -472,6 +422,7 @@ def _page_parts(page: _Page) -> dict[str, str]:
             as_of=page.as_of,
             previous_as_of=page.previous_as_of,
             currency=page.currency,
+            specs=page.specs,
         )
         items = "".join(f"<li>{e(s)}</li>" for s in sentences)
         rules = "".join(f"<li>{e(r)}</li>" for r in RULES)
@@ -488,7 +439,6 @@ def _page_parts(page: _Page) -> dict[str, str]:
     return {
         "title": page.title,
         "as_of": page.as_of,
-        "kpi_order": " ".join(page.kpis),
         "currency": page.currency,
         "status": page.status,
         "lang": "en",

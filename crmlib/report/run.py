@@ -25,6 +25,7 @@ from pathlib import Path
 
 from crmlib import config
 from crmlib.errors import ParameterError, redact
+from crmlib.record import recorded_specs
 from crmlib.report.index import build_index
 from crmlib.report.page import export_html, harvest_kpis
 
@@ -45,6 +46,9 @@ class NotebookResult:
     seconds: float
     error: str = ""
     kpis: dict = field(default_factory=dict)
+    title: str = ""
+    currency: str = ""
+    kpi_specs: list[dict] = field(default_factory=list)  # declarations, in recorded order
 
 
 @dataclass
@@ -138,7 +142,11 @@ def _write_notice(path: Path, out_dir: Path, missing: list[str]) -> NotebookResu
     nbformat.write(nb, str(out_dir / path.name))
     export_html(out_dir / path.name, out_dir / f"{path.stem}.html")
     return NotebookResult(
-        name=path.stem, status="skipped", seconds=0.0, error=f"no {' or '.join(missing)} table"
+        name=path.stem,
+        status="skipped",
+        seconds=0.0,
+        error=f"no {' or '.join(missing)} table",
+        title=str(title),
     )
 
 
@@ -223,11 +231,15 @@ def _run_one(
             text = redact(str(exc))
             error = f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
     kpis: dict = {}
+    specs: list[dict] = []
+    currency = ""
+    title = str(nbformat.read(str(path), as_version=4).metadata.get("crm", {}).get("title", ""))
     if nb_out.exists():
         nb = nbformat.read(str(nb_out), as_version=4)
         kpis = harvest_kpis(nb)
+        specs = [k.as_dict() for k in recorded_specs(nb)]
         try:
-            export_html(nb_out, out_dir / f"{path.stem}.html", banner)
+            currency = export_html(nb_out, out_dir / f"{path.stem}.html", banner)
         except Exception as exc:
             error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
     return NotebookResult(
@@ -236,6 +248,9 @@ def _run_one(
         seconds=round(time.perf_counter() - started, 1),
         error=error,
         kpis=kpis,
+        title=title,
+        currency=currency,
+        kpi_specs=specs,
     )
 
 

@@ -16,12 +16,12 @@ Three layers, each usable on its own:
 for every customer, whatever the method.
 """
 
-from crmlib.metrics.core import (
-    segments_table,
-)
-from crmlib.metrics.customers import (
+from crmlib.metrics.categories import (
     category_mix,
     category_trends,
+)
+from crmlib.metrics.core import (
+    segments_table,
 )
 from crmlib.segment.assign import (
     customer_segments,

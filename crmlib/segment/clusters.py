@@ -9,7 +9,17 @@ import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.segment.features import FEATURES
+
+declare_kpis(
+    Kpi(
+        "n_segments",
+        Kind.COUNT,
+        "Customer segments",
+        definition="Clusters of the segmentation (fixed, or chosen by silhouette).",
+    )
+)
 
 
 def silhouette_scores(

@@ -13,6 +13,7 @@ from scipy import stats
 
 import crmlib
 from crmlib.errors import ParameterError
+from crmlib.formats import as_text
 from crmlib.metrics import campaigns as cmp
 from crmlib.stats import wilson_interval
 from crmlib.tables import style_table
@@ -176,7 +177,7 @@ def test_funnel_stages_long_form(results):
 
 
 def test_league_table_shows_na_and_sorts_by_incremental_roi(results):
-    table = cmp.league_table(results.reset_index(), currency="EUR")
+    table = as_text(cmp.league_table(results.reset_index()), currency="EUR")
     # K1 is the only measured campaign; then by ROI: K5 (-100%) ; K2 has no ROI (zero cost)
     assert table.campaign.tolist() == ["K1", "K5", "K2"]
     k2 = table.set_index("campaign").loc["K2"]
@@ -190,7 +191,7 @@ def test_league_table_shows_na_and_sorts_by_incremental_roi(results):
         "100.00",
     )
     assert k1["name"] == "Spring <b>sale</b>"  # raw here; style_table escapes it
-    html = style_table(table).data
+    html = style_table(cmp.league_table(results.reset_index())).data
     assert "&lt;b&gt;sale&lt;/b&gt;" in html and "<b>sale" not in html and "春季促销" in html
 
 
@@ -427,12 +428,12 @@ def test_baseline_is_the_pooled_control_rate(results):
 
 def test_display_tables_spell_out_missing_values(results):
     ch = cmp.channel_results(results.reset_index())
-    funnel = cmp.funnel_table(ch).set_index("channel")
+    funnel = as_text(cmp.funnel_table(ch)).set_index("channel")
     assert funnel.loc["all", "conversion rate"] == "37.5%"  # 3 / 8
-    money = cmp.channel_table(ch, currency="EUR").set_index("channel")
+    money = as_text(cmp.channel_table(ch), currency="EUR").set_index("channel")
     assert money.loc["sms", "ROAS"] == "n/a" and money.loc["sms", "lift"] == "n/a"
     assert money.loc["email", "incremental revenue (EUR)"] == "35.00"
-    lift = cmp.lift_table(results.reset_index())
+    lift = as_text(cmp.lift_table(results.reset_index()))
     assert lift.campaign.tolist()[0] == "K1" and lift["p-value"].tolist()[0] == "1.000"
     assert set(lift.verdict[1:]) == {"not measurable: no control group"}
 
@@ -601,9 +602,9 @@ def _read_campaigns_with_target(con):
 
 
 def test_participation_and_group_size_tables(con):
-    part = cmp.participation_table(cmp.participation_by_segment(con, AS_OF, SEGMENTS, 90))
+    part = as_text(cmp.participation_table(cmp.participation_by_segment(con, AS_OF, SEGMENTS, 90)))
     assert part.columns[0] == "segment" and part["conversion rate"].tolist()[0] == "75.0%"
-    sizes = cmp.group_size_table(cmp.control_group_sizes(0.1, [0.05]))
+    sizes = as_text(cmp.group_size_table(cmp.control_group_sizes(0.1, [0.05])))
     assert sizes.iloc[0].tolist() == ["10.0%", "+5.00 pp", "15.0%", "0.05", "80.0%", "686", "1,372"]
 
 

@@ -62,6 +62,8 @@ from crmlib.metrics.campaigns.counts import (
     FUNNEL_STAGES,
     campaign_counts,
     campaigns_started,
+    history_text,
+    history_window,
 )
 from crmlib.metrics.campaigns.kpis import (
     campaign_kpi_notes,
@@ -94,6 +96,8 @@ __all__ = [
     "FUNNEL_STAGES",
     "EXACT_TEST_BELOW",
     "campaigns_started",
+    "history_window",
+    "history_text",
     "campaign_counts",
     "campaign_results",
     "campaign_lift",

@@ -12,6 +12,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.contract import CONTROL_GROUPS
+from crmlib.errors import ParameterError
 from crmlib.metrics.core import event_window, events
 from crmlib.metrics.text import code_in
 from crmlib.warehouse import (
@@ -40,6 +41,28 @@ _MEASURED = "measured"
 # ---------------------------------------------------------------------------------------
 # Engine side: one row per campaign
 # ---------------------------------------------------------------------------------------
+def history_window(history_days: int) -> int | None:
+    """Return the ``lookback_days`` of the campaign history: None (every campaign) for 0.
+
+    Raises
+    ------
+    ParameterError
+        When ``history_days`` is negative.
+    """
+    if history_days < 0:
+        raise ParameterError(
+            f"history_days={history_days} is negative; use 0 for every campaign or a number of days"
+        )
+    return history_days or None
+
+
+def history_text(history_days: int) -> str:
+    """Return the campaign history in words, for the report's context table."""
+    if history_window(history_days) is None:
+        return "every campaign started by as_of"
+    return f"{history_days} days"
+
+
 def campaigns_started(
     con: ibis.BaseBackend, as_of: dt.date, lookback_days: int | None = DEFAULT_LOOKBACK_DAYS
 ) -> ir.Table:

@@ -5,8 +5,82 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.metrics.campaigns.counts import _MEASURED
 from crmlib.metrics.campaigns.results import _sum_or_nan
+
+declare_kpis(
+    Kpi("campaigns_total", Kind.COUNT, "Campaigns", definition="Campaigns started in the period."),
+    Kpi(
+        "marketing_cost",
+        Kind.MONEY,
+        "Marketing cost",
+        definition="Cost of the campaigns started in the period.",
+    ),
+    Kpi(
+        "attributed_revenue",
+        Kind.MONEY,
+        "Attributed revenue",
+        good="higher",
+        definition="Revenue of orders attributed to the period's campaigns (last touch "
+        "within the attribution window); revenue, not profit.",
+    ),
+    Kpi(
+        "roas",
+        Kind.NUMBER,
+        "ROAS",
+        decimals=2,
+        per="unit of cost",
+        good="higher",
+        definition="Attributed revenue / marketing cost.",
+    ),
+    Kpi(
+        "roi",
+        Kind.RATE,
+        "ROI",
+        per="unit of cost",
+        good="higher",
+        definition="(Attributed revenue - marketing cost) / marketing cost.",
+    ),
+    Kpi(
+        "conversion_rate",
+        Kind.RATE,
+        "Conversion rate",
+        per="delivered message",
+        good="higher",
+        definition="Converted contacts / delivered contacts (sent, when the data has no "
+        "delivery) of the period's campaigns.",
+    ),
+    Kpi(
+        "campaigns_measurable",
+        Kind.COUNT,
+        "Campaigns with a control group",
+        good="higher",
+        definition="Campaigns of the period whose lift can be measured against a control.",
+    ),
+    Kpi(
+        "incremental_revenue",
+        Kind.MONEY,
+        "Incremental revenue",
+        good="higher",
+        definition="Revenue above the control group's, summed over measured campaigns.",
+    ),
+    Kpi(
+        "incremental_roi",
+        Kind.RATE,
+        "Incremental ROI",
+        per="unit of cost",
+        good="higher",
+        definition="(Incremental revenue - cost of the measured campaigns) / that cost.",
+    ),
+    Kpi(
+        "campaigns_significant_lift",
+        Kind.COUNT,
+        "Campaigns with a significant lift",
+        good="higher",
+        definition="Measured campaigns whose lift is positive with p below alpha.",
+    ),
+)
 
 
 def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, float | int]:

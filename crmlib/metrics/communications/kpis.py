@@ -9,6 +9,7 @@ import ibis
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.metrics.communications.base import (
     DEFAULT_NOT_CONTACTED_DAYS,
     DEFAULT_SUCCESS_OUTCOMES,
@@ -21,6 +22,59 @@ from crmlib.warehouse import (
     fetch,
     has_table,
     why_empty,
+)
+
+declare_kpis(
+    Kpi(
+        "communications_total",
+        Kind.COUNT,
+        "Communications",
+        definition="Communications (inbound and outbound) in the reporting period.",
+    ),
+    Kpi(
+        "contacts_per_customer",
+        Kind.NUMBER,
+        "Contacts per customer",
+        decimals=2,
+        per="customer",
+        definition="Communications in the period of customers signed up by as_of / those "
+        "customers (customers without a contact count with 0).",
+    ),
+    Kpi(
+        "avg_satisfaction",
+        Kind.NUMBER,
+        "Average satisfaction (1-5)",
+        decimals=2,
+        per="rating",
+        good="higher",
+        definition="Sum of satisfaction scores / rated communications of the period.",
+    ),
+    Kpi(
+        "customer_satisfaction_index",
+        Kind.NUMBER,
+        "Customer satisfaction index (1-5)",
+        decimals=2,
+        per="rating customer",
+        good="higher",
+        definition="Mean over rating customers of each one's mean score in the period.",
+    ),
+    Kpi(
+        "success_rate",
+        Kind.RATE,
+        "Success rate",
+        per="communication with an outcome",
+        good="higher",
+        definition="Communications whose outcome is a success / communications with a "
+        "recorded outcome in the period.",
+    ),
+    Kpi(
+        "customers_not_contacted",
+        Kind.COUNT,
+        "Customers not contacted",
+        good="lower",
+        definition="Customers signed up by as_of without a communication in the "
+        "not-contacted window ending at as_of.",
+    ),
 )
 
 

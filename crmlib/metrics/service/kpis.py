@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import ibis
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.metrics.core import (
     TOTAL_LABEL,
 )
@@ -19,6 +20,75 @@ from crmlib.metrics.service.volume import open_ticket_count
 from crmlib.warehouse import (
     fetch,
     why_empty,
+)
+
+declare_kpis(
+    Kpi("tickets_total", Kind.COUNT, "Tickets", definition="Tickets created in the period."),
+    Kpi(
+        "tickets_open",
+        Kind.COUNT,
+        "Open tickets",
+        good="lower",
+        definition="Tickets created by as_of and not resolved by as_of.",
+    ),
+    Kpi(
+        "median_first_response_hours",
+        Kind.DURATION,
+        "Median first response",
+        unit="h",
+        good="lower",
+        definition="Kaplan-Meier median of hours to first response of the period's tickets "
+        "(tickets still waiting count as censored).",
+    ),
+    Kpi(
+        "median_resolution_hours",
+        Kind.DURATION,
+        "Median resolution time",
+        unit="h",
+        good="lower",
+        definition="Kaplan-Meier median of hours to resolution of the period's tickets "
+        "(open tickets count as censored).",
+    ),
+    Kpi(
+        "naive_median_resolution_hours",
+        Kind.DURATION,
+        "Median resolution, resolved tickets only",
+        unit="h",
+        good="lower",
+        definition="Median hours to resolution of the period's tickets already resolved: "
+        "biased low, shown for comparison.",
+    ),
+    Kpi(
+        "sla_attainment_pct",
+        Kind.PERCENT,
+        "SLA attainment",
+        per="target check",
+        good="higher",
+        definition="SLA target checks met / checks decided (first response and resolution "
+        "targets of the period's tickets), in percent.",
+    ),
+    Kpi(
+        "reopen_rate",
+        Kind.RATE,
+        "Reopen rate",
+        per="resolved ticket",
+        good="lower",
+        definition="Resolved tickets of the period reopened / resolved tickets.",
+    ),
+    Kpi(
+        "most_breached_sla_priority",
+        Kind.TEXT,
+        "Priority with the most SLA breaches",
+        definition="The priority whose target checks were breached most often.",
+    ),
+    Kpi(
+        "most_breached_sla_breach_rate",
+        Kind.RATE,
+        "Its breach rate",
+        per="target check",
+        good="lower",
+        definition="Breached target checks / decided checks of that priority.",
+    ),
 )
 
 
