@@ -533,3 +533,45 @@ def test_render_without_communications_is_a_one_line_notice(tiny_data, tmp_path)
         ["render", "--data", str(tiny_data), "--out", str(tmp_path / "cli"), "--only", "ctm"]
     )
     assert code == 0
+
+
+def test_customer_satisfaction_index_is_exact_and_order_independent(tmp_path):
+    """A float average over a parallel engine varies in its last bits (issue 16 item 15).
+
+    6,000 customers rate 1-3 times each with scores chosen so that the customer means are
+    thirds and halves (inexact in binary); the rows are written in three different orders
+    and read with 1 and 4 engine threads. The index must be the same float every time and
+    equal the exact mean of the customer means (fractions), rounded once.
+    """
+    from fractions import Fraction
+
+    rng = np.random.default_rng(16)
+    n = 6000
+    ids = [f"C{i:05d}" for i in range(n)]
+    rows = []
+    for i, cid in enumerate(ids):
+        for k in range(1 + i % 3):
+            rows.append((f"M{i}-{k}", cid, int(rng.integers(1, 6))))
+    exact = Fraction(0)
+    scores: dict[str, list[int]] = {}
+    for _, cid, score in rows:
+        scores.setdefault(cid, []).append(score)
+    for s in scores.values():
+        exact += Fraction(sum(s), len(s))
+    expected = float(exact / len(scores))
+    customers = "customer_id,signup_date\n" + "".join(f"{c},2025-01-01\n" for c in ids)
+    seen = set()
+    for order in range(3):
+        shuffled = [rows[j] for j in rng.permutation(len(rows))] if order else rows
+        comms = "communication_id,customer_id,occurred_at,channel,direction,satisfaction\n"
+        comms += "".join(f"{m},{c},2025-03-10T10:00:00,email,inbound,{s}\n" for m, c, s in shuffled)
+        folder = write_tables(
+            tmp_path / f"d{order}", {"customers.csv": customers, "communications.csv": comms}
+        )
+        con = crmlib.connect(folder)
+        for threads in (1, 4):
+            con.raw_sql(f"SET threads = {threads}")
+            k = ctm.communication_kpis(con, AS_OF, DAYS)
+            seen.add(k["customer_satisfaction_index"])
+    assert len(seen) == 1
+    assert seen.pop() == pytest.approx(expected, rel=0, abs=1e-12)

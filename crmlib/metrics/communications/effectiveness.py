@@ -330,25 +330,35 @@ def satisfaction(
     rated = c.filter(c._rated == 1)
 
     def customer_index(keys: Sequence[str]) -> ir.Table:
-        """Each rating customer's mean score within the groups ``keys``, then their mean."""
+        """Each rating customer's mean score within the groups ``keys``, then their mean.
+
+        The per-customer means are summed as DECIMAL(38, 12): exact addition, so the
+        result does not depend on the order a parallel engine adds them in (a float
+        average does, in its last bits).
+        """
         per = rated.group_by(**_keys(rated, keys), customer_id=rated.customer_id).aggregate(
-            customer_mean=rated._score.sum().cast("float64") / rated.count().cast("float64")
+            customer_mean=(
+                rated._score.sum().cast("float64") / rated.count().cast("float64")
+            ).cast("decimal(38, 12)")
         )
-        index = dict(
-            rating_customers=per.count(),
-            customer_satisfaction_index=per.customer_mean.mean(),
-        )
+        index = dict(rating_customers=per.count(), _index_sum=per.customer_mean.sum())
         return per.group_by(list(keys)).aggregate(**index) if keys else per.aggregate(**index)
+
+    def with_index(df: pd.DataFrame) -> pd.DataFrame:
+        n = pd.to_numeric(df.rating_customers, errors="coerce").astype(float)
+        total = df._index_sum.map(lambda v: np.nan if v is None or pd.isna(v) else float(v))
+        df["customer_satisfaction_index"] = (total / n.where(n > 0)).astype(float)
+        return df.drop(columns="_index_sum")
 
     frames = []
     if by:
         main = fetch(c.group_by(**keys).aggregate(**metrics))
-        idx = fetch(customer_index(by))
+        idx = with_index(fetch(customer_index(by)))
         frames.append(main.merge(idx, on=by, how="left").sort_values(by, ignore_index=True))
     if total or not by:
         # the total row: every customer once over all their ratings, not a mean of groups
         main = fetch(c.aggregate(**metrics))
-        idx = fetch(customer_index(()))
+        idx = with_index(fetch(customer_index(())))
         values = pd.concat([main, idx], axis=1).iloc[0].to_dict()
         df = frames[0] if frames else pd.DataFrame(columns=[*by, *values])
         frames = [_total_row(df, by, values)]
