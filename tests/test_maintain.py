@@ -131,6 +131,63 @@ def test_inactive_customers_are_marked_not_deleted(tmp_path):
         customer_status(con, as_of, 0)
 
 
+def test_our_own_messages_are_not_the_customers_activity(tmp_path):
+    """Issue 16 item 6: activity is what the customer did, not what we sent them.
+
+    As of 2025-03-31 with 85 days (cutoff 2025-01-06): C1 ordered before the cutoff and got
+    an outbound e-mail in March (inactive: our message); C2 ordered on the cutoff day
+    (active); C3 only signed up before the cutoff but wrote to us in March (inbound, with
+    the direction spelled " Inbound": active).
+    """
+    comms = (
+        "communication_id,customer_id,occurred_at,channel,direction\n"
+        "M1,C1,2025-03-10T10:00:00,email,outbound\n"
+        "M2,C3,2025-03-12T10:00:00,email, Inbound\n"
+    )
+    tables = {"customers.csv": CUSTOMERS_V1, "orders.csv": ORDERS_V1, "communications.csv": comms}
+    con = crmlib.connect(write_tables(tmp_path / "d", tables))
+    as_of = dt.date(2025, 3, 31)
+    status = fetch(customer_status(con, as_of, 85)).set_index("customer_id").inactive
+    assert status.to_dict() == {"C1": True, "C2": False, "C3": False}
+    # without a direction column nobody can tell who started a contact: none counts
+    undirected = comms.replace(",direction", "").replace(",outbound", "").replace(", Inbound", "")
+    tables["communications.csv"] = undirected
+    con = crmlib.connect(write_tables(tmp_path / "e", tables))
+    status = fetch(customer_status(con, as_of, 85)).set_index("customer_id").inactive
+    assert status.to_dict() == {"C1": True, "C2": False, "C3": True}
+
+
+def test_sample_inactive_customers_count_only_their_own_activity(sample_con):
+    """On the bundled sample, recounted in pandas from the loaded tables: 238 of 3,000
+    customers did nothing themselves in the 365 days up to as_of (815 placed no valid
+    order, but most of those wrote to us or opened a ticket)."""
+    import pandas as pd
+
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    cutoff = end - pd.Timedelta(days=365)
+    tables = {t: sample_con.table(t).to_pandas() for t in ("customers", "orders")}
+    tables |= {t: sample_con.table(t).to_pandas() for t in ("communications", "tickets")}
+    c, o = tables["customers"], tables["orders"]
+    status = o.status.fillna("").str.strip().str.lower()
+    valid = o[
+        ~status.isin(["cancelled", "canceled", "returned", "refunded"]) & (o.order_date < end)
+    ]
+    m = tables["communications"]
+    inbound = m[(m.direction.fillna("").str.strip().str.lower() == "inbound")]
+    t = tables["tickets"]
+    recent = set(valid[valid.order_date >= cutoff].customer_id)
+    recent |= set(
+        inbound[(inbound.occurred_at >= cutoff) & (inbound.occurred_at < end)].customer_id
+    )
+    recent |= set(t[(t.created_at >= cutoff) & (t.created_at < end)].customer_id)
+    base = c[c.signup_date < end]
+    recent |= set(base[base.signup_date >= cutoff].customer_id)
+    expected = int((~base.customer_id.isin(recent)).sum())
+    assert expected == 238
+    assert activity_summary(sample_con, as_of, 365)["customers_inactive"] == expected
+
+
 def test_cli_ingest_and_delete(tmp_path):
     cli = Path(sys.executable).parent / "crm-report"
     v1 = write_tables(tmp_path / "v1", {"customers.csv": CUSTOMERS_V1, "orders.csv": ORDERS_V1})

@@ -1,9 +1,12 @@
 """Customer activity: who is active, who is inactive (marked, never deleted).
 
-A customer is *inactive* at ``as_of`` when they had no activity - a valid order, a
-communication or a ticket, whichever tables exist, or their sign-up - in the
-``inactive_after_days`` days ending at ``as_of`` (inclusive). Inactive customers stay in
-the data and in ``customers_total``; reports show them separately.
+A customer is *inactive* at ``as_of`` when they did nothing themselves - no valid order, no
+inbound communication, no ticket (whichever tables exist), and no sign-up - in the
+``inactive_after_days`` days ending at ``as_of`` (inclusive). Our own outbound messages are
+not the customer's activity: a customer we e-mailed every week but who never answered or
+bought is inactive. Without a ``direction`` column nobody can tell who started a
+communication, so communications do not count then. Inactive customers stay in the data
+and in ``customers_total``; reports show them separately.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pandas as pd
 from crmlib.errors import ParameterError
 from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.metrics.customers import customers_as_of, valid_orders
-from crmlib.warehouse import day_end, fetch, has_table
+from crmlib.metrics.text import label
+from crmlib.warehouse import day_end, fetch, has_columns, has_table
 
 __all__ = ["DEFAULT_INACTIVE_AFTER_DAYS", "customer_status", "activity_summary"]
 
@@ -29,14 +33,16 @@ declare_kpis(
         Kind.COUNT,
         "Active customers",
         good="higher",
-        definition="Customers with activity (see customer_status) in the inactivity window.",
+        definition="Customers who signed up, ordered, wrote to us (inbound communication) "
+        "or opened a ticket in the inactivity window; our outbound messages do not count.",
     ),
     Kpi(
         "customers_inactive",
         Kind.COUNT,
         "Inactive customers",
         good="lower",
-        definition="Customers without activity in the inactivity window (kept in the data).",
+        definition="Customers without an order, inbound communication, ticket or sign-up of "
+        "their own in the inactivity window (kept in the data).",
     ),
 )
 
@@ -60,10 +66,14 @@ def customer_status(
     events = [c.select("customer_id", at=c.signup_date)]
     o = valid_orders(con, as_of)
     events.append(o.select("customer_id", at=o.order_date))
-    for name, col in (("communications", "occurred_at"), ("tickets", "created_at")):
-        if has_table(con, name):
-            t = con.table(name)
-            events.append(t.filter(t[col] < end).select("customer_id", at=t[col]))
+    if has_table(con, "communications"):
+        m = con.table("communications")
+        if has_columns(m, "direction"):  # only what the customer started
+            inbound = (m.occurred_at < end) & (label(m.direction, lower=True) == "inbound")
+            events.append(m.filter(inbound).select("customer_id", at=m.occurred_at))
+    if has_table(con, "tickets"):
+        t = con.table("tickets")
+        events.append(t.filter(t.created_at < end).select("customer_id", at=t.created_at))
     allev = ibis.union(*events)
     last = allev.group_by("customer_id").aggregate(last_activity=allev.at.max())
     cutoff = ibis.timestamp(day_end(as_of) - dt.timedelta(days=int(inactive_after_days)))
