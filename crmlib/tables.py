@@ -294,7 +294,7 @@ def notices(messages: Iterable[str]) -> HTML | None:
     For a section whose numbers cannot be computed on this data: the reason stands where
     the numbers would be, and a notebook shows nothing when all is well.
     """
-    parts = [notice(str(m)).data for m in messages]
+    parts = [notice(str(m)).data for m in messages if m]
     return HTML("".join(parts)) if parts else None
 
 

@@ -107,12 +107,12 @@ def league_table(results: pd.DataFrame) -> pd.DataFrame:
             "conversion_rate": _col(RATE_, "conversion rate"),
             "revenue": _col(MONEY_, "attributed revenue"),
             "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
-            "roi": _col(RATE_, "ROI"),
+            "roi": _col(RATE_, "ROI on gross profit"),
             "lift": _col(POINTS, "lift"),
             "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
             "p_value": _col(Kind.PVALUE, "p-value"),
             "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "incremental_roi": _col(RATE_, "incremental ROI"),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
             "verdict": _col(TEXT, "verdict"),
         },
     )
@@ -180,7 +180,7 @@ def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFram
             "cost": _col(MONEY_, "cost"),
             "revenue": _col(MONEY_, "attributed revenue"),
             "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
-            "roi": _col(RATE_, "ROI"),
+            "roi": _col(RATE_, "ROI on gross profit"),
             "cost_per_conversion": _col(MONEY_, "cost per conversion"),
             "revenue_per_contact": _col(MONEY_, "revenue per contact"),
             "campaigns_measured": _col(COUNT, "campaigns with control"),
@@ -189,7 +189,7 @@ def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFram
             "incremental_revenue": _col(MONEY_, "incremental revenue"),
             "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
             "incremental_roas": _col(Kind.NUMBER, "incremental ROAS", decimals=2),
-            "incremental_roi": _col(RATE_, "incremental ROI"),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
         },
     )
 
@@ -263,12 +263,12 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
             "conversion_rate": _col(RATE_, "conversion rate"),
             "cost": _col(MONEY_, "cost"),
             "revenue": _col(MONEY_, "attributed revenue"),
-            "roi": _col(RATE_, "ROI"),
+            "roi": _col(RATE_, "ROI on gross profit"),
             "campaigns_measured": _col(COUNT, "campaigns with control"),
             "lift": _col(POINTS, "lift"),
             "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
             "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "incremental_roi": _col(RATE_, "incremental ROI"),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
         },
     )
 

@@ -224,8 +224,9 @@ def plot_roi_vs_cost(
     Returns
     -------
     matplotlib.axes.Axes
-        Filled circles: ROI = (attributed revenue - cost) / cost, coloured by channel.
-        Open diamonds joined to them: incremental ROI (campaigns with a control group).
+        Filled circles: ROI on gross profit = (attributed revenue x gross margin - cost) /
+        cost, coloured by channel. Open diamonds joined to them: incremental ROI (campaigns
+        with a control group), also on gross profit.
         Zero-cost campaigns have no ROI and are left out (the title counts them). When
         some value is beyond ±500%, the ROI axis is symmetric-logarithmic beyond ±100%
         (its label says so), so a few extreme campaigns do not flatten the rest.
@@ -236,6 +237,11 @@ def plot_roi_vs_cost(
         title = f"{title} ({zero} zero-cost campaign{'s' * (zero > 1)} not shown: ROI n/a)"
     if len(shown) and shown.roi.isna().all():
         empty_message = "No campaign in this period has an attributed revenue, so ROI is n/a."
+        if shown.revenue.notna().any() and shown.get("gross_margin", shown.roi).isna().all():
+            empty_message = (
+                "ROI is on gross profit and the gross margin is unknown (the orders have no "
+                "cost): set the gross_margin parameter."
+            )
     if len(shown) == 0 or shown.roi.isna().all():
         return _unavailable(None, title, empty_message, data=results)
     fig, ax = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[1] + 1))
@@ -284,7 +290,7 @@ def plot_roi_vs_cost(
     ]
     ax.legend(handles=handles, frameon=False, fontsize=8, loc="best")
     money_axis(ax, currency, axis="x")
-    ylabel = "ROI ((revenue - cost) / cost)"
+    ylabel = "ROI on gross profit ((revenue x margin - cost) / cost)"
     if len(values) and values.abs().max() > 5:
         ax.set_yscale("symlog", linthresh=1.0)
         ylabel += "\nsymmetric log scale beyond ±100%"
@@ -378,8 +384,10 @@ def plot_channel_comparison(
     matplotlib.figure.Figure
         Left: conversion rate (converted / delivered, or / sent) with Wilson intervals.
         Right: ROAS (attributed revenue / cost) next to incremental ROAS (incremental
-        revenue / cost of the campaigns with a control group); the dashed line at 1 is
-        break-even. Missing bars are n/a (zero cost, or no control group).
+        revenue / cost of the campaigns with a control group); the dashed line is the
+        break-even ROAS, 1 / gross margin (revenue must also pay for the goods sold), and
+        is left out when the margin is unknown. Missing bars are n/a (zero cost, or no
+        control group).
     """
     df = channels[channels[by] != TOTAL_LABEL].reset_index(drop=True)
     if len(df) == 0:
@@ -415,9 +423,13 @@ def plot_channel_comparison(
         for off, v in ((-w / 2, a), (w / 2, b)):
             if np.isnan(v):
                 right.text(xi + off, 0.02, "n/a", ha="center", va="bottom", fontsize=8)
-    right.axhline(1, color="black", lw=0.8, ls="--", label="break-even")
+    even = float(df.break_even_roas.iloc[0]) if "break_even_roas" in df else float("nan")
+    if np.isfinite(even):
+        right.axhline(even, color="black", lw=0.8, ls="--", label=f"break-even ({even:.2f})")
+        right.set_title(_short_text(f"Revenue per unit of cost (break-even {even:.2f})"))
+    else:
+        right.set_title("Revenue per unit of cost (margin unknown)")
     right.set_xticks(x, names)
-    right.set_title("Revenue per unit of cost (1 = break-even)")
     right.set_xlabel(_short_text(by.capitalize()))
     right.set_ylabel("Revenue / cost")
     right.legend(frameon=True, framealpha=0.9, fontsize=9, loc="best")

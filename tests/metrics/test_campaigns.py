@@ -76,7 +76,8 @@ def con(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(con):
-    return cmp.campaign_results(con, AS_OF, 90).set_index("campaign_id")
+    # the fixture's orders have no cost: the margin is given (ROI is on gross profit)
+    return cmp.campaign_results(con, AS_OF, 90, gross_margin=0.5).set_index("campaign_id")
 
 
 def test_counts_follow_the_period_and_as_of(con):
@@ -100,7 +101,9 @@ def test_funnel_rates_and_money_by_hand(results):
     assert k1.click_to_open == 2 / 4 and k1.conversion_rate == 2 / 5
     low, high = wilson_interval(2, 5)
     assert (k1.conversion_rate_low, k1.conversion_rate_high) == (low, high)
-    assert k1.roas == 50 / 100 and k1.roi == (50 - 100) / 100
+    # revenue 50 at a 50% margin is 25 of gross profit against a cost of 100
+    assert k1.roas == 50 / 100 and k1.roi == (50 * 0.5 - 100) / 100
+    assert k1.break_even_roas == 2 and k1.gross_profit == 25
     assert k1.cost_per_conversion == 100 / 2 and k1.revenue_per_contact == 50 / 6
     assert k1.money_status == "ok"
 
@@ -121,7 +124,7 @@ def test_lift_of_the_control_campaign_by_hand(results):
     assert k1.relative_lift == pytest.approx((2 / 6 - 1 / 4) / (1 / 4))
     assert k1.incremental_conversions == pytest.approx((2 / 6 - 1 / 4) * 6)  # 0.5
     assert k1.incremental_revenue == pytest.approx((50 / 6 - 10 / 4) * 6)  # 35
-    assert k1.incremental_roi == pytest.approx((35 - 100) / 100)
+    assert k1.incremental_roi == pytest.approx((35 * 0.5 - 100) / 100)
     # expected conversions in the smaller arm: 4 * 3 / 10 = 1.2 < 5 -> Fisher's exact test.
     # Hypergeometric (N=10, K=3, n=6): P(X=2) = 105/210 is the mode, so two-sided p = 1.
     assert k1.test == "Fisher exact" and k1.p_value == pytest.approx(1.0)
@@ -141,9 +144,9 @@ def test_channels_are_ratios_of_sums(results):
     assert ch.index.tolist() == ["email", "sms", "all"]  # by cost, then the total
     email = ch.loc["email"]  # K1 + K5
     assert (email.campaigns, email.cost, email.targeted, email.converted) == (2, 120, 6, 2)
-    assert email.roas == pytest.approx(50 / 120) and email.roi == pytest.approx(-70 / 120)
+    assert email.roas == pytest.approx(50 / 120) and email.roi == pytest.approx(-95 / 120)
     assert email.campaigns_measured == 1 and email.incremental_revenue == pytest.approx(35)
-    assert email.incremental_roi == pytest.approx((35 - 100) / 100)
+    assert email.incremental_roi == pytest.approx((35 * 0.5 - 100) / 100)
     assert email.lift == pytest.approx(2 / 6 - 1 / 4)
     total = ch.loc["all"]
     assert (total.targeted, total.delivered, total.converted, total.revenue) == (9, 8, 3, 65)
@@ -158,13 +161,76 @@ def test_kpis_by_hand(results):
         "marketing_cost": 120.0,
         "attributed_revenue": 65.0,
         "roas": 65 / 120,
-        "roi": (65 - 120) / 120,
+        "gross_margin": 0.5,
+        "break_even_roas": 2.0,
+        "roi": (65 * 0.5 - 120) / 120,
         "conversion_rate": 3 / 8,
         "campaigns_measurable": 1,
         "incremental_revenue": 35.0,
-        "incremental_roi": (35 - 100) / 100,
+        "incremental_roi": (35 * 0.5 - 100) / 100,
         "campaigns_significant_lift": 0,
     }
+
+
+def test_roi_is_on_gross_profit_and_the_margin_is_measured_or_given(tmp_path, con):
+    """Issue 16 item 1: ROI on gross profit, ROAS on revenue with its break-even."""
+    # orders with a cost: (100 + 300 - 40 - 200) / (100 + 300) = 40%; the cancelled order
+    # and the one without a cost do not count
+    orders = (
+        "order_id,customer_id,order_date,revenue,cost,status\n"
+        "O1,C1,2025-01-01,100,40,completed\n"
+        "O2,C2,2025-01-02,300,200,completed\n"
+        "O3,C2,2025-01-03,500,0,cancelled\n"
+        "O4,C3,2025-01-04,50,,completed\n"
+    )
+    tables = {"customers.csv": CUSTOMERS, "orders.csv": orders, "campaigns.csv": CAMPAIGNS}
+    tables["campaign_contacts.csv"] = CONTACTS
+    priced = crmlib.connect(write_tables(tmp_path / "priced", tables))
+    margin = cmp.resolve_margin(priced, AS_OF)
+    assert margin.value == pytest.approx(0.4) and margin.break_even_roas == pytest.approx(2.5)
+    assert "2 valid orders" in margin.source
+    k1 = cmp.campaign_results(priced, AS_OF, 90).set_index("campaign_id").loc["K1"]
+    assert k1.roi == pytest.approx((50 * 0.4 - 100) / 100)  # -80%, where revenue says -50%
+    assert k1.roas == 0.5 and k1.break_even_roas == pytest.approx(2.5)
+    # no cost column and no parameter: ROI is n/a with the reason, ROAS stays
+    res = cmp.campaign_results(con, AS_OF, 90)
+    assert res.roi.isna().all() and res.incremental_roi.isna().all()
+    assert res.roas.notna().any()
+    kpis = cmp.campaign_kpis(res)
+    assert math.isnan(kpis["roi"]) and math.isnan(kpis["break_even_roas"])
+    assert math.isnan(kpis["gross_margin"])
+    notes = " ".join(cmp.campaign_kpi_notes(res))
+    assert "gross margin is unknown" in notes and "no cost column" in notes
+    with pytest.raises(ParameterError, match="gross_margin='abc' should be a fraction"):
+        cmp.resolve_margin(con, AS_OF, "abc")
+    with pytest.raises(ParameterError, match="gross_margin=1.5"):
+        cmp.resolve_margin(con, AS_OF, 1.5)
+
+
+def test_sample_roi_on_margin_shows_which_campaigns_paid_for_themselves(sample_con, sample_dir):
+    """The sample's orders cost 55-70% of revenue; recomputed here from the raw CSVs.
+
+    On revenue 8 campaigns of the history look profitable; on gross profit one is.
+    """
+    orders = _read(sample_dir, "orders")
+    revenue = pd.to_numeric(orders.revenue, errors="coerce")
+    cost = pd.to_numeric(orders.cost, errors="coerce")
+    valid = ~orders.status.str.strip().str.lower().isin(["cancelled", "returned", "refunded"])
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    on_time = pd.to_datetime(orders.order_date, errors="coerce", format="mixed")
+    keep = valid & revenue.notna() & cost.notna() & (revenue > 0) & (cost >= 0)
+    keep &= on_time < pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    expected = 1 - cost[keep].sum() / revenue[keep].sum()
+    margin = cmp.resolve_margin(sample_con, as_of)
+    assert margin.value == pytest.approx(expected, abs=2e-3)  # quarantine rules differ slightly
+    assert 0.36 < margin.value < 0.39
+    res = cmp.campaign_results(sample_con, as_of, None)
+    res = res[res.cost > 0]  # a free campaign has no ROI
+    on_revenue = (res.revenue - res.cost) / res.cost
+    assert int((on_revenue > 0).sum()) == 8 and int((res.roi > 0).sum()) == 1
+    period = cmp.campaign_kpis(cmp.campaign_results(sample_con, as_of, 90))
+    assert period["roi"] == pytest.approx((1411.0 * margin.value - 1392.64) / 1392.64)
+    assert period["roi"] == pytest.approx(-0.62, abs=0.01)
 
 
 def test_funnel_stages_long_form(results):
@@ -181,12 +247,13 @@ def test_league_table_shows_na_and_sorts_by_incremental_roi(results):
     # K1 is the only measured campaign; then by ROI: K5 (-100%) ; K2 has no ROI (zero cost)
     assert table.campaign.tolist() == ["K1", "K5", "K2"]
     k2 = table.set_index("campaign").loc["K2"]
-    assert (k2.ROAS, k2.ROI, k2["incremental ROI"]) == ("n/a", "n/a", "n/a")
+    roi, inc = "ROI on gross profit", "incremental ROI on gross profit"
+    assert (k2.ROAS, k2[roi], k2[inc]) == ("n/a", "n/a", "n/a")
     assert k2.verdict == "not measurable: no control group"
     k1 = table.set_index("campaign").loc["K1"]
-    assert (k1.ROAS, k1.ROI, k1["lift"], k1["cost (EUR)"]) == (
+    assert (k1.ROAS, k1[roi], k1["lift"], k1["cost (EUR)"]) == (
         "0.50",
-        "-50.0%",
+        "-75.0%",  # revenue 50 x margin 0.5 = 25 of gross profit for a cost of 100
         "+8.33 pp",
         "100.00",
     )
@@ -350,7 +417,8 @@ def test_participation_by_segment(con):
 
 
 def test_segment_channel_plan(con):
-    plan = cmp.segment_channel_plan(con, AS_OF, SEGMENTS, 90).set_index(["segment", "channel"])
+    plan = cmp.segment_channel_plan(con, AS_OF, SEGMENTS, 90, gross_margin=0.5)
+    plan = plan.set_index(["segment", "channel"])
     # email (K1, K5): vip treated C1, C2 (2 of K1's 6 treated -> cost 100 * 2/6), control
     # C7 converted: lift = 2/2 - 1/1 = 0; new: C3 treated (0 conversions), control C8 (0).
     vip = plan.loc[("vip", "email")]
@@ -360,7 +428,7 @@ def test_segment_channel_plan(con):
     half = 1.959964 * math.sqrt(3 / 4 * 1 / 4 / 4 + 2 / 3 * 1 / 3 / 3)
     assert (vip.lift_low, vip.lift_high) == pytest.approx((-half, half), rel=1e-6)
     assert vip.incremental_revenue == pytest.approx((50 / 2 - 10 / 1) * 2)  # 30
-    assert vip.incremental_roi == pytest.approx((30 - 100 / 3) / (100 / 3))
+    assert vip.incremental_roi == pytest.approx((30 * 0.5 - 100 / 3) / (100 / 3))
     # unassigned (C4-C6 treated, C9-C10 control, no conversions): measured, lift 0;
     # sms (K2) has no control group at all
     unassigned = plan.loc[("unassigned", "email")]
@@ -505,6 +573,10 @@ def _clean_campaign_tables(folder):
     return camp, con
 
 
+#: The gross margin the sample KPIs are checked at (measured from the orders separately).
+MARGIN = 0.375
+
+
 def _pandas_kpis(folder, as_of, lookback_days):
     camp, con = _clean_campaign_tables(folder)
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
@@ -534,11 +606,13 @@ def _pandas_kpis(folder, as_of, lookback_days):
         "marketing_cost": round(cost, 2),
         "attributed_revenue": round(revenue, 2),
         "roas": revenue / cost,
-        "roi": (revenue - cost) / cost,
+        "gross_margin": MARGIN,
+        "break_even_roas": 1 / MARGIN,
+        "roi": (revenue * MARGIN - cost) / cost,
         "conversion_rate": treated.conv.sum() / treated.delivered.sum(),
         "campaigns_measurable": len(both),
         "incremental_revenue": round(incremental, 2),
-        "incremental_roi": (incremental - both.cost_f.sum()) / both.cost_f.sum(),
+        "incremental_roi": (incremental * MARGIN - both.cost_f.sum()) / both.cost_f.sum(),
         "campaigns_significant_lift": significant,
     }
 
@@ -548,7 +622,8 @@ def test_headline_kpis_match_an_independent_pandas_computation(
     sample_dir, sample_con, lookback_days
 ):
     as_of = crmlib.resolve_as_of(sample_con, "")
-    got = cmp.campaign_kpis(cmp.campaign_results(sample_con, as_of, lookback_days))
+    res = cmp.campaign_results(sample_con, as_of, lookback_days, gross_margin=MARGIN)
+    got = cmp.campaign_kpis(res)
     expected = _pandas_kpis(sample_dir, as_of, lookback_days)
     assert got.keys() == expected.keys()
     for key, value in expected.items():

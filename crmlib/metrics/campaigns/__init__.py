@@ -27,8 +27,10 @@ Funnel rates (ratios of sums, with the numerator and denominator alongside)
     the column ``rate_denominator`` says which. Conversions count every treated
     conversion (converted by ``as_of``, see above). A stage whose column is absent is NaN.
 Money
-    ROAS = attributed revenue / cost (revenue per unit of cost; 1.0 is break-even);
-    ROI = (attributed revenue - cost) / cost (profit per unit of cost; 0.0 is break-even).
+    ROAS = attributed revenue / cost (revenue per unit of cost; break-even at
+    1 / gross margin, :mod:`crmlib.metrics.campaigns.margin`);
+    ROI = (attributed revenue x gross margin - cost) / cost (gross profit per unit of
+    cost; 0.0 is break-even).
     Cost per conversion = cost / converted; revenue per contact = revenue / targeted. A
     campaign with zero cost has NaN ROAS, ROI and cost per conversion (shown ``n/a``), never
     infinity; ``money_status`` says so.
@@ -69,6 +71,7 @@ from crmlib.metrics.campaigns.kpis import (
     campaign_kpi_notes,
     campaign_kpis,
 )
+from crmlib.metrics.campaigns.margin import Margin, resolve_margin
 from crmlib.metrics.campaigns.planning import (
     baseline_conversion_rate,
     control_group_sizes,
@@ -96,6 +99,8 @@ __all__ = [
     "FUNNEL_STAGES",
     "EXACT_TEST_BELOW",
     "campaigns_started",
+    "Margin",
+    "resolve_margin",
     "history_window",
     "history_text",
     "campaign_counts",

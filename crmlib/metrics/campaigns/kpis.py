@@ -32,15 +32,34 @@ declare_kpis(
         decimals=2,
         per="unit of cost",
         good="higher",
-        definition="Attributed revenue / marketing cost.",
+        definition="Attributed revenue / marketing cost: revenue, not profit; compare it "
+        "with the break-even ROAS.",
+    ),
+    Kpi(
+        "gross_margin",
+        Kind.RATE,
+        "Gross margin",
+        per="unit of revenue",
+        definition="(Revenue - cost of goods) / revenue of the valid orders up to as_of, or "
+        "the gross_margin parameter: what turns revenue into gross profit.",
+    ),
+    Kpi(
+        "break_even_roas",
+        Kind.NUMBER,
+        "Break-even ROAS",
+        decimals=2,
+        per="unit of cost",
+        definition="1 / gross margin: the ROAS at which the gross profit of the attributed "
+        "revenue pays the campaign's cost.",
     ),
     Kpi(
         "roi",
         Kind.RATE,
-        "ROI",
+        "ROI on gross profit",
         per="unit of cost",
         good="higher",
-        definition="(Attributed revenue - marketing cost) / marketing cost.",
+        definition="(Attributed revenue x gross margin - marketing cost) / marketing cost; "
+        "0% is break-even.",
     ),
     Kpi(
         "conversion_rate",
@@ -71,7 +90,8 @@ declare_kpis(
         "Incremental ROI",
         per="unit of cost",
         good="higher",
-        definition="(Incremental revenue - cost of the measured campaigns) / that cost.",
+        definition="(Incremental revenue x gross margin - cost of the measured campaigns) "
+        "/ that cost: what the campaigns caused, net of cost of goods and of their cost.",
     ),
     Kpi(
         "campaigns_significant_lift",
@@ -96,15 +116,20 @@ def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, fl
     -------
     dict
         ``campaigns_total``; ``marketing_cost`` and ``attributed_revenue`` (treated arm,
-        currency units, rounded to cents); ``roas`` = attributed_revenue / marketing_cost
-        and ``roi`` = (attributed_revenue - marketing_cost) / marketing_cost (NaN at zero
-        cost); ``conversion_rate`` = converted / denominator summed over campaigns;
+        currency units, rounded to cents); ``roas`` = attributed_revenue / marketing_cost;
+        ``gross_margin`` (of the results) and ``break_even_roas`` = 1 / gross margin;
+        ``roi`` = (attributed_revenue x gross margin - marketing_cost) / marketing_cost
+        (NaN at zero cost or without a margin);
+        ``conversion_rate`` = converted / denominator summed over campaigns;
         ``campaigns_measurable`` (with a control group); ``incremental_revenue`` summed over
-        the measurable campaigns and ``incremental_roi`` on their cost;
+        the measurable campaigns and ``incremental_roi`` = (incremental revenue x margin -
+        their cost) / their cost;
         ``campaigns_significant_lift`` (measurable, p-value below ``alpha`` and lift > 0).
     """
     cost = round(float(results.cost.sum()), 2)
     revenue = _sum_or_nan(results.revenue)
+    has_margin = len(results) and "gross_margin" in results
+    margin = float(results.gross_margin.iloc[0]) if has_margin else np.nan
     measured = results[results.lift_status == _MEASURED]
     inc = _sum_or_nan(measured.incremental_revenue) if len(measured) else np.nan
     measured_cost = float(measured.cost.sum())
@@ -114,11 +139,15 @@ def campaign_kpis(results: pd.DataFrame, *, alpha: float = 0.05) -> dict[str, fl
         "marketing_cost": cost,
         "attributed_revenue": round(revenue, 2),
         "roas": revenue / cost if cost > 0 else np.nan,
-        "roi": (revenue - cost) / cost if cost > 0 else np.nan,
+        "gross_margin": margin,
+        "break_even_roas": 1 / margin if margin > 0 else np.nan,
+        "roi": (revenue * margin - cost) / cost if cost > 0 else np.nan,
         "conversion_rate": _sum_or_nan(results.converted) / conv_den if conv_den else np.nan,
         "campaigns_measurable": len(measured),
         "incremental_revenue": round(inc, 2),
-        "incremental_roi": (inc - measured_cost) / measured_cost if measured_cost else np.nan,
+        "incremental_roi": (
+            (inc * margin - measured_cost) / measured_cost if measured_cost else np.nan
+        ),
         "campaigns_significant_lift": int(((measured.p_value < alpha) & (measured.lift > 0)).sum()),
     }
 
@@ -155,6 +184,12 @@ def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
         )
     elif not (results.cost > 0).any():
         notes.append("ROAS and ROI are n/a: the campaigns of the period have no cost.")
+    elif "gross_margin" in results and results.gross_margin.isna().all():
+        source = str(results.margin_source.iloc[0]) if "margin_source" in results else ""
+        notes.append(
+            "Gross margin, ROI, incremental ROI and the break-even ROAS are n/a: ROI is on "
+            f"gross profit and the gross margin is unknown ({source})."
+        )
     if not results.denominator.sum():
         notes.append(f"The conversion rate is n/a: {_NO_TREATED[0].lower()}{_NO_TREATED[1:]}")
     elif not results.converted.notna().any():

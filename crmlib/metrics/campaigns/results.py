@@ -18,6 +18,7 @@ from crmlib.metrics.campaigns.counts import (
     FUNNEL_STAGES,
     campaign_counts,
 )
+from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
 from crmlib.metrics.core import TOTAL_LABEL, with_rate
 from crmlib.stats import (
     check_fraction,
@@ -49,12 +50,26 @@ def _add_rates_and_money(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
         mask=df.converted.notna().to_numpy(),
     )
     cost = df.cost.where(df.cost > 0)
+    margin = _margin(df)
     df["roas"] = _ratio(df.revenue, cost)
-    df["roi"] = (df.revenue - cost) / cost
+    df["break_even_roas"] = 1.0 / margin
+    df["gross_profit"] = df.revenue * margin
+    df["roi"] = (df.gross_profit - cost) / cost
     df["cost_per_conversion"] = _ratio(cost, df.converted)
     df["revenue_per_contact"] = _ratio(df.revenue, df.targeted)
-    df["money_status"] = np.where(df.cost > 0, "ok", "zero cost: ROAS and ROI n/a")
+    df["money_status"] = np.select(
+        [~(df.cost > 0), margin.isna()],
+        ["zero cost: ROAS and ROI n/a", "gross margin unknown: ROI n/a"],
+        default="ok",
+    )
     return df
+
+
+def _margin(df: pd.DataFrame) -> pd.Series:
+    """The gross margin of each row (NaN when unknown or not given)."""
+    if "gross_margin" not in df:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    return df.gross_margin.astype("float64")
 
 
 def _revenue_se(df: pd.DataFrame) -> pd.Series:
@@ -101,7 +116,8 @@ def _add_lift(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     df["incremental_revenue_low"] = (df.incremental_revenue - half * df.targeted).where(measured)
     df["incremental_revenue_high"] = (df.incremental_revenue + half * df.targeted).where(measured)
     cost = df.cost.where(df.cost > 0)
-    df["incremental_roi"] = (df.incremental_revenue - cost) / cost
+    df["incremental_gross_profit"] = df.incremental_revenue * _margin(df)
+    df["incremental_roi"] = (df.incremental_gross_profit - cost) / cost
     significant = measured & (df.p_value < alpha)
     df["significant"] = significant
     df["verdict"] = np.select(
@@ -119,6 +135,7 @@ def campaign_results(
     *,
     alpha: float = 0.05,
     counts: pd.DataFrame | None = None,
+    gross_margin: float | str | None = AUTO,
 ) -> pd.DataFrame:
     """Return every campaign's funnel, money ratios and incremental lift.
 
@@ -134,26 +151,38 @@ def campaign_results(
         Significance level of the lift test; intervals have confidence ``1 - alpha``.
     counts : pandas.DataFrame, optional
         The result of :func:`campaign_counts`, to skip the engine query.
+    gross_margin : float, str or None, default="auto"
+        Share of revenue left after the cost of goods (:func:`resolve_margin`): measured
+        from the orders' revenue and cost, or given. ROI and incremental ROI are on gross
+        profit; without a margin they are NaN (``money_status`` says so).
 
     Returns
     -------
     pandas.DataFrame
         The columns of :func:`campaign_counts`, then (see the module conventions)
         ``open_rate``, ``click_rate``, ``click_to_open``, ``conversion_rate`` with its
-        Wilson interval ``conversion_rate_low``/``conversion_rate_high``; ``roas``,
-        ``roi``, ``cost_per_conversion``, ``revenue_per_contact``, ``money_status``; the
+        Wilson interval ``conversion_rate_low``/``conversion_rate_high``; ``gross_margin``
+        (with ``margin_source`` in words), ``roas`` (attributed revenue / cost),
+        ``break_even_roas`` (1 / gross_margin), ``gross_profit`` (revenue x margin),
+        ``roi`` ((gross_profit - cost) / cost), ``cost_per_conversion``,
+        ``revenue_per_contact``, ``money_status``; the
         columns of :func:`lift_statistics`; ``lift_status`` (``"measured"`` or
         ``"not measurable: ..."``), ``detectable_lift`` (the smallest lift these arm sizes
         detect with 80% power at the pooled rate, :func:`detectable_lift`),
         ``incremental_conversions``, ``incremental_revenue`` with its interval
         ``incremental_revenue_low``/``_high`` (normal approximation: difference of mean
         revenue per contact with the pooled-variance standard error, times ``targeted``),
-        ``incremental_roi``, ``significant`` (p-value below ``alpha``) and ``verdict``
+        ``incremental_gross_profit`` (incremental revenue x margin), ``incremental_roi``
+        ((incremental gross profit - cost) / cost), ``significant`` (p-value below
+        ``alpha``) and ``verdict``
         (``"significant lift"``, ``"significant drop"``, ``"no significant difference"``
         or the ``lift_status``).
     """
     check_fraction("alpha", alpha)
+    margin = resolve_margin(con, as_of, gross_margin)
     df = campaign_counts(con, as_of, lookback_days) if counts is None else counts.copy()
+    df["gross_margin"] = np.nan if margin.value is None else margin.value
+    df["margin_source"] = margin.source
     df = _add_rates_and_money(df, alpha)
     return _add_lift(df, alpha)
 
@@ -180,7 +209,7 @@ def campaign_lift(
     keep += ["lift_high", "relative_lift", "p_value", "test", "lift_status"]
     keep += ["detectable_lift", "incremental_conversions", "incremental_revenue"]
     keep += ["incremental_revenue_low"]
-    keep += ["incremental_revenue_high", "incremental_roi"]
+    keep += ["incremental_revenue_high", "incremental_gross_profit", "incremental_roi"]
     keep += ["significant", "verdict"]
     return df[keep]
 
@@ -201,6 +230,7 @@ _POOLED_COLUMNS = (
     "incremental_revenue_low",
     "incremental_revenue_high",
     "incremental_roas",
+    "incremental_gross_profit",
     "incremental_roi",
 )
 
@@ -249,8 +279,10 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
     out["incremental_revenue_low"] = out.incremental_revenue - rev_half
     out["incremental_revenue_high"] = out.incremental_revenue + rev_half
     cost = out.measured_cost.where(out.measured_cost > 0)
+    margin = float(_margin(df).iloc[0]) if len(df) else np.nan
     out["incremental_roas"] = out.incremental_revenue / cost
-    out["incremental_roi"] = (out.incremental_revenue - cost) / cost
+    out["incremental_gross_profit"] = out.incremental_revenue * margin
+    out["incremental_roi"] = (out.incremental_gross_profit - cost) / cost
     return out[list(_POOLED_COLUMNS)]
 
 
@@ -281,7 +313,8 @@ def channel_results(
         ``incremental_conversions``, ``incremental_revenue`` with
         ``incremental_revenue_low``/``_high`` (summed campaign variances), ``measured_cost``
         (their cost), ``lift`` with ``lift_low``/``lift_high`` (stratified by campaign),
-        ``incremental_roas`` and ``incremental_roi`` (on ``measured_cost``).
+        ``incremental_roas``, ``incremental_gross_profit`` and ``incremental_roi`` (on
+        ``measured_cost``; gross profit with the results' ``gross_margin``).
     """
     sums = ["cost", *FUNNEL_STAGES, "revenue", "denominator", "control_n", "control_converted"]
     sums += ["control_revenue"]
@@ -298,6 +331,7 @@ def channel_results(
     df["rate_denominator"] = grouped.rate_denominator.first()
     for c in ["campaigns", "targeted", "control_n"]:
         df[c] = df[c].astype("int64")
+    df["gross_margin"] = float(_margin(results).iloc[0])
     df = _add_rates_and_money(df.reset_index(), alpha)
     df = df.join(_pooled_by(both, [by], alpha), on=by)
     body = df[df[by] != TOTAL_LABEL].sort_values(["cost", by], ascending=[False, True])

@@ -19,6 +19,7 @@ from crmlib.metrics.campaigns.counts import (
     campaigns_started,
 )
 from crmlib.metrics.campaigns.kpis import _NO_TREATED
+from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
 from crmlib.metrics.campaigns.results import _add_lift, _add_rates_and_money, _pooled_by, _ratio
 from crmlib.metrics.core import segments_table
 from crmlib.metrics.text import label
@@ -149,6 +150,7 @@ def segment_channel_plan(
     lookback_days: int | None = None,
     *,
     alpha: float = 0.05,
+    gross_margin: float | str | None = AUTO,
 ) -> pd.DataFrame:
     """Return a segment x channel table of past results, ranked for the next budget.
 
@@ -180,6 +182,8 @@ def segment_channel_plan(
         Campaigns started in the period; None for all history up to ``as_of``.
     alpha : float, default=0.05
         Confidence ``1 - alpha`` of the intervals.
+    gross_margin : float, str or None, default="auto"
+        As in :func:`campaign_results`: ROI and incremental ROI are on gross profit.
 
     Returns
     -------
@@ -206,6 +210,8 @@ def segment_channel_plan(
     per["_campaign_targeted"] = per.groupby("campaign_id").targeted.transform("sum")
     share = _ratio(per.targeted, per._campaign_targeted).fillna(0.0)
     per["cost"] = per._campaign_cost * share
+    margin = resolve_margin(con, as_of, gross_margin).value
+    per["gross_margin"] = np.nan if margin is None else margin
     cells = _add_lift(_add_rates_and_money(per, alpha), alpha)
     if cells.empty:
         return pd.DataFrame(columns=_PLAN_COLUMNS)
@@ -217,7 +223,7 @@ def segment_channel_plan(
     plan = plan.join(_pooled_by(cells, keys, alpha)).reset_index()
     plan["conversion_rate"] = _ratio(plan.converted, plan.denominator)
     cost = plan.cost.where(plan.cost > 0)
-    plan["roi"] = (plan.revenue - cost) / cost
+    plan["roi"] = (plan.revenue * (np.nan if margin is None else margin) - cost) / cost
     plan["evidence"] = np.select(
         [plan.lift_low > 0, plan.campaigns_measured > 0],
         ["lift significant", "lift inconclusive"],

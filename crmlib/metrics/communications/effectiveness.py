@@ -337,9 +337,9 @@ def satisfaction(
         average does, in its last bits).
         """
         per = rated.group_by(**_keys(rated, keys), customer_id=rated.customer_id).aggregate(
-            customer_mean=(
-                rated._score.sum().cast("float64") / rated.count().cast("float64")
-            ).cast("decimal(38, 12)")
+            customer_mean=(rated._score.sum().cast("float64") / rated.count().cast("float64")).cast(
+                "decimal(38, 12)"
+            )
         )
         index = dict(rating_customers=per.count(), _index_sum=per.customer_mean.sum())
         return per.group_by(list(keys)).aggregate(**index) if keys else per.aggregate(**index)
