@@ -16,7 +16,7 @@ readers):
    ``worst_<thing>_<metric>`` (e.g. ``best_campaign_incremental_roi``), the names and, when
    recorded, their values ``best_<thing>_<metric>_value``.
 5. **Most breached SLA** - ``most_breached_sla_priority`` with, when recorded,
-   ``most_breached_sla_breach_rate``.
+   ``most_breached_sla_ticket_share`` (a share of tickets, not of target checks).
 
 At most six sentences are returned. What a KPI is - count, money, rate, duration, its label
 and denominator - comes from its declaration (:class:`crmlib.formats.Kpi`, stored by
@@ -61,8 +61,8 @@ RULES: tuple[str, ...] = (
     "ranked by relative change; the two largest changes of at least 1% are named.",
     "Best and worst: when the report records the best and worst item by a measure "
     "(for example campaigns by incremental ROI), both are named with their values.",
-    "Most breached SLA: when the report records the priority whose SLA was breached most "
-    "often, it is named with its breach rate.",
+    "Most breached SLA: when the report records the priority whose tickets missed a target "
+    "most often, it is named with the share of its tickets that did.",
 )
 
 #: Smallest relative change (as a fraction) called a movement.
@@ -252,14 +252,15 @@ def _sla(kpis: Mapping[str, object], specs: Specs | None) -> list[str]:
     priority = kpis.get("most_breached_sla_priority")
     if not isinstance(priority, str) or not priority:
         return []
-    rate = kpis.get("most_breached_sla_breach_rate")
-    if _is_number(rate):
-        spec = _spec("most_breached_sla_breach_rate", kpis, specs)
+    share = kpis.get("most_breached_sla_ticket_share")
+    if _is_number(share):
+        spec = _spec("most_breached_sla_ticket_share", kpis, specs)
         return [
-            f"The SLA breached most often was the one for {priority} priority tickets: "
-            f"{_text(spec, rate, '')} of them missed it."
+            f"{priority.capitalize()} priority tickets missed their SLA most often: "
+            f"{_text(spec, share, '')} of them missed the first-response or the resolution "
+            "target."
         ]
-    return [f"The SLA breached most often was the one for {priority} priority tickets."]
+    return [f"{priority.capitalize()} priority tickets missed their SLA most often."]
 
 
 def executive_summary(

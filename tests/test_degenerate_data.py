@@ -192,7 +192,12 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     ("tickets", "priority"): {
         "04_csm": (
             ["SLA attainment is n/a: The tickets table has no priority column"],
-            {"sla_attainment_pct", "most_breached_sla_priority", "most_breached_sla_breach_rate"},
+            {
+                "first_response_sla_pct",
+                "resolution_sla_pct",
+                "most_breached_sla_priority",
+                "most_breached_sla_ticket_share",
+            },
         )
     },
     ("tickets", "first_response_at"): {

@@ -40,8 +40,9 @@ def test_every_kpi_of_the_four_reports_is_declared_once():
         "conversion_rate", "campaigns_measurable", "incremental_revenue", "incremental_roi",
         "campaigns_significant_lift", "tickets_total", "tickets_open",
         "median_first_response_hours", "median_resolution_hours",
-        "naive_median_resolution_hours", "sla_attainment_pct", "reopen_rate",
-        "most_breached_sla_priority", "most_breached_sla_breach_rate",
+        "naive_median_resolution_hours", "first_response_sla_pct", "resolution_sla_pct",
+        "reopen_rate", "gross_margin", "break_even_roas",
+        "most_breached_sla_priority", "most_breached_sla_ticket_share",
     }  # fmt: skip
     undeclared = sorted(n for n in names if n not in _KPIS)
     assert undeclared == []
@@ -154,7 +155,7 @@ def test_best_and_worst_campaign_and_most_breached_sla():
         "worst_campaign_incremental_roi": "Winter",
         "worst_campaign_incremental_roi_value": -0.4,
         "most_breached_sla_priority": "urgent",
-        "most_breached_sla_breach_rate": 0.234,
+        "most_breached_sla_ticket_share": 0.234,
     }
     sentences = executive_summary(kpis, None, currency="EUR")
     assert sentences == [
@@ -163,8 +164,8 @@ def test_best_and_worst_campaign_and_most_breached_sla():
         # the text is plain: escaping happens when the HTML is written
         "By incremental ROI, the best campaign was Spring <sale> (185.0%) and the worst was "
         "Winter (-40.0%).",
-        "The SLA breached most often was the one for urgent priority tickets: 23.4% of them "
-        "missed it.",
+        "Urgent priority tickets missed their SLA most often: 23.4% of them missed the "
+        "first-response or the resolution target.",
     ]
 
 
@@ -173,7 +174,7 @@ def test_partial_best_worst_and_sla_without_rate():
     assert executive_summary(kpis) == [
         "There is no earlier run of this report to compare with.",
         "By success rate, the best channel was email.",
-        "The SLA breached most often was the one for high priority tickets.",
+        "High priority tickets missed their SLA most often.",
     ]
 
 

@@ -48,6 +48,7 @@ from crmlib.metrics.service.quality import (
 )
 from crmlib.metrics.service.sla import (
     sla_attainment,
+    sla_tickets,
     validate_sla_hours,
 )
 from crmlib.metrics.service.times import (
@@ -83,6 +84,7 @@ __all__ = [
     "resolution_times",
     "validate_sla_hours",
     "sla_attainment",
+    "sla_tickets",
     "reopen_rates",
     "top_categories",
     "satisfaction",

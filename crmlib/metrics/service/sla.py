@@ -71,6 +71,86 @@ def validate_sla_hours(sla_hours: Mapping) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _check(t, kind: str, targets: Mapping, as_of: dt.date) -> tuple:
+    """Per ticket, for one target: ``(has_target, met, breached, undecided)`` expressions.
+
+    Met: responded / resolved before the end of ``as_of`` within the target. Breached:
+    responded / resolved late, or still waiting at ``as_of`` and already past the target.
+    Undecided: still waiting and still within the target.
+    """
+    i = TIME_KINDS.index(kind)
+    priority = label(t.priority, lower=True)
+    end = ibis.timestamp(day_end(as_of))
+    event_at = _event_at(t, kind)
+    target_s = ibis.cases(
+        *((priority == p, ibis.literal(h[i] * 3600.0)) for p, h in targets.items()),
+        else_=ibis.null("float64"),
+    )
+    done = event_at.notnull() & (event_at < end)
+    elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=end.epoch_seconds())
+    elapsed = elapsed - t.created_at.epoch_seconds()
+    has_target = target_s.notnull()
+    met = has_target & done & (elapsed <= target_s)
+    breached = has_target & (elapsed > target_s)
+    undecided = has_target & ~done & (elapsed <= target_s)
+    return has_target, met, breached, undecided
+
+
+def sla_tickets(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    sla_hours: Mapping = DEFAULT_SLA_HOURS,
+) -> pd.DataFrame:
+    """Return, per priority, how many *tickets* missed at least one of their SLA targets.
+
+    :func:`sla_attainment` counts target checks (a ticket has two); a sentence about
+    tickets needs tickets: a ticket *missed its SLA* when its first response or its
+    resolution breached the target by ``as_of`` (see :func:`sla_attainment`), and it is
+    *decided* when it missed one or met every target it has. ``missed_share`` is over all
+    the tickets with a target: the share that has missed so far (a ticket still within its
+    targets may miss later).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``priority`` (the priorities of ``sla_hours`` found, in their order, then
+        ``"all"``), ``tickets`` (with a target), ``decided``, ``missed``, ``missed_share``
+        (missed / tickets) with its 95% Wilson interval ``missed_share_low``/``_high``.
+        Empty without a priority column or either time column.
+    """
+    targets = validate_sla_hours(sla_hours)
+    t = tickets_seen(con, as_of, lookback_days)
+    cols = ["priority", "tickets", "decided", "missed", "missed_share"]
+    cols += ["missed_share_low", "missed_share_high"]
+    kinds = [k for k in TIME_KINDS if has_columns(t, _kind_column(k))]
+    if why := _lacks(t, "priority"):
+        return empty_frame(cols, why + " SLA targets are set per priority.")
+    if not kinds:
+        return empty_frame(
+            cols, "The tickets table has no first_response_at or resolved_at column."
+        )
+    t = t.filter(label(t.priority, lower=True).isin(list(targets)))  # tickets with a target
+    checks = [_check(t, k, targets, as_of) for k in kinds]
+    missed = checks[0][2]
+    all_met = checks[0][1]
+    for _, met, breached, _ in checks[1:]:
+        missed = missed | breached
+        all_met = all_met & met
+    expr = t.group_by(priority=label(t.priority, lower=True)).aggregate(
+        tickets=t.count(),
+        missed=missed.cast("int64").sum(),
+        decided=(missed | all_met).cast("int64").sum(),
+    )
+    df = _int_cols(fetch(expr), ["tickets", "missed", "decided"])
+    order = [p for p in targets if p in set(df.priority)]
+    df = df.set_index("priority").reindex(order).reset_index()
+    total = df[["tickets", "missed", "decided"]].sum().to_frame().T.assign(priority=TOTAL_LABEL)
+    df = _int_cols(pd.concat([df, total], ignore_index=True), ["tickets", "missed", "decided"])
+    df = with_rate(df, "missed", "tickets", "missed_share")
+    return attach(df[cols], missed_share=RATE, missed_share_low=RATE, missed_share_high=RATE)
+
+
 def sla_attainment(
     con: ibis.BaseBackend,
     as_of: dt.date,
@@ -117,25 +197,12 @@ def sla_attainment(
     cols += ["attainment", "attainment_low", "attainment_high"]
     if why := _lacks(t, "priority"):
         return empty_frame(cols, why + " SLA targets are set per priority.")
-    end = ibis.timestamp(day_end(as_of))
     priority = label(t.priority, lower=True)
     frames = []
     for i, kind in enumerate(TIME_KINDS):
         if not has_columns(t, _kind_column(kind)):
             continue
-        event_at = _event_at(t, kind)
-        target_s = ibis.cases(
-            *((priority == p, ibis.literal(h[i] * 3600.0)) for p, h in targets.items()),
-            else_=ibis.null("float64"),
-        )
-        created_s = t.created_at.epoch_seconds()
-        done = event_at.notnull() & (event_at < end)
-        elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=end.epoch_seconds())
-        elapsed = elapsed - created_s
-        has_target = target_s.notnull()
-        met = has_target & done & (elapsed <= target_s)
-        breached = has_target & (elapsed > target_s)
-        undecided = has_target & ~done & (elapsed <= target_s)
+        has_target, met, breached, undecided = _check(t, kind, targets, as_of)
         expr = t.group_by(priority=priority).aggregate(
             tickets=t.count(),
             met=met.cast("int64").sum(),
