@@ -74,6 +74,31 @@ def test_durations_are_censored_at_the_end_of_as_of(con):
     }  # T6 (created after as_of) and T7 (created before the period) are not there
 
 
+def test_open_tickets_are_censored_when_the_data_was_taken(tmp_path):
+    """Issue 16 item 11: a snapshot exported at 02:08 on as_of says nothing about the rest
+    of that day. The latest timestamp is S1's resolution at 02:08, so the open ticket O1
+    (created 00:00) has waited 2 h 8 min, not 24 h; O2 (created the day before at 12:00)
+    14 h 8 min, not 36 h. With data past as_of, the end of as_of is the censoring time."""
+    tickets = (
+        "ticket_id,customer_id,created_at,priority,first_response_at,resolved_at\n"
+        "S1,C1,2025-03-20 01:00,urgent,2025-03-20 01:30,2025-03-20 02:08\n"
+        "O1,C2,2025-03-20 00:00,urgent,,\n"
+        "O2,C3,2025-03-19 12:00,low,,\n"
+    )
+    con = crmlib.connect(write_tables(tmp_path / "d", {**TINY, "tickets.csv": tickets}))
+    assert svc.snapshot_end(con, AS_OF) == dt.datetime(2025, 3, 20, 2, 8)
+    d = svc.ticket_durations(con, AS_OF, 90, kind="resolution")
+    censored = sorted(r.minutes for r in d.itertuples() if not r.event)
+    assert censored == [128, 14 * 60 + 8]
+    # the SLA of O1 (urgent: 1 h to respond, 8 h to resolve) is breached for the first
+    # response (2.1 h > 1 h) and still undecided for the resolution (2.1 h < 8 h)
+    sla = svc.sla_attainment(con, AS_OF, 90).set_index(["metric", "priority"])
+    assert sla.loc[("resolution", "urgent"), "undecided"] == 1
+    later = tickets + "L1,C1,2025-03-25 09:00,low,,\n"  # data goes on past as_of
+    con = crmlib.connect(write_tables(tmp_path / "e", {**TINY, "tickets.csv": later}))
+    assert svc.snapshot_end(con, AS_OF) == dt.datetime(2025, 3, 21)
+
+
 def test_first_response_falls_back_to_the_resolution(con):
     d = svc.ticket_durations(con, AS_OF, 90, kind="first_response")
     got = sorted((r.minutes / 60, r.event) for r in d.itertuples() for _ in range(r.tickets))

@@ -35,6 +35,7 @@ from crmlib.metrics.service.base import (
     PRIORITY_ORDER,
     RESOLUTION_BINS_HOURS,
     TIME_KINDS,
+    snapshot_end,
     tickets_seen,
 )
 from crmlib.metrics.service.kpis import (
@@ -72,6 +73,7 @@ __all__ = [
     "RESOLUTION_BINS_HOURS",
     "SATISFIED_MIN_SCORE",
     "TIME_KINDS",
+    "snapshot_end",
     "tickets_seen",
     "tickets_created",
     "open_ticket_count",

@@ -19,6 +19,7 @@ from crmlib.metrics.core import (
 from crmlib.metrics.text import label
 from crmlib.warehouse import (
     day_end,
+    fetch,
     has_columns,
 )
 
@@ -83,6 +84,27 @@ def _lacks(t: ir.Table, *columns: str | None) -> str:
     if len(missing) == 1:
         return f"The tickets table has no {missing[0]} column."
     return f"The tickets table has no {', '.join(missing[:-1])} or {missing[-1]} column."
+
+
+def snapshot_end(con: ibis.BaseBackend, as_of: dt.date) -> dt.datetime:
+    """Return the moment the tickets were last observed, at most the end of ``as_of``.
+
+    An open ticket is censored at this moment: it has waited *at least* this long. A
+    snapshot exported at 02:08 shows nothing about the rest of that day, so censoring its
+    open tickets at midnight would invent up to 24 hours of waiting. The moment is the
+    latest timestamp in the tickets table (created, first response or resolution), or the
+    end of ``as_of`` when the data goes on past it.
+    """
+    t = con.table("tickets")
+    stamps = [
+        t[c].max() for c in ("created_at", "first_response_at", "resolved_at") if c in t.columns
+    ]
+    end = day_end(as_of)
+    row = fetch(t.aggregate(**{f"m{i}": s for i, s in enumerate(stamps)})).iloc[0]
+    latest = [pd.Timestamp(v).to_pydatetime() for v in row.tolist() if not pd.isna(v)]
+    if not latest:
+        return end
+    return min(end, max(v.replace(tzinfo=None) for v in latest))
 
 
 def tickets_seen(

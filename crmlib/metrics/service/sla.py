@@ -24,6 +24,7 @@ from crmlib.metrics.service.base import (
     _int_cols,
     _kind_column,
     _lacks,
+    snapshot_end,
     tickets_seen,
 )
 from crmlib.metrics.text import label
@@ -71,12 +72,13 @@ def validate_sla_hours(sla_hours: Mapping) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _check(t, kind: str, targets: Mapping, as_of: dt.date) -> tuple:
+def _check(t, kind: str, targets: Mapping, as_of: dt.date, snapshot: dt.datetime) -> tuple:
     """Per ticket, for one target: ``(has_target, met, breached, undecided)`` expressions.
 
     Met: responded / resolved before the end of ``as_of`` within the target. Breached:
     responded / resolved late, or still waiting at ``as_of`` and already past the target.
-    Undecided: still waiting and still within the target.
+    Undecided: still waiting and still within the target. A ticket still waiting has
+    waited until ``snapshot`` (:func:`snapshot_end`), the last moment the data shows.
     """
     i = TIME_KINDS.index(kind)
     priority = label(t.priority, lower=True)
@@ -87,7 +89,8 @@ def _check(t, kind: str, targets: Mapping, as_of: dt.date) -> tuple:
         else_=ibis.null("float64"),
     )
     done = event_at.notnull() & (event_at < end)
-    elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=end.epoch_seconds())
+    waited_until = ibis.timestamp(snapshot).epoch_seconds()
+    elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=waited_until)
     elapsed = elapsed - t.created_at.epoch_seconds()
     has_target = target_s.notnull()
     met = has_target & done & (elapsed <= target_s)
@@ -131,7 +134,8 @@ def sla_tickets(
             cols, "The tickets table has no first_response_at or resolved_at column."
         )
     t = t.filter(label(t.priority, lower=True).isin(list(targets)))  # tickets with a target
-    checks = [_check(t, k, targets, as_of) for k in kinds]
+    snapshot = snapshot_end(con, as_of)
+    checks = [_check(t, k, targets, as_of, snapshot) for k in kinds]
     missed = checks[0][2]
     all_met = checks[0][1]
     for _, met, breached, _ in checks[1:]:
@@ -198,11 +202,12 @@ def sla_attainment(
     if why := _lacks(t, "priority"):
         return empty_frame(cols, why + " SLA targets are set per priority.")
     priority = label(t.priority, lower=True)
+    snapshot = snapshot_end(con, as_of)
     frames = []
     for i, kind in enumerate(TIME_KINDS):
         if not has_columns(t, _kind_column(kind)):
             continue
-        has_target, met, breached, undecided = _check(t, kind, targets, as_of)
+        has_target, met, breached, undecided = _check(t, kind, targets, as_of, snapshot)
         expr = t.group_by(priority=priority).aggregate(
             tickets=t.count(),
             met=met.cast("int64").sum(),

@@ -19,6 +19,7 @@ from crmlib.metrics.service.base import (
     _kind_column,
     _lacks,
     _sort_groups,
+    snapshot_end,
     tickets_seen,
 )
 from crmlib.warehouse import (
@@ -44,9 +45,10 @@ def ticket_durations(
     For each ticket created in the reporting period the engine computes
 
     * ``event`` - the response / resolution happened before the end of ``as_of``;
-    * ``duration`` - from ``created_at`` to that event, or to the end of ``as_of`` when it
-      has not happened yet (the ticket is right-censored: still open, including tickets
-      resolved *after* ``as_of``),
+    * ``duration`` - from ``created_at`` to that event, or, when it has not happened yet,
+      to the moment the data was last observed (:func:`snapshot_end`: the latest timestamp
+      in the tickets table, at most the end of ``as_of``) - the ticket is right-censored:
+      still open, including tickets resolved *after* ``as_of``,
 
     rounded to the nearest minute, and counts tickets per (group, minutes, event). At a
     million tickets this returns at most (distinct minutes x 2) rows per group instead of
@@ -79,7 +81,7 @@ def ticket_durations(
         return empty_frame(cols, why)
     end = ibis.timestamp(day_end(as_of))
     event = event_at.notnull() & (event_at < end)
-    stop = ibis.cases((event, event_at), else_=end)
+    stop = ibis.cases((event, event_at), else_=ibis.timestamp(snapshot_end(con, as_of)))
     minutes = ((stop.epoch_seconds() - t.created_at.epoch_seconds()) / 60.0).round().cast("int64")
     keys = {**_group_keys(t, by), "minutes": minutes, "event": event}
     expr = t.group_by(**keys).aggregate(tickets=t.count()).order_by(list(keys))

@@ -20,6 +20,7 @@ from crmlib.metrics.service.base import (
     _lacks,
     _open_filter,
     _sort_groups,
+    snapshot_end,
     tickets_seen,
 )
 from crmlib.warehouse import (
@@ -130,7 +131,7 @@ def backlog_age(
     if why := _lacks(t, "resolved_at", by):
         return empty_frame(cols, why)
     t = t.filter(_open_filter(t, as_of))
-    end = ibis.timestamp(day_end(as_of))
+    end = ibis.timestamp(snapshot_end(con, as_of))
     age_days = (end.epoch_seconds() - t.created_at.epoch_seconds()) / 86400.0
     keys = {"age": _binned(age_days, bins_days, labels), **_group_keys(t, by)}
     df = fetch(t.group_by(**keys).aggregate(tickets=t.count()))
