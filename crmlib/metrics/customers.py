@@ -106,7 +106,27 @@ declare_kpis(
         "Repeat customer rate",
         per="buyer",
         good="higher",
-        definition="Buyers with two or more valid orders in the period / buyers in the period.",
+        definition="Buyers with two or more valid orders within the period / buyers in the "
+        "period (not the returning-customer rate: a first order before the period does not "
+        "count).",
+    ),
+    Kpi(
+        "returning_customer_rate",
+        Kind.RATE,
+        "Returning customer rate",
+        per="buyer",
+        good="higher",
+        definition="Buyers in the period who had a valid order before it / buyers in the "
+        "period (the e-commerce platforms' returning-customer rate).",
+    ),
+    Kpi(
+        "median_customer_value",
+        Kind.MONEY,
+        "Median customer value",
+        per="customer-month",
+        good="higher",
+        definition="Median over buyers of each one's gross margin per month as a customer: "
+        "the typical customer, beside the average.",
     ),
     Kpi(
         "avg_customer_value",
@@ -322,24 +342,33 @@ def order_summary(
         ``orders_total``, ``revenue_total`` (currency units), ``avg_order_value``
         (revenue_total / orders_total, a ratio of sums), ``buyers`` (customers with a valid
         order in the period), ``repeat_buyers`` (of those, customers with two or more) and
-        ``repeat_customer_rate`` = repeat_buyers / buyers (0-1). Ratios are NaN when their
-        denominator is zero.
+        ``repeat_customer_rate`` = repeat_buyers / buyers (0-1); ``returning_buyers`` (buyers
+        of the period who had bought before it) and ``returning_customer_rate`` =
+        returning_buyers / buyers, the rate e-commerce platforms call returning customers.
+        Ratios are NaN when their denominator is zero.
     """
     start, end = period_bounds(as_of, lookback_days)
     o = valid_orders(con, as_of)
-    o = o.filter(o.order_date >= ibis.timestamp(start))
-    per_customer = o.group_by("customer_id").aggregate(n=o.count(), revenue=o.revenue.sum())
+    in_period = o.order_date >= ibis.timestamp(start)
+    per_customer = o.group_by("customer_id").aggregate(
+        n=in_period.cast("int64").sum(),
+        revenue=in_period.ifelse(o.revenue, 0).sum(),
+        before=(~in_period).cast("int64").sum(),
+    )
+    per_customer = per_customer.filter(per_customer.n > 0)
     expr = per_customer.aggregate(
         orders_total=per_customer.n.sum(),
         revenue_total=per_customer.revenue.sum().cast("float64"),
         buyers=per_customer.count(),
         repeat_buyers=(per_customer.n >= 2).sum(),
+        returning_buyers=(per_customer.before > 0).sum(),
     )
     row = fetch(expr).iloc[0]
     orders = int(row.orders_total) if not pd.isna(row.orders_total) else 0
     revenue = float(row.revenue_total) if not pd.isna(row.revenue_total) else 0.0
     buyers = int(row.buyers)
     repeat = int(row.repeat_buyers) if not pd.isna(row.repeat_buyers) else 0
+    returning = int(row.returning_buyers) if not pd.isna(row.returning_buyers) else 0
     return {
         "orders_total": orders,
         "revenue_total": round(revenue, 2),
@@ -347,6 +376,8 @@ def order_summary(
         "buyers": buyers,
         "repeat_buyers": repeat,
         "repeat_customer_rate": repeat / buyers if buyers else float("nan"),
+        "returning_buyers": returning,
+        "returning_customer_rate": returning / buyers if buyers else float("nan"),
     }
 
 

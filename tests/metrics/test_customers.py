@@ -35,6 +35,16 @@ def test_order_summary_counts_valid_orders_only(con):
     assert s["avg_order_value"] == pytest.approx(240.50 / 4)
     assert (s["buyers"], s["repeat_buyers"]) == (2, 1)
     assert s["repeat_customer_rate"] == 0.5
+    assert s["returning_customer_rate"] == 0.0  # every valid order is in the 90 days
+
+
+def test_repeat_and_returning_customers_are_different_rates(con):
+    """Issue 16 item 7. 30 days up to 2025-03-20 (from 2025-02-19): C1 bought O2 and had
+    bought O1 and O8 before: returning, not repeat (one order in the period); C2 bought O4
+    (its O3 is cancelled): new. So repeat 0 of 2 buyers, returning 1 of 2."""
+    s = cm.order_summary(con, AS_OF, 30)
+    assert (s["orders_total"], s["buyers"], s["repeat_buyers"]) == (2, 2, 0)
+    assert s["repeat_customer_rate"] == 0.0 and s["returning_customer_rate"] == 0.5
 
 
 def test_order_summary_sees_nothing_after_as_of(con):
