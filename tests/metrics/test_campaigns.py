@@ -233,6 +233,27 @@ def test_sample_roi_on_margin_shows_which_campaigns_paid_for_themselves(sample_c
     assert period["roi"] == pytest.approx(-0.62, abs=0.01)
 
 
+def test_no_conversions_is_said_not_shown_as_a_zero_interval():
+    """Issue 16 item 14: with no conversion in either group the revenue difference has no
+    variance; the interval is n/a and the verdict says why (the lift keeps its Newcombe
+    interval, which says how large a lift such small groups could hide)."""
+    counts = pd.DataFrame(
+        {
+            "campaign_id": ["K"], "name": ["K"], "channel": ["email"], "start_date": ["2025-01-01"],
+            "cost": [100.0], "targeted": [50], "delivered": [50], "opened": [10], "clicked": [2],
+            "converted": [0], "revenue": [0.0], "denominator": [50],
+            "rate_denominator": ["delivered"], "control_n": [40], "control_converted": [0],
+            "control_revenue": [0.0], "revenue_sq": [0.0], "control_revenue_sq": [0.0],
+        }
+    )  # fmt: skip
+    r = cmp.campaign_results(None, None, counts=counts, gross_margin=0.4).iloc[0]
+    assert r.verdict == "no conversions in either group"
+    assert math.isnan(r.incremental_revenue_low) and math.isnan(r.incremental_revenue_high)
+    assert r.lift == 0 and r.lift_low < 0 < r.lift_high
+    shown = as_text(cmp.lift_table(pd.DataFrame([r])))
+    assert shown["incremental revenue 95% interval"].iloc[0] == "n/a"
+
+
 def test_funnel_stages_long_form(results):
     long = cmp.funnel_stages(cmp.channel_results(results.reset_index()))
     total = long[long.channel == "all"]

@@ -113,16 +113,24 @@ def _add_lift(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     per_control = _ratio(df.control_revenue, df.control_n)
     df["incremental_revenue"] = ((per_treated - per_control) * df.targeted).where(measured)
     half = z_for_confidence(1 - alpha) * _revenue_se(df)
-    df["incremental_revenue_low"] = (df.incremental_revenue - half * df.targeted).where(measured)
-    df["incremental_revenue_high"] = (df.incremental_revenue + half * df.targeted).where(measured)
+    # no conversion in either group: the revenue difference has no variance to estimate,
+    # and "0.00 to 0.00" would claim a certainty the data does not have
+    none = (df.converted.fillna(0) == 0) & (df.control_converted.fillna(0) == 0)
+    has_interval = measured & ~none
+    df["incremental_revenue_low"] = (df.incremental_revenue - half * df.targeted).where(
+        has_interval
+    )
+    df["incremental_revenue_high"] = (df.incremental_revenue + half * df.targeted).where(
+        has_interval
+    )
     cost = df.cost.where(df.cost > 0)
     df["incremental_gross_profit"] = df.incremental_revenue * _margin(df)
     df["incremental_roi"] = (df.incremental_gross_profit - cost) / cost
     significant = measured & (df.p_value < alpha)
     df["significant"] = significant
     df["verdict"] = np.select(
-        [~measured, significant & (df.lift > 0), significant & (df.lift < 0)],
-        [status, "significant lift", "significant drop"],
+        [~measured, none, significant & (df.lift > 0), significant & (df.lift < 0)],
+        [status, "no conversions in either group", "significant lift", "significant drop"],
         default="no significant difference",
     )
     return df
