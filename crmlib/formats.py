@@ -252,6 +252,9 @@ class Kpi:
         Which direction of change is good news; None when neither is.
     definition : str
         One sentence a reader can check the number against.
+    standard : str
+        The convention it follows (help desks, e-mail marketing, Fader-Hardie...) and
+        where it deliberately differs; listed in docs/metrics.md.
     """
 
     name: str
@@ -262,6 +265,7 @@ class Kpi:
     per: str = ""
     good: Literal["higher", "lower"] | None = None
     definition: str = ""
+    standard: str = ""
 
     @property
     def column(self) -> Column:

@@ -368,17 +368,25 @@ def best_and_worst(
     unit = declared.unit if declared else known.unit
     digits = declared.decimals if declared else known.decimals
     metric = (declared.label if declared else "") or known.label
-    for end in ("best", "worst"):
+    for end, most in (("best", "highest"), ("worst", "lowest")):
         declare_kpis(
-            Kpi(f"{end}_{key}", Kind.TEXT, f"{end.title()} {thing} by {_lower_first(metric)}"),
+            Kpi(
+                f"{end}_{key}",
+                Kind.TEXT,
+                f"{end.title()} {thing} by {_lower_first(metric)}",
+                definition=f"The {thing} with the {most} {_lower_first(metric)} (totals and "
+                "items without a value are not ranked).",
+            ),
             Kpi(
                 f"{end}_{key}_value",
                 kind,
                 metric,
                 unit=unit,
                 decimals=digits,
+                per=known.per,
                 good="higher",
                 definition=f"{metric} of the {end} {thing}.",
+                standard=known.standard,
             ),
             replace=True,
         )

@@ -259,6 +259,9 @@ declare_kpis(
         good="higher",
         definition="Sum over buyers of the discounted value the purchase models forecast for "
         "the next 12 months.",
+        standard=(
+            "Fader-Hardie BG/NBD and Gamma-Gamma (lifetimes), monthly discounting; on revenue."
+        ),
     ),
     Kpi(
         "clv_12m_mean",
@@ -276,6 +279,9 @@ declare_kpis(
         good="lower",
         definition="Buyers whose modelled probability of still being a customer is below "
         "50% / buyers.",
+        standard=(
+            "BG/NBD P(alive); a buyer without a repeat purchase has P(alive) 1 in this model."
+        ),
     ),
 )
 

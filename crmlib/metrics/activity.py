@@ -35,6 +35,10 @@ declare_kpis(
         good="higher",
         definition="Customers who signed up, ordered, wrote to us (inbound communication) "
         "or opened a ticket in the inactivity window; our outbound messages do not count.",
+        standard=(
+            "Retention convention: activity the customer started; outbound marketing does "
+            "not count."
+        ),
     ),
     Kpi(
         "customers_inactive",
@@ -43,6 +47,10 @@ declare_kpis(
         good="lower",
         definition="Customers without an order, inbound communication, ticket or sign-up of "
         "their own in the inactivity window (kept in the data).",
+        standard=(
+            "Retention convention: activity the customer started; outbound marketing does "
+            "not count."
+        ),
     ),
 )
 

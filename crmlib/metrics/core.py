@@ -75,6 +75,7 @@ CSAT_KPI = Kpi(
     good="higher",
     definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
     "rating given in the period, in percent; unrated contacts or tickets are not counted.",
+    standard="Top-2-box CSAT (4-5 of 5), as help desks and surveys report it.",
 )
 declare_kpis(CSAT_KPI)
 

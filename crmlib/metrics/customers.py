@@ -91,6 +91,9 @@ declare_kpis(
         "Revenue",
         good="higher",
         definition="Sum of the valid orders' revenue in the period; revenue, not profit.",
+        standard=(
+            "Gross sales of valid orders; revenue, not profit (cost of goods is not subtracted)."
+        ),
     ),
     Kpi(
         "avg_order_value",
@@ -99,6 +102,7 @@ declare_kpis(
         per="order",
         good="higher",
         definition="Revenue of the period / its valid orders (a ratio of sums).",
+        standard="AOV as e-commerce platforms compute it (revenue / orders).",
     ),
     Kpi(
         "repeat_customer_rate",
@@ -109,6 +113,7 @@ declare_kpis(
         definition="Buyers with two or more valid orders within the period / buyers in the "
         "period (not the returning-customer rate: a first order before the period does not "
         "count).",
+        standard="Differs from the platforms' returning-customer rate, shown beside it.",
     ),
     Kpi(
         "returning_customer_rate",
@@ -118,6 +123,7 @@ declare_kpis(
         good="higher",
         definition="Buyers in the period who had a valid order before it / buyers in the "
         "period (the e-commerce platforms' returning-customer rate).",
+        standard="Shopify-style returning customers: bought before the period.",
     ),
     Kpi(
         "median_customer_value",
@@ -136,6 +142,7 @@ declare_kpis(
         good="higher",
         definition="Gross margin (revenue - cost) of all valid orders up to as_of / the "
         "buyers' months as customers (a ratio of sums).",
+        standard="Ratio of sums on gross margin per customer-month; the median is shown beside.",
     ),
 )
 

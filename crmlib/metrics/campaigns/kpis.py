@@ -34,6 +34,7 @@ declare_kpis(
         good="higher",
         definition="Attributed revenue / marketing cost: revenue, not profit; compare it "
         "with the break-even ROAS.",
+        standard=("Marketing ROAS on revenue; compare with the break-even ROAS, not with 1."),
     ),
     Kpi(
         "gross_margin",
@@ -60,6 +61,9 @@ declare_kpis(
         good="higher",
         definition="(Attributed revenue x gross margin - marketing cost) / marketing cost; "
         "0% is break-even.",
+        standard=(
+            "On gross profit (finance convention), not on revenue as ad platforms report it."
+        ),
     ),
     Kpi(
         "conversion_rate",
@@ -69,6 +73,9 @@ declare_kpis(
         good="higher",
         definition="Converted contacts / delivered contacts (sent, when the data has no "
         "delivery) of the period's campaigns.",
+        standard=(
+            "E-mail marketing convention: per delivered message (per sent without delivery data)."
+        ),
     ),
     Kpi(
         "campaigns_measurable",
@@ -83,6 +90,10 @@ declare_kpis(
         "Incremental revenue",
         good="higher",
         definition="Revenue above the control group's, summed over measured campaigns.",
+        standard=(
+            "Randomized hold-out (incrementality test): treated minus control, per "
+            "assigned customer."
+        ),
     ),
     Kpi(
         "incremental_roi",
@@ -92,6 +103,7 @@ declare_kpis(
         good="higher",
         definition="(Incremental revenue x gross margin - cost of the measured campaigns) "
         "/ that cost: what the campaigns caused, net of cost of goods and of their cost.",
+        standard="Hold-out incrementality on gross profit.",
     ),
     Kpi(
         "campaigns_significant_lift",

@@ -39,6 +39,10 @@ declare_kpis(
         good="lower",
         definition="Kaplan-Meier median of hours to first response of the period's tickets "
         "(tickets still waiting count as censored).",
+        standard=(
+            "Help-desk first reply time, but Kaplan-Meier with waiting tickets "
+            "censored (help desks use answered tickets only)."
+        ),
     ),
     Kpi(
         "median_resolution_hours",
@@ -48,6 +52,10 @@ declare_kpis(
         good="lower",
         definition="Kaplan-Meier median of hours to resolution of the period's tickets "
         "(open tickets count as censored).",
+        standard=(
+            "Help-desk full resolution time, but Kaplan-Meier with open tickets "
+            "censored at the snapshot."
+        ),
     ),
     Kpi(
         "naive_median_resolution_hours",
@@ -57,6 +65,7 @@ declare_kpis(
         good="lower",
         definition="Median hours to resolution of the period's tickets already resolved: "
         "biased low, shown for comparison.",
+        standard="What most help desks show; biased low while a backlog grows.",
     ),
     Kpi(
         "first_response_sla_pct",
@@ -66,6 +75,9 @@ declare_kpis(
         good="higher",
         definition="Tickets of the period answered within their priority's first-response "
         "target / tickets answered, or waiting past the target, by as_of; in percent.",
+        standard=(
+            "Help-desk SLA achievement, each target apart (as Zendesk and Freshdesk report it)."
+        ),
     ),
     Kpi(
         "resolution_sla_pct",
@@ -75,6 +87,9 @@ declare_kpis(
         good="higher",
         definition="Tickets of the period resolved within their priority's resolution "
         "target / tickets resolved, or open past the target, by as_of; in percent.",
+        standard=(
+            "Help-desk SLA achievement, each target apart (as Zendesk and Freshdesk report it)."
+        ),
     ),
     Kpi(
         "reopen_rate",
@@ -83,6 +98,7 @@ declare_kpis(
         per="resolved ticket",
         good="lower",
         definition="Resolved tickets of the period reopened / resolved tickets.",
+        standard="Help-desk reopen rate over resolved tickets.",
     ),
     Kpi(
         "most_breached_sla_priority",
