@@ -18,7 +18,7 @@ _COLUMNS = {
     "customers": ["customer_id", "signup_date", "gender", "birth_date", "source", "region"],
     "orders": ["order_id", "customer_id", "order_date", "revenue", "cost", "channel"]
     + ["category", "status"],
-    "communications": ["customer_id", "occurred_at", "channel", "satisfaction"],
+    "communications": ["customer_id", "occurred_at", "channel", "direction", "satisfaction"],
     "campaigns": ["campaign_id", "name", "channel", "start_date", "cost"],
     "campaign_contacts": ["campaign_id", "customer_id", "group", "sent_at", "delivered"]
     + ["opened", "clicked", "converted", "converted_at", "revenue"],
@@ -117,7 +117,9 @@ def activity_summary(t, ns):
     k = t["tickets"]
     lasts = [
         _valid(t, ns).groupby("customer_id").order_date.max(),
-        m[m.occurred_at < end].groupby("customer_id").occurred_at.max(),
+        m[(m.occurred_at < end) & (m.direction.str.strip().str.lower() == "inbound")]
+        .groupby("customer_id")
+        .occurred_at.max(),
         k[k.created_at < end].groupby("customer_id").created_at.max(),
     ]
     last = c.set_index("customer_id").signup_date

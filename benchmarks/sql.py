@@ -98,7 +98,8 @@ def activity_summary(con, ns):
         c AS (SELECT customer_id, signup_date FROM customers WHERE signup_date < {end}),
         o AS (SELECT customer_id, max(order_date) AS at FROM valid GROUP BY customer_id),
         m AS (SELECT customer_id, max(occurred_at) AS at FROM communications
-              WHERE occurred_at < {end} GROUP BY customer_id),
+              WHERE occurred_at < {end} AND lower(trim(direction)) = 'inbound'
+              GROUP BY customer_id),
         t AS (SELECT customer_id, max(created_at) AS at FROM tickets
               WHERE created_at < {end} GROUP BY customer_id),
         last AS (SELECT greatest(c.signup_date, o.at, m.at, t.at) AS last_activity

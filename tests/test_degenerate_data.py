@@ -202,8 +202,11 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     },
     ("tickets", "first_response_at"): {
         "04_csm": (
-            ["Median first response is n/a: The tickets table has no first_response_at column"],
-            {"median_first_response_hours"},
+            [
+                "Median first response and first responses within SLA are n/a: The tickets "
+                "table has no first_response_at column"
+            ],
+            {"median_first_response_hours", "first_response_sla_pct"},
         )
     },
     ("tickets", "resolved_at"): {
@@ -211,6 +214,7 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
             ["Tickets open is n/a: The tickets table has no resolved_at column"],
             {
                 "tickets_open",
+                "resolution_sla_pct",
                 "median_resolution_hours",
                 "naive_median_resolution_hours",
                 "reopen_rate",
@@ -302,6 +306,7 @@ def test_all_orders_on_one_day(small_sample, tmp_path):
     assert nulls == {
         "avg_order_value",
         "repeat_customer_rate",
+        "returning_customer_rate",
         "clv_12m_total",
         "clv_12m_mean",
         "share_customers_p_alive_below_50",
@@ -309,7 +314,7 @@ def test_all_orders_on_one_day(small_sample, tmp_path):
     assert kpis["orders_total"] == 0
     assert kpis["customers_total"] == 400  # write_sample(400): 402 rows, 2 planted bad ones
     notes = " | ".join(_notices(result.folder / "01_cdm.html"))
-    assert "Average order value and the repeat-customer rate are n/a: there is no valid" in notes
+    assert "Average order value and the repeat- and returning-customer rates are n/a" in notes
     assert "There is no valid order in the 180 days up to as_of." in notes  # category trends
     assert "purchase model (BG/NBD) cannot be identified" in notes
     assert "no category column" not in notes  # the data has one: the reason is not guessed

@@ -434,7 +434,8 @@ def headline_notes(sales: dict, value_summary: dict) -> list[str]:
     notes = []
     if not sales["orders_total"]:
         notes.append(
-            "Average order value and the repeat-customer rate are n/a: there is no valid "
+            "Average order value and the repeat- and returning-customer rates are n/a: there "
+            "is no valid "
             "order in the reporting period."
         )
     if pd.isna(value_summary["avg_customer_value"]):

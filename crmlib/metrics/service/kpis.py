@@ -177,8 +177,11 @@ def service_kpis(
         f"{what} n/a: {why}"
         for what, why in (
             ("Tickets open is", _lacks(t, "resolved_at")),
-            ("Median first response is", _lacks(t, "first_response_at")),
-            ("Median resolution times are", _lacks(t, "resolved_at")),
+            (
+                "Median first response and first responses within SLA are",
+                _lacks(t, "first_response_at"),
+            ),
+            ("Median resolution times and resolutions within SLA are", _lacks(t, "resolved_at")),
             ("SLA attainment is", why_empty(sla)),
             ("Reopen rate is", why_empty(reopen)),
             ("CSAT is", why_empty(csat)),
