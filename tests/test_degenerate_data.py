@@ -216,7 +216,7 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
                 "tickets_open",
                 "resolution_sla_pct",
                 "median_resolution_hours",
-                "naive_median_resolution_hours",
+                "helpdesk_median_resolution_hours",
                 "reopen_rate",
             },
         )

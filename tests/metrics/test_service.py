@@ -429,7 +429,10 @@ def test_service_kpis_by_hand(con):
     assert k["tickets_open"] == 4
     assert k["median_first_response_hours"] == 5.0
     assert k["median_resolution_hours"] == 24.0
-    assert k["naive_median_resolution_hours"] == 24.0
+    # help-desk full resolution time: tickets resolved in the period, whenever created:
+    # T1 6 h, T2 24 h, T5 24 h, T10 24 h, and T7 (created before the period, resolved
+    # 2025-01-05) 35 days = 840 h; T4 was resolved after as_of. Median of 6, 24, 24, 24, 840
+    assert (k["helpdesk_median_resolution_hours"], k["tickets_solved"]) == (24.0, 5)
     # each target apart (see test_sla_attainment_by_hand): first response met 3 of 7
     # decided, resolution 2 of 6; never pooled into one figure (issue 16 item 10)
     assert k["first_response_sla_pct"] == pytest.approx(100 * 3 / 7)
@@ -612,6 +615,13 @@ def test_sample_kpis_match_pandas(sample_con, sample_dir):
     assert k["tickets_total"] == len(period)
     assert k["tickets_open"] == len(open_)
     assert k["reopen_rate"] == pytest.approx((resolved.reopens.fillna(0) >= 1).mean())
+    # issue 16 item 12: the help-desk full resolution time over tickets solved in the
+    # period, in pandas to the minute as the engine rounds: 137.0 h, n = 865
+    solved = resolved[resolved.resolved_at >= resolved.created_at]
+    minutes = ((solved.resolved_at - solved.created_at).dt.total_seconds() / 60).round()
+    assert k["tickets_solved"] == len(solved) == 865
+    assert k["helpdesk_median_resolution_hours"] == pytest.approx(minutes.median() / 60)
+    assert k["helpdesk_median_resolution_hours"] == pytest.approx(137.0, abs=0.05)
     assert k["csat_pct"] == pytest.approx(100 * (rated.satisfaction >= 4).mean())
     # the backlog's last week is the same stock
     assert svc.backlog_by_week(sample_con, as_of).open_at_week_end.iloc[-1] == len(open_)
@@ -662,3 +672,21 @@ def test_notebook_sla_default_is_the_module_default():
     params = papermill.inspect_notebook(str(PROJECT_ROOT / "notebooks" / "04_csm.ipynb"))
     default = ast.literal_eval(params["sla_hours"]["default"])
     assert svc.validate_sla_hours(default) == svc.validate_sla_hours(svc.DEFAULT_SLA_HOURS)
+
+
+def test_an_unreached_median_says_so_and_is_not_replaced(tmp_path):
+    """Issue 16 item 12: one of four tickets resolved - the Kaplan-Meier median is not
+    reached, the KPI is n/a with that reason, and the solved-only figure (1 h, n = 1) stays
+    a separate, labelled KPI."""
+    tickets = (
+        "ticket_id,customer_id,created_at,priority,first_response_at,resolved_at\n"
+        "A,C1,2025-03-10 00:00,low,2025-03-10 00:30,2025-03-10 01:00\n"
+        "B,C2,2025-03-10 00:00,low,2025-03-10 00:30,\n"
+        "C,C3,2025-03-11 00:00,low,2025-03-11 00:30,\n"
+        "D,C1,2025-03-12 00:00,low,2025-03-12 00:30,2025-03-25 00:00\n"
+    )
+    con = crmlib.connect(write_tables(tmp_path / "d", {**TINY, "tickets.csv": tickets}))
+    k = svc.service_kpis(con, AS_OF, 90)
+    assert k["median_resolution_hours"] == float("inf")  # recorded as null, shown n/a
+    assert any("median resolution time is not reached" in p for p in k["problems"])
+    assert (k["helpdesk_median_resolution_hours"], k["tickets_solved"]) == (1.0, 1)
