@@ -91,8 +91,6 @@ CASES: list[Case] = [
          "var:by_segment", sql.contact_frequency_by_segment, pdi.contact_frequency_by_segment,
          ["segment"]),
     # 03_cmm
-    Case("03_cmm", "customer_segments(", "var:segments", sql.customer_segments,
-         pdi.customer_segments, ["customer_id"]),
     Case("03_cmm", "results = cmm.campaign_results(", "var:results", sql.campaign_results,
          pdi.campaign_results, ["campaign_id"], ["name", "channel", "cost", *_ARMS]),
     Case("03_cmm", "cmm.participation_by_segment(", "var:participation",

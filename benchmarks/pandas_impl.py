@@ -463,16 +463,22 @@ def campaign_results(t, ns):
     return head.merge(per, on="campaign_id", how="left").fillna(0)
 
 
+def _segments(ns) -> pd.DataFrame:
+    """The notebook's segments as a DataFrame (the campaign report keeps them in the engine)."""
+    seg = ns["segments"]
+    return seg if isinstance(seg, pd.DataFrame) else seg.to_pandas()
+
+
 def participation_by_segment(t, ns):
     _, k = _contacts(t, ns)
-    k = k[k.treated].merge(ns["segments"], on="customer_id", how="left")
+    k = k[k.treated].merge(_segments(ns), on=["campaign_id", "customer_id"], how="left")
     k["segment"] = k.segment.fillna("unassigned")
     return k.groupby("segment")[_SUMS].sum().rename(columns=_RENAME).reset_index()
 
 
 def segment_channel_plan(t, ns):
     camp, k = _contacts(t, ns)
-    k = k.merge(ns["segments"], on="customer_id", how="left")
+    k = k.merge(_segments(ns), on=["campaign_id", "customer_id"], how="left")
     k["segment"] = k.segment.fillna("unassigned")
     per = k.groupby(["campaign_id", "segment"])[_SUMS].sum().rename(columns=_RENAME)
     per = per.reset_index().merge(camp[["campaign_id", "channel"]], on="campaign_id")

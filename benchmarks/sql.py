@@ -518,14 +518,24 @@ def campaign_results(con, ns):
     return df.fillna({c: 0 for c in df.columns[4:]})
 
 
+#: The campaign report segments each contact as of its campaign's start.
+_SEGMENT_KEYS = ["campaign_id", "customer_id"]
+
+
+def _segments(ns) -> pd.DataFrame:
+    """The notebook's segments as a DataFrame (the campaign report keeps them in the engine)."""
+    seg = ns["segments"]
+    return seg if isinstance(seg, pd.DataFrame) else seg.to_pandas()
+
+
 def participation_by_segment(con, ns):
-    con.register("bench_segments", ns["segments"][["customer_id", "segment"]])
+    con.register("bench_segments", _segments(ns)[_SEGMENT_KEYS + ["segment"]])
     try:
         return q(
             con,
             f"""WITH {_contacts(ns)}
             SELECT coalesce(s.segment, 'unassigned') AS segment, {_ARMS}
-            FROM k LEFT JOIN bench_segments s USING (customer_id)
+            FROM k LEFT JOIN bench_segments s USING (campaign_id, customer_id)
             WHERE NOT ctl GROUP BY 1 ORDER BY targeted DESC, segment""",
         )
     finally:
@@ -533,13 +543,13 @@ def participation_by_segment(con, ns):
 
 
 def segment_channel_plan(con, ns):
-    con.register("bench_segments", ns["segments"][["customer_id", "segment"]])
+    con.register("bench_segments", _segments(ns)[_SEGMENT_KEYS + ["segment"]])
     try:
         return q(
             con,
             f"""WITH {_contacts(ns)},
             per AS (SELECT k.campaign_id, coalesce(s.segment, 'unassigned') AS segment, {_ARMS}
-                    FROM k LEFT JOIN bench_segments s USING (customer_id) GROUP BY 1, 2)
+                    FROM k LEFT JOIN bench_segments s USING (campaign_id, customer_id) GROUP BY 1, 2)
             SELECT per.segment, camp.channel, count(*) FILTER (WHERE per.targeted > 0) AS campaigns,
                    sum(per.targeted) AS targeted, sum(per.converted) AS converted,
                    sum(per.revenue) AS revenue

@@ -217,8 +217,9 @@ def segments_table(segments: pd.DataFrame) -> ir.Table:
     ----------
     segments : pandas.DataFrame
         Columns ``customer_id`` and ``segment``, one row per customer, e.g.
-        :func:`crmlib.segment.customer_segments`. Rows without an id are dropped; both
-        columns become text.
+        :func:`crmlib.segment.customer_segments`; or with a ``campaign_id`` column too, one
+        row per campaign and customer (:func:`crmlib.segment.segments_at_campaign_start`).
+        Rows without an id are dropped; the columns become text.
 
     Returns
     -------
@@ -239,6 +240,22 @@ def segments_table(segments: pd.DataFrame) -> ir.Table:
         raise ParameterError(
             f"segments should be a DataFrame with columns customer_id and segment (found "
             f"{found}); e.g. crmlib.segment.customer_segments(con, as_of)"
+        )
+    if "campaign_id" in segments.columns:  # a segment per campaign (as of its start)
+        seg = segments[["campaign_id", "customer_id", "segment"]].dropna()
+        if seg.duplicated(["campaign_id", "customer_id"]).any():
+            raise ParameterError(
+                "segments lists a (campaign_id, customer_id) pair more than once; give one "
+                "segment per customer and campaign"
+            )
+        return ibis.memtable(
+            pa.table(
+                {
+                    "campaign_id": pa.array(_as_text(seg.campaign_id), pa.string()),
+                    "customer_id": pa.array(_as_text(seg.customer_id), pa.string()),
+                    "segment": pa.array(_as_text(seg.segment), pa.string()),
+                }
+            )
         )
     seg = segments[["customer_id", "segment"]].dropna(subset=["customer_id"])
     ids = _as_text(seg.customer_id)

@@ -25,6 +25,7 @@ from crmlib.metrics.core import (
 )
 from crmlib.segment.assign import (
     customer_segments,
+    segments_at_campaign_start,
 )
 from crmlib.segment.clusters import (
     CustomerSegmenter,
@@ -58,6 +59,7 @@ __all__ = [
     "CustomerSegmenter",
     "silhouette_scores",
     "customer_segments",
+    "segments_at_campaign_start",
     "segment_profiles",
     "standardized_profiles",
     "segment_crosstab",

@@ -105,3 +105,65 @@ def _segments_of_everyone(ids: pd.Series, feats: pd.DataFrame, names: np.ndarray
         more = pd.DataFrame({"customer_id": index[extra].to_numpy(), "segment": names[extra]})
         out = pd.concat([out, more]).sort_values("customer_id", ignore_index=True)
     return out.astype({"segment": str})
+
+
+def segments_at_campaign_start(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int | None = None,
+    *,
+    segment_config: dict | None = None,
+) -> ibis.expr.types.Table:
+    """Return each contacted customer's RFM segment on the day before each campaign started.
+
+    A segment measured at ``as_of`` includes the campaign's own purchases: the customers a
+    campaign converted move into the best segments, which then look as if they converted
+    at 100% and every other segment at 0% (on a randomized e-mail test the lift per segment
+    vanished). Measured the day before the campaign, the segment is what the marketer could
+    have targeted on, and the campaign cannot change it.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    as_of : datetime.date
+        Last day seen.
+    lookback_days : int or None, default=None
+        Campaigns started in the period; None for every campaign started by ``as_of``.
+    segment_config : dict, optional
+        RFM rules, as for :func:`rfm_segments`.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        An engine table (nothing is fetched): ``campaign_id``, ``customer_id``,
+        ``segment``, one row per contacted customer and campaign, for
+        :func:`crmlib.metrics.campaigns.participation_by_segment` and
+        ``segment_channel_plan``. A customer without a valid order before the campaign
+        (or not signed up yet) is :data:`NO_ORDERS_SEGMENT`. One RFM scoring per distinct
+        start date, each over the customers of that day.
+    """
+    from crmlib.metrics.campaigns import campaigns_started
+
+    starts = fetch(
+        campaigns_started(con, as_of, lookback_days).select("campaign_id", "start_date")
+    )  # one row per campaign
+    contacts = con.table("campaign_contacts")
+    days = pd.to_datetime(starts.start_date).dt.date - dt.timedelta(days=1)
+    parts = []
+    for day, ids in starts.campaign_id.astype(str).groupby(days.to_numpy(), sort=True):
+        pairs = contacts.filter(contacts.campaign_id.isin(ids.tolist()))
+        pairs = pairs.select("campaign_id", "customer_id").distinct()
+        seg = _rfm_segments_expr(_features_expr(con, day), segment_config=segment_config)
+        joined = pairs.left_join(seg, pairs.customer_id == seg.customer_id)
+        parts.append(
+            joined.select(
+                campaign_id=pairs.campaign_id.cast("string"),
+                customer_id=pairs.customer_id.cast("string"),
+                segment=seg.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
+            )
+        )
+    if not parts:
+        schema = {"campaign_id": "string", "customer_id": "string", "segment": "string"}
+        return ibis.memtable(pd.DataFrame(columns=list(schema)), schema=schema)
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]

@@ -437,6 +437,41 @@ def test_participation_by_segment(con):
     assert (new.delivered, new.opened, new.converted) == (2, 1, 0)
 
 
+def test_segments_are_measured_before_the_campaign(tmp_path):
+    """Issue 16 item 2. Eight identical customers (one order of 10 on 2025-01-10); K1
+    starts 2025-03-01 with C1-C4 treated and C5-C8 in control. C1 and C5 buy 500 on
+    2025-03-02 (C1 is the treated conversion). Measured at as_of, C1 and C5 have become
+    better customers than the others, so C1's segment converts 100% and the rest 0%: the
+    campaign's own result, read as a segment effect. Measured the day before, all eight
+    share one segment and it converts 1 of 4 treated (25%)."""
+    from crmlib import segment
+
+    ids = [f"C{i}" for i in range(1, 9)]
+    tables = {
+        "customers.csv": "customer_id,signup_date\n" + "".join(f"{c},2025-01-01\n" for c in ids),
+        "orders.csv": "order_id,customer_id,order_date,revenue,cost\n"
+        + "".join(f"O{c},{c},2025-01-10,10,5\n" for c in ids)
+        + "P1,C1,2025-03-02,500,250\nP5,C5,2025-03-02,500,250\n",
+        "campaigns.csv": "campaign_id,channel,start_date,cost\nK1,email,2025-03-01,10\n",
+        "campaign_contacts.csv": "campaign_id,customer_id,group,sent_at,converted,revenue\n"
+        + "".join(
+            f"K1,{c},{'treatment' if i < 4 else 'control'},2025-03-01,"
+            f"{'true' if c in ('C1', 'C5') else 'false'},{500 if c in ('C1', 'C5') else ''}\n"
+            for i, c in enumerate(ids)
+        ),
+    }
+    con = crmlib.connect(write_tables(tmp_path / "d", tables))
+    at_end = cmp.participation_by_segment(con, AS_OF, segment.customer_segments(con, AS_OF))
+    assert sorted(at_end.conversion_rate.tolist()) == [0.0, 1.0]  # the campaign's own effect
+    before = segment.segments_at_campaign_start(con, AS_OF)  # an engine table
+    shown = before.to_pandas()
+    assert len(shown) == 8 and shown.segment.nunique() == 1
+    part = cmp.participation_by_segment(con, AS_OF, before)
+    assert part.targeted.tolist() == [4] and part.conversion_rate.tolist() == [0.25]
+    plan = cmp.segment_channel_plan(con, AS_OF, before, gross_margin=0.5)
+    assert plan.segment.nunique() == 1 and plan.lift.iloc[0] == pytest.approx(1 / 4 - 1 / 4)
+
+
 def test_segment_channel_plan(con):
     plan = cmp.segment_channel_plan(con, AS_OF, SEGMENTS, 90, gross_margin=0.5)
     plan = plan.set_index(["segment", "channel"])

@@ -54,6 +54,20 @@ def _with_segments(
             )
         seg = camp.select("campaign_id", segment=label(camp.target_segment, missing="unspecified"))
         joined = contacts.left_join(seg, "campaign_id").drop("campaign_id_right")
+    elif "campaign_id" in segments.columns:  # each customer's segment when the campaign began
+        seg = segments if isinstance(segments, ir.Table) else segments_table(segments)
+        seg = seg.select(
+            campaign_id=seg.campaign_id.cast("string"),
+            customer_id=seg.customer_id.cast("string"),
+            segment=seg.segment,
+        )
+        joined = contacts.left_join(
+            seg,
+            [
+                contacts.campaign_id.cast("string") == seg.campaign_id,
+                contacts.customer_id.cast("string") == seg.customer_id,
+            ],
+        ).drop("campaign_id_right", "customer_id_right")
     else:
         seg = segments_table(segments)
         joined = contacts.left_join(seg, "customer_id").drop("customer_id_right")
@@ -79,9 +93,13 @@ def participation_by_segment(
         Last day seen.
     segments : pandas.DataFrame or None
         One row per customer: ``customer_id``, ``segment`` (e.g. from
-        ``crmlib.segment.customer_segments``). Joined in the engine; contacts of customers
-        it does not list count as ``"unassigned"``. None: the segment each campaign was
-        aimed at (``campaigns.target_segment``; empty is ``"unspecified"``).
+        ``crmlib.segment.customer_segments``), or per campaign and customer with a
+        ``campaign_id`` column, a DataFrame or an engine table
+        (``crmlib.segment.segments_at_campaign_start``: the segment before the campaign,
+        which its own purchases cannot change). Joined in the engine;
+        contacts of customers it does not list count as ``"unassigned"``. None: the
+        segment each campaign was aimed at (``campaigns.target_segment``; empty is
+        ``"unspecified"``).
     lookback_days : int or None, default=None
         Campaigns started in the period; None for every campaign started by ``as_of``.
     alpha : float, default=0.05
