@@ -549,7 +549,8 @@ def segment_channel_plan(con, ns):
             con,
             f"""WITH {_contacts(ns)},
             per AS (SELECT k.campaign_id, coalesce(s.segment, 'unassigned') AS segment, {_ARMS}
-                    FROM k LEFT JOIN bench_segments s USING (campaign_id, customer_id) GROUP BY 1, 2)
+                    FROM k LEFT JOIN bench_segments s USING (campaign_id, customer_id)
+                    GROUP BY 1, 2)
             SELECT per.segment, camp.channel, count(*) FILTER (WHERE per.targeted > 0) AS campaigns,
                    sum(per.targeted) AS targeted, sum(per.converted) AS converted,
                    sum(per.revenue) AS revenue
