@@ -301,6 +301,32 @@ def test_success_rates_ratio_of_sums(con):
     assert only_sales.success_rate.iloc[0] == pytest.approx(1 / 5)
 
 
+def test_success_rates_within_one_direction(con, tmp_path):
+    """Issue 16 item 8: channels compared like with like. Inbound only: phone M2 no_answer,
+    M5 Resolved (M8 has no outcome) -> 1 of 2; email M4 resolved -> 1 of 1; the outbound
+    phone sale M1 and email M3 no longer count."""
+    s = ctm.success_rates(con, AS_OF, DAYS, direction=" Inbound").set_index("channel")
+    assert (s.loc["phone", "successes"], s.loc["phone", "with_outcome"]) == (1, 2)
+    assert (s.loc["email", "successes"], s.loc["email", "with_outcome"]) == (1, 1)
+    assert (s.loc["all", "successes"], s.loc["all", "with_outcome"]) == (2, 3)
+    from crmlib.formats import columns_of
+    from crmlib.warehouse import why_empty
+
+    assert columns_of(s)["success_rate"].label == "inbound success rate"
+    both = ctm.success_rates(con, AS_OF, DAYS, by=("direction", "channel"))
+    out = both[both.direction == "outbound"].set_index("channel")
+    assert out.loc["phone", "success_rate"] == 1.0 and out.loc["email", "success_rate"] == 1.0
+    # without a direction column the comparison cannot be made: said, not guessed
+    undirected = TABLES["communications.csv"].replace(",direction", "")
+    undirected = "\n".join(
+        ",".join(p for i, p in enumerate(line.split(",")) if i != 4) if k else line
+        for k, line in enumerate(undirected.splitlines())
+    )
+    folder = write_tables(tmp_path / "u", {**TABLES, "communications.csv": undirected + "\n"})
+    none = ctm.success_rates(crmlib.connect(folder), AS_OF, DAYS, direction="inbound")
+    assert none.empty and "no direction column" in why_empty(none)
+
+
 def test_empty_success_set_is_named(con):
     with pytest.raises(ParameterError, match="success_outcomes is empty"):
         ctm.success_rates(con, AS_OF, success_outcomes=[" "])

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
-from crmlib.formats import RATE, attach, number
+from crmlib.formats import RATE, Column, Kind, attach, number
 from crmlib.metrics.communications.base import (
     DEFAULT_CONVERSION_DAYS,
     DEFAULT_SUCCESS_OUTCOMES,
@@ -139,6 +139,7 @@ def success_rates(
     *,
     success_outcomes: Iterable[str] = DEFAULT_SUCCESS_OUTCOMES,
     by: Sequence[str] | str = ("channel",),
+    direction: str | None = None,
 ) -> pd.DataFrame:
     """Return the success rate of the reporting period's communications per group.
 
@@ -153,6 +154,11 @@ def success_rates(
         Outcomes that count as a success (a comma-separated string is accepted too).
     by : str or sequence of str, default=("channel",)
         Group columns; ``()`` for one overall row.
+    direction : str, optional
+        Only the communications of this direction (``"inbound"``, compared trimmed and
+        case-insensitively). Channels carry different purposes - most SMS are outbound
+        notices that seldom "succeed", most chats are customers asking for help - so a
+        ranking of channels compares like with like only within one direction.
 
     Returns
     -------
@@ -175,6 +181,14 @@ def success_rates(
     cols = [*by, *counts, "success_rate", "success_rate_low", "success_rate_high"]
     if not has_columns(c, "outcome"):
         return empty_frame(cols, "The communications table has no outcome column.")
+    if direction is not None:
+        if not has_columns(c, "direction"):
+            return empty_frame(
+                cols,
+                "The communications table has no direction column, so channels cannot be "
+                "compared within one direction.",
+            )
+        c = c.filter(cleaned(c.direction) == str(direction).strip().lower())
     outcome = cleaned(c.outcome)
     known = outcome.notnull() & (outcome != "")
     c = c.mutate(_known=known.cast("int64"), _success=(known & outcome.isin(wanted)).cast("int64"))
@@ -193,7 +207,9 @@ def success_rates(
         df = _total_row(df, by, {k: int(v) for k, v in sums.items()})
     df["without_outcome"] = df.communications - df.with_outcome
     df = with_rate(df, "successes", "with_outcome", "success_rate")
-    return attach(df[cols], success_rate=RATE, success_rate_low=RATE, success_rate_high=RATE)
+    label = f"{str(direction).strip().lower()} success rate" if direction is not None else ""
+    rate = Column(Kind.RATE, label=label) if label else RATE
+    return attach(df[cols], success_rate=rate, success_rate_low=RATE, success_rate_high=RATE)
 
 
 def contact_conversion(
