@@ -144,7 +144,13 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     ("customers", "source"): {"01_cdm": (["customers table has no source column"], set())},
     ("customers", "region"): {"01_cdm": (["customers table has no region column"], set())},
     ("orders", "cost"): {
-        "01_cdm": (["orders table has no cost column: every order counts at zero cost"], set())
+        "01_cdm": (
+            [
+                "orders table has no cost column: every order counts at zero cost",
+                "Lifetime value on gross profit is n/a: the gross margin is unknown",
+            ],
+            {"clv_12m_gross_profit"},
+        )
     },
     ("orders", "channel"): {
         "01_cdm": (["orders table has no channel column; the total is shown"], set())
@@ -307,7 +313,9 @@ def test_all_orders_on_one_day(small_sample, tmp_path):
         "avg_order_value",
         "repeat_customer_rate",
         "returning_customer_rate",
+        "clv_model",
         "clv_12m_total",
+        "clv_12m_gross_profit",
         "clv_12m_mean",
         "share_customers_p_alive_below_50",
     }

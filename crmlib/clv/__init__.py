@@ -37,14 +37,18 @@ from crmlib.clv.bgnbd import BetaGeoModel
 from crmlib.clv.gamma_gamma import GammaGammaModel
 from crmlib.clv.holdout import (
     MIN_CALIBRATION_WEEKS,
+    MODEL_CHOICE_RULE,
     HoldoutCheck,
     holdout_check,
     holdout_comparison,
     holdout_error,
+    holdout_error_by_group,
 )
+from crmlib.clv.mbgnbd import ModifiedBetaGeoModel
 from crmlib.clv.summary import TIME_UNITS, rfm_summary
 from crmlib.clv.value import (
     DEFAULT_DISCOUNT_RATE,
+    PURCHASE_MODELS,
     ValueModels,
     customer_lifetime_value,
     customer_value_forecast,
@@ -58,6 +62,10 @@ from crmlib.errors import ConvergenceWarning, ModelAssumptionWarning
 from crmlib.metrics.customers import DAYS_PER_MONTH
 
 __all__ = [
+    "ModifiedBetaGeoModel",
+    "MODEL_CHOICE_RULE",
+    "PURCHASE_MODELS",
+    "holdout_error_by_group",
     "TIME_UNITS",
     "DEFAULT_DISCOUNT_RATE",
     "DAYS_PER_MONTH",

@@ -115,6 +115,10 @@ class BetaGeoModel(BaseEstimator):
     """
 
     _names = ("r", "alpha", "a", "b")
+    #: The model's name in reports and sentences.
+    model_name = "BG/NBD"
+    _terms = staticmethod(_bgnbd_loglik_terms)
+    _negll_grad = staticmethod(_bgnbd_negll_grad)
 
     def __init__(self, *, max_iter: int = 1000, tol: float = 1e-12) -> None:
         self.max_iter = max_iter
@@ -136,7 +140,7 @@ class BetaGeoModel(BaseEstimator):
         mean_T = float(np.average(T, weights=w)) or 1.0
         x0 = np.log([1.0, max(mean_T, 1e-3), 1.0, 1.0])
         params, ll, ses, ok = _fit_log_params(
-            lambda z: _bgnbd_negll_grad(z, x, tx, T, w),
+            lambda z: self._negll_grad(z, x, tx, T, w),
             x0,
             self._names,
             float(w.sum()),
@@ -152,7 +156,7 @@ class BetaGeoModel(BaseEstimator):
         self.time_unit_ = summary.attrs.get("time_unit", "W")
         if not ok:
             warnings.warn(
-                f"BG/NBD fit did not converge inside the parameter bounds "
+                f"{self.model_name} fit did not converge inside the parameter bounds "
                 f"(params {_fmt_params(params)}); the data may hold too few repeat buyers",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -171,7 +175,7 @@ class BetaGeoModel(BaseEstimator):
         """Return each customer's log-likelihood under the fitted parameters."""
         _check_summary(summary)
         x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-        a1, a2, a3 = _bgnbd_loglik_terms(x, tx, T, *self._p())
+        a1, a2, a3 = self._terms(x, tx, T, *self._p())
         return pd.Series(a1 + np.logaddexp(a2, a3), index=summary.index, name="log_likelihood")
 
     def expected_population_purchases(self, t: float | np.ndarray) -> float | np.ndarray:

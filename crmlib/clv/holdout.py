@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis.expr.types as ir
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 
 from crmlib.clv.bgnbd import BetaGeoModel
 from crmlib.clv.summary import rfm_summary
-from crmlib.clv.value import fit_problems
+from crmlib.clv.value import PURCHASE_MODELS, fit_problems
 from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
@@ -22,6 +22,14 @@ from crmlib.formats import RATE, attach, number
 
 #: Weeks of purchase history before the calibration date the holdout check needs.
 MIN_CALIBRATION_WEEKS: int = 8
+
+#: How the purchase model is chosen, in words (shown in the report).
+MODEL_CHOICE_RULE = (
+    "The purchase model is the one whose holdout prediction is closer to what customers did: "
+    "the smaller mean absolute error of the purchases predicted per customer in the holdout "
+    "weeks. BG/NBD is used when the holdout check cannot be made, when MBG/NBD cannot be "
+    "trusted, or on a tie."
+)
 
 
 @dataclass
@@ -33,14 +41,23 @@ class HoldoutCheck:
     calibration : pandas.DataFrame
         :func:`rfm_summary` split at ``calibration_end``.
     model : BetaGeoModel or None
-        BG/NBD fitted on the calibration period (None when there is nothing to fit).
+        The chosen purchase model fitted on the calibration period (None when there is
+        nothing to fit).
     problems : list of str
         Why the check cannot be trusted or made; empty when it can.
+    models : dict
+        Every purchase model of :data:`PURCHASE_MODELS` that could be trusted, fitted on the
+        calibration period, by name.
+    chosen : str
+        The name of the purchase model :data:`MODEL_CHOICE_RULE` picks ("BG/NBD" when
+        the check cannot be made).
     """
 
     calibration: pd.DataFrame
     model: BetaGeoModel | None
     problems: list[str]
+    models: dict = field(default_factory=dict)
+    chosen: str = "BG/NBD"
 
     @property
     def ok(self) -> bool:
@@ -87,10 +104,80 @@ def holdout_check(
                 f"data has {have}. A shorter holdout_weeks, or more history, would allow it."
             ],
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = BetaGeoModel().fit(calibration)
-    return HoldoutCheck(calibration, model, fit_problems(model))
+    models: dict[str, BetaGeoModel] = {}
+    for name, cls in PURCHASE_MODELS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = cls().fit(calibration)
+        if not fit_problems(fitted):
+            models[name] = fitted
+    if "BG/NBD" not in models:  # the reference model cannot be trusted: say so
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = BetaGeoModel().fit(calibration)
+        return HoldoutCheck(calibration, model, fit_problems(model), models, "BG/NBD")
+    errors = {name: _mae(m, calibration) for name, m in models.items()}
+    chosen = min(errors, key=lambda k: (errors[k], k != "BG/NBD"))
+    return HoldoutCheck(calibration, models[chosen], [], models, chosen)
+
+
+def _mae(model: BetaGeoModel, summary: pd.DataFrame) -> float:
+    duration = float(summary["duration_holdout"].iloc[0]) if len(summary) else 0.0
+    predicted = model.expected_purchases(duration, summary).to_numpy()
+    actual = summary.frequency_holdout.to_numpy(dtype=float)
+    return float(np.abs(predicted - actual).mean()) if len(actual) else float("nan")
+
+
+def holdout_error_by_group(check: HoldoutCheck) -> pd.DataFrame:
+    """Return each compared model's holdout error for customers with and without a repeat
+    purchase in the calibration period, and over all of them.
+
+    One-time buyers are where BG/NBD and MBG/NBD differ: BG/NBD counts them as certainly
+    active. The rows say, for each model and group, the customers, the mean actual and
+    predicted purchases per customer in the holdout, the relative error of the total
+    ((predicted - actual) / actual) and the mean absolute error per customer; ``chosen``
+    marks the model the report uses (:data:`MODEL_CHOICE_RULE`).
+    """
+    cols = ["model", "chosen", "customers_group", "customers", "actual_mean", "predicted_mean"]
+    cols += ["relative_error", "mae_per_customer"]
+    rows = []
+    cal = check.calibration
+    if not check.models or len(cal) == 0:
+        return pd.DataFrame(columns=cols)
+    duration = float(cal["duration_holdout"].iloc[0])
+    actual = cal.frequency_holdout.to_numpy(dtype=float)
+    repeat = cal.frequency.to_numpy(dtype=float) > 0
+    groups = (
+        ("no repeat purchase", ~repeat),
+        ("1 or more repeat purchases", repeat),
+        ("all", np.ones_like(repeat)),
+    )
+    for name, model in check.models.items():
+        predicted = model.expected_purchases(duration, cal).to_numpy()
+        for label, mask in groups:
+            n = int(mask.sum())
+            a, p = float(actual[mask].sum()), float(predicted[mask].sum())
+            rows.append(
+                {
+                    "model": name,
+                    "chosen": "yes" if name == check.chosen else "",
+                    "customers_group": label,
+                    "customers": n,
+                    "actual_mean": a / n if n else float("nan"),
+                    "predicted_mean": p / n if n else float("nan"),
+                    "relative_error": (p - a) / a if a else float("nan"),
+                    "mae_per_customer": (
+                        float(np.abs(predicted[mask] - actual[mask]).mean()) if n else float("nan")
+                    ),
+                }
+            )
+    return attach(
+        pd.DataFrame(rows, columns=cols),
+        actual_mean=number(2),
+        predicted_mean=number(2),
+        relative_error=RATE,
+        mae_per_customer=number(2),
+    )
 
 
 def holdout_comparison(
