@@ -30,6 +30,7 @@ __all__ = [
     "open_report",
     "notice",
     "notices",
+    "findings",
     "missing_tables_notice",
     "quarantine_links",
 ]
@@ -286,6 +287,18 @@ def notice(text: str) -> HTML:
     A notice longer than ``TEXT_MAX_CHARS`` characters is cut, with a tooltip.
     """
     return HTML(f"<p class='crm-notice'><em>{_bounded(text, TEXT_MAX_CHARS)}</em></p>")
+
+
+def findings(messages: Iterable[str]) -> HTML | None:
+    """Return what the numbers above say a reader must not miss, or None when nothing.
+
+    Unlike :func:`notices` (a number the data cannot give), a finding is about numbers that
+    were computed - for example that a campaign was too small to detect any realistic lift.
+    """
+    parts = [
+        f"<p class='crm-finding'>{_bounded(str(m), TEXT_MAX_CHARS)}</p>" for m in messages if m
+    ]
+    return HTML("".join(parts)) if parts else None
 
 
 def notices(messages: Iterable[str]) -> HTML | None:

@@ -247,10 +247,18 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Declared for display: rank, evidence, segment, channel, campaigns, targeted,
-        conversion rate, allocated cost, attributed revenue, ROI, campaigns measured, lift
-        and its 95% interval, incremental revenue, incremental ROI.
+        control customers, conversion rate, allocated cost, attributed revenue, ROI, the
+        cell's own lift with its 95% interval, the lift after shrinkage toward the channel
+        with its interval, and the expected incremental gross profit with its interval and
+        per unit of cost (what the ranking follows).
     """
-    df = plan.assign(lift_interval=_intervals(plan.lift_low, plan.lift_high))
+    df = plan.assign(
+        lift_interval=_intervals(plan.lift_low, plan.lift_high),
+        shrunk_interval=_intervals(plan.shrunk_lift_low, plan.shrunk_lift_high),
+        profit_interval=_intervals(
+            plan.expected_incremental_profit_low, plan.expected_incremental_profit_high
+        ),
+    )
     return results_table(
         df,
         {
@@ -260,15 +268,18 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
             "channel": _col(TEXT, "channel"),
             "campaigns": _col(COUNT, "campaigns"),
             "targeted": _col(COUNT, "targeted"),
+            "measured_control": _col(COUNT, "control customers"),
             "conversion_rate": _col(RATE_, "conversion rate"),
             "cost": _col(MONEY_, "cost"),
             "revenue": _col(MONEY_, "attributed revenue"),
             "roi": _col(RATE_, "ROI on gross profit"),
-            "campaigns_measured": _col(COUNT, "campaigns with control"),
-            "lift": _col(POINTS, "lift"),
-            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
-            "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
+            "lift": _col(POINTS, "cell lift"),
+            "lift_interval": _col(POINTS, "cell lift 95% interval", interval=True),
+            "shrunk_lift": _col(POINTS, "lift, shrunk to the channel"),
+            "shrunk_interval": _col(POINTS, "shrunk lift 95% interval", interval=True),
+            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
+            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
+            "expected_profit_per_cost": _col(RATE_, "per unit of cost"),
         },
     )
 

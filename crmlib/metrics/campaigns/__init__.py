@@ -68,6 +68,7 @@ from crmlib.metrics.campaigns.counts import (
     history_window,
 )
 from crmlib.metrics.campaigns.kpis import (
+    campaign_findings,
     campaign_kpi_notes,
     campaign_kpis,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "channel_results",
     "campaign_kpis",
     "campaign_kpi_notes",
+    "campaign_findings",
     "funnel_stages",
     "league_table",
     "funnel_table",

@@ -171,6 +171,33 @@ _NO_TREATED = (
 )
 
 
+def campaign_findings(results: pd.DataFrame) -> list[str]:
+    """Return what a reader of the period's KPIs must not miss (empty when nothing).
+
+    When no measured campaign of the period has a significant lift, the sentence says so
+    and how small a lift the least powered one could have seen (its smallest detectable
+    lift at 80% power): "no significant lift" from a campaign that could only have detected
+    a 15-point lift is no evidence of no effect.
+    """
+    notes: list[str] = []
+    measured = results[results.lift_status == _MEASURED] if len(results) else results
+    if len(measured) and not measured.significant.any():
+        smallest = measured.sort_values("detectable_lift", ascending=False).iloc[0]
+        head = (
+            "The period's campaign with a control group is inconclusive: its lift is not "
+            "significant. With "
+            if len(measured) == 1
+            else f"The period's {len(measured)} campaigns with a control group are "
+            "inconclusive: no lift is significant. The least powered, with "
+        )
+        notes.append(
+            f"{head}{int(smallest.targeted):,} treated and {int(smallest.control_n):,} "
+            f"control customers, {smallest['name']} could only have detected a lift above "
+            f"{100 * float(smallest.detectable_lift):.1f} percentage points (80% power)."
+        )
+    return notes
+
+
 def campaign_kpi_notes(results: pd.DataFrame) -> list[str]:
     """Return why headline KPIs of :func:`campaign_kpis` are n/a, one sentence each.
 

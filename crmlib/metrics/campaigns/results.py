@@ -232,7 +232,9 @@ _POOLED_COLUMNS = (
     "incremental_conversions",
     "incremental_revenue",
     "measured_cost",
+    "measured_control",
     "lift",
+    "lift_se",
     "lift_low",
     "lift_high",
     "incremental_revenue_low",
@@ -271,6 +273,7 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
         incremental_conversions=m.incremental_conversions,
         incremental_revenue=m.incremental_revenue,
         measured_cost=m.cost,
+        measured_control=m.control_n,
         _var=nt**2 * (pt * (1 - pt) / (nt + 2) + pc * (1 - pc) / (nc + 2)),
         _rev_var=nt**2 * _revenue_se(m) ** 2,
     )
@@ -278,10 +281,12 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
     out["campaigns_measured"] = out.campaigns_measured.fillna(0).astype("int64")
     out["measured_targeted"] = out.measured_targeted.fillna(0).astype("int64")
     out["measured_cost"] = out.measured_cost.fillna(0.0)
+    out["measured_control"] = out.measured_control.fillna(0).astype("int64")
     z = z_for_confidence(1 - alpha)
     measured_n = out.measured_targeted.where(out.measured_targeted > 0)
     out["lift"] = out.incremental_conversions / measured_n
-    half = z * np.sqrt(out._var) / measured_n
+    out["lift_se"] = np.sqrt(out._var) / measured_n
+    half = z * out.lift_se
     out["lift_low"], out["lift_high"] = out.lift - half, out.lift + half
     rev_half = z * np.sqrt(out._rev_var)
     out["incremental_revenue_low"] = out.incremental_revenue - rev_half

@@ -23,6 +23,7 @@ from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
 from crmlib.metrics.campaigns.results import _add_lift, _add_rates_and_money, _pooled_by, _ratio
 from crmlib.metrics.core import segments_table
 from crmlib.metrics.text import label
+from crmlib.stats import z_for_confidence
 from crmlib.warehouse import (
     empty_frame,
     fetch,
@@ -151,14 +152,100 @@ _PLAN_COLUMNS = (
     "revenue",
     "roi",
     "campaigns_measured",
+    "measured_control",
     "lift",
     "lift_low",
     "lift_high",
+    "shrunk_lift",
+    "shrunk_lift_low",
+    "shrunk_lift_high",
     "incremental_conversions",
     "incremental_revenue",
     "measured_cost",
     "incremental_roi",
+    "expected_incremental_profit",
+    "expected_incremental_profit_low",
+    "expected_incremental_profit_high",
+    "expected_profit_per_cost",
 )
+
+#: Default smallest arm (treated and control customers of a cell's measured campaigns)
+#: for a cell's lift to count as measured.
+DEFAULT_MIN_ARM_SIZE: int = 30
+
+_TIERS = {
+    "profit likely": 0,
+    "inconclusive": 0,
+    "loss likely": 0,
+    "too few customers": 1,
+    "not measured": 2,
+}
+
+
+def _expected_profit(
+    plan: pd.DataFrame, margin: float | None, min_arm_size: int, alpha: float
+) -> pd.DataFrame:
+    """Shrink each cell's lift toward its channel's and turn it into expected profit.
+
+    Cells whose measured campaigns have at least ``min_arm_size`` treated and control
+    customers count as measured. Their lifts are shrunk toward the channel's
+    inverse-variance mean by empirical Bayes (a normal prior whose spread ``tau^2`` is
+    DerSimonian-Laird's moment estimate across the channel's measured cells; a cell's own
+    variance is its stratified lift variance): a small cell with an extreme lift moves most
+    (the winner's curse of ranking by raw point estimates). Expected incremental profit =
+    shrunk lift x treated x revenue per conversion (the cell's, else the channel's) x gross
+    margin - cost, with the interval from the shrunk lift's.
+    """
+    z = z_for_confidence(1 - alpha)
+    measured = (
+        (plan.campaigns_measured > 0)
+        & (plan.measured_targeted >= min_arm_size)
+        & (plan.measured_control >= min_arm_size)
+    )
+    post, post_se = pd.Series(np.nan, index=plan.index), pd.Series(np.nan, index=plan.index)
+    for _, idx in plan[measured].groupby("channel").groups.items():
+        lift, var = plan.loc[idx, "lift"], plan.loc[idx, "lift_se"] ** 2
+        w = 1 / var
+        mean = float((w * lift).sum() / w.sum())
+        q = float((w * (lift - mean) ** 2).sum())
+        k = len(idx)
+        denom = float(w.sum() - (w**2).sum() / w.sum())
+        tau2 = max(0.0, (q - (k - 1)) / denom) if k > 1 and denom > 0 else 0.0
+        if tau2 == 0:
+            post[idx] = mean
+            post_se[idx] = float(np.sqrt(1 / w.sum()))
+        else:
+            precision = w + 1 / tau2
+            post[idx] = (w * lift + mean / tau2) / precision
+            post_se[idx] = np.sqrt(1 / precision)
+    plan["shrunk_lift"] = post
+    plan["shrunk_lift_low"] = post - z * post_se
+    plan["shrunk_lift_high"] = post + z * post_se
+    per_conv = _ratio(plan.revenue, plan.converted)
+    channel_rpc = plan.groupby("channel").revenue.transform("sum") / plan.groupby(
+        "channel"
+    ).converted.transform("sum").where(lambda v: v > 0)
+    value = per_conv.fillna(channel_rpc) * (np.nan if margin is None else margin)
+    treated = plan.measured_targeted.astype(float)
+    cost = plan.measured_cost.astype(float)
+    for suffix, lift in (
+        ("", post),
+        ("_low", plan.shrunk_lift_low),
+        ("_high", plan.shrunk_lift_high),
+    ):
+        plan[f"expected_incremental_profit{suffix}"] = lift * treated * value - cost
+    plan["expected_profit_per_cost"] = plan.expected_incremental_profit / cost.where(cost > 0)
+    plan["evidence"] = np.select(
+        [
+            measured & (plan.expected_incremental_profit_low > 0),
+            measured & (plan.expected_incremental_profit_high < 0),
+            measured,
+            plan.campaigns_measured > 0,
+        ],
+        ["profit likely", "loss likely", "inconclusive", "too few customers"],
+        default="not measured",
+    )
+    return plan
 
 
 def segment_channel_plan(
@@ -169,6 +256,7 @@ def segment_channel_plan(
     *,
     alpha: float = 0.05,
     gross_margin: float | str | None = AUTO,
+    min_arm_size: int = DEFAULT_MIN_ARM_SIZE,
 ) -> pd.DataFrame:
     """Return a segment x channel table of past results, ranked for the next budget.
 
@@ -181,11 +269,16 @@ def segment_channel_plan(
 
     Ranking rule (``rank``, 1 = put the next budget here first):
 
-    1. cells whose pooled lift is significantly above zero (``lift_low > 0``), then
-       cells with a measured but inconclusive lift, then cells never measured (no control
-       group, or no conversions data);
-    2. within each tier, by ``incremental_roi`` descending (NaN last);
-    3. then by attributed ``roi`` descending, then segment and channel names.
+    1. measured cells (campaigns with a control group and at least ``min_arm_size``
+       treated and control customers), by **expected incremental profit per unit of
+       cost** (the shrunk lift turned into gross profit, minus cost; see
+       :func:`_expected_profit`), highest first - so a cell expected to lose money never
+       ranks above one expected to make money; ``evidence`` says "profit likely" when
+       the 95% interval of the expected profit is above zero, "loss likely" when below,
+       else "inconclusive";
+    2. then cells with a control group but too few customers to measure ("too few
+       customers"), then cells never measured (no control group or no conversion data);
+    3. ties by attributed ``roi``, then segment and channel names.
 
     Parameters
     ----------
@@ -201,7 +294,10 @@ def segment_channel_plan(
     alpha : float, default=0.05
         Confidence ``1 - alpha`` of the intervals.
     gross_margin : float, str or None, default="auto"
-        As in :func:`campaign_results`: ROI and incremental ROI are on gross profit.
+        As in :func:`campaign_results`: ROI, incremental ROI and expected profit are on
+        gross profit.
+    min_arm_size : int, default=DEFAULT_MIN_ARM_SIZE
+        Treated and control customers a cell needs before its lift counts as measured.
 
     Returns
     -------
@@ -242,18 +338,19 @@ def segment_channel_plan(
     plan["conversion_rate"] = _ratio(plan.converted, plan.denominator)
     cost = plan.cost.where(plan.cost > 0)
     plan["roi"] = (plan.revenue * (np.nan if margin is None else margin) - cost) / cost
-    plan["evidence"] = np.select(
-        [plan.lift_low > 0, plan.campaigns_measured > 0],
-        ["lift significant", "lift inconclusive"],
-        default="not measured",
+    plan = _expected_profit(plan, margin, min_arm_size, alpha)
+    key = np.where(
+        plan.cost > 0,
+        plan.expected_profit_per_cost,
+        np.where(plan.expected_incremental_profit > 0, np.inf, -np.inf),
     )
-    tier = plan.evidence.map({"lift significant": 0, "lift inconclusive": 1, "not measured": 2})
+    tier = plan.evidence.map(_TIERS)
     plan = plan.assign(
         _tier=tier,
-        _inc=plan.incremental_roi.fillna(-np.inf),
+        _key=pd.Series(key, index=plan.index).fillna(-np.inf),
         _roi=plan.roi.fillna(-np.inf),
     ).sort_values(
-        ["_tier", "_inc", "_roi", "segment", "channel"],
+        ["_tier", "_key", "_roi", "segment", "channel"],
         ascending=[True, False, False, True, True],
         ignore_index=True,
     )
