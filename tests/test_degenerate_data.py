@@ -231,7 +231,10 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
         "04_csm": (["Reopen rate is n/a: The tickets table has no reopens column"], {"reopen_rate"})
     },
     ("tickets", "satisfaction"): {
-        "04_csm": (["CSAT is n/a: The tickets table has no satisfaction column"], {"csat_pct"})
+        "04_csm": (
+            ["CSAT is n/a: The tickets table has no satisfaction column"],
+            {"csat_pct", "csat_response_rate"},
+        )
     },
 }
 

@@ -440,6 +440,8 @@ def test_service_kpis_by_hand(con):
     assert "sla_attainment_pct" not in k
     assert k["reopen_rate"] == pytest.approx(0.6)
     assert k["csat_pct"] == pytest.approx(60.0)
+    # 5 of the period's 8 tickets are rated (T1, T2, T4, T5, T10): CSAT speaks for them only
+    assert k["csat_response_rate"] == pytest.approx(5 / 8)
     # tickets that missed a target / tickets (see test_sla_tickets_by_hand): high 2/2 and
     # normal 1/1 tie; high comes first in the SLA order
     assert k["most_breached_sla_priority"] == "high"
