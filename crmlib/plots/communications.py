@@ -171,7 +171,7 @@ def plot_handling_times(
         :func:`crmlib.metrics.communications.handling_times`; channels without any timed
         communication are left out, the ``"all"`` row is drawn last.
     """
-    df = handling[handling.timed > 0] if len(handling) else handling
+    df = handling[handling.handled > 0] if len(handling) else handling
     if len(df) == 0:
         return _unavailable(ax, title, empty_message, data=handling)
     if ax is None:

@@ -262,24 +262,24 @@ def test_top_not_contacted_by_value_masked(con):
 # ----------------------------------------------------------------------------- handling
 
 
-def test_handling_times_keep_zero_durations(con):
+def test_handling_times_count_unanswered_calls_apart(con):
+    """Issue 16 item 9: a zero-second call was not handled; it is counted, not timed."""
     h = ctm.handling_times(con, AS_OF, DAYS).set_index("channel")
     assert h.index.tolist() == ["phone", "email", "sms", "chat", "all"]  # busiest first
     phone = h.loc["phone"]
-    # durations 120, 0 (M2: zero-duration call, kept), 300; M8 has none
-    assert (phone.communications, phone.timed, phone.zero_duration) == (4, 3, 1)
-    assert phone.median_minutes == pytest.approx(2.0)
-    assert phone.p90_minutes == pytest.approx((120 + 0.8 * 180) / 60)  # position 1.8
-    assert phone.mean_minutes == pytest.approx(420 / 3 / 60)
+    # durations 120, 0 (M2: a zero-second call, counted apart), 300; M8 has none
+    assert (phone.communications, phone.timed, phone.zero_duration, phone.handled) == (4, 3, 1, 2)
+    assert phone.median_minutes == pytest.approx(210 / 60)  # of 120 and 300
+    assert phone.p90_minutes == pytest.approx((120 + 0.9 * 180) / 60)  # position 0.9
+    assert phone.mean_minutes == pytest.approx(420 / 2 / 60)
     assert h.loc["email", "timed"] == 0 and math.isnan(h.loc["email", "median_minutes"])
     total = h.loc["all"]
-    # over all timed: 0, 60, 120, 300 (not an average of the channel medians)
+    # over all handled: 60, 120, 300 (not an average of the channel medians)
     assert (total.communications, total.timed, total.zero_duration) == (9, 4, 1)
-    assert total.median_minutes == pytest.approx(1.5)
-    assert total.p90_minutes == pytest.approx((120 + 0.7 * 180) / 60)  # position 2.7
-    assert total.mean_minutes == pytest.approx(2.0) and total.total_hours == pytest.approx(
-        480 / 3600
-    )
+    assert total.median_minutes == pytest.approx(2.0)
+    assert total.p90_minutes == pytest.approx((120 + 0.8 * 180) / 60)  # position 1.8
+    assert total.mean_minutes == pytest.approx(480 / 3 / 60)
+    assert total.total_hours == pytest.approx(480 / 3600)
 
 
 # ----------------------------------------------------------------------------- effectiveness
