@@ -66,6 +66,7 @@ from crmlib.metrics.campaigns.counts import (
     campaigns_started,
     history_text,
     history_window,
+    shared_controls,
 )
 from crmlib.metrics.campaigns.kpis import (
     campaign_findings,
@@ -104,6 +105,7 @@ __all__ = [
     "resolve_margin",
     "history_window",
     "history_text",
+    "shared_controls",
     "campaign_counts",
     "campaign_results",
     "campaign_lift",

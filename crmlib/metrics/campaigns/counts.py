@@ -242,3 +242,31 @@ def campaign_counts(
     df = fetch(expr)
     df = df.sort_values(["start_date", "campaign_id"], ignore_index=True)
     return _finish_counts(df, available)
+
+
+def shared_controls(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
+    """Return the pairs of campaigns whose control groups share customers, and how many.
+
+    A three-arm test (two e-mails and one hold-out) lists the same control customers under
+    both campaigns: the two lifts then share their control rate, so they are correlated and
+    a pooled interval that treats them as independent is too narrow.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``campaign_id``, ``other_id`` (``campaign_id < other_id``), ``shared`` (control
+        customers in both); one row per pair that shares any (usually none: small).
+    """
+    contacts, _ = _contacts(con, as_of)
+    ctl = contacts.filter(contacts.is_control).select("campaign_id", "customer_id").distinct()
+    other = ctl.view()
+    pairs = ctl.join(
+        other,
+        [ctl.customer_id == other.customer_id, ctl.campaign_id < other.campaign_id],
+    )
+    expr = pairs.group_by(
+        campaign_id=ctl.campaign_id.cast("string"), other_id=other.campaign_id.cast("string")
+    ).aggregate(shared=pairs.count())
+    df = fetch(expr)
+    df["shared"] = df.shared.astype("int64")
+    return df.sort_values(["campaign_id", "other_id"], ignore_index=True)

@@ -17,6 +17,7 @@ from crmlib.metrics.campaigns.counts import (
     _NOT_MEASURABLE_NO_TREATED,
     FUNNEL_STAGES,
     campaign_counts,
+    shared_controls,
 )
 from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
 from crmlib.metrics.core import TOTAL_LABEL, with_rate
@@ -192,6 +193,9 @@ def campaign_results(
     df["gross_margin"] = np.nan if margin.value is None else margin.value
     df["margin_source"] = margin.source
     df = _add_rates_and_money(df, alpha)
+    if con is not None and counts is None:  # kept as plain tuples: attrs must compare
+        pairs = shared_controls(con, as_of)
+        df.attrs["shared_controls"] = [tuple(p) for p in pairs.itertuples(index=False)]
     return _add_lift(df, alpha)
 
 
@@ -245,7 +249,9 @@ _POOLED_COLUMNS = (
 )
 
 
-def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
+def _pooled_by(
+    df: pd.DataFrame, keys: list[str], alpha: float, shared: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Lift of each group of campaigns, stratified by campaign (no Simpson's paradox).
 
     Each measured campaign (or campaign x segment cell) contributes its own incremental
@@ -253,8 +259,12 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
     those campaigns, with a normal interval from the summed variances
     ``n_t^2 (p_t q_t / (n_t + 2) + p_c q_c / (n_c + 2))``, where ``p = (x + 1) / (n + 2)``
     (Agresti & Caffo 2000: one success and one failure added to each arm, so a stratum
-    converting all or none of its customers still has a variance). Incremental revenue
-    sums the campaigns' estimates and their variances (pooled-variance standard errors).
+    converting all or none of its customers still has a variance). Campaigns whose control
+    groups share customers (``shared``, :func:`shared_controls`) are not independent: each
+    pair adds ``2 n_t,i n_t,j s_ij / (n_c,i n_c,j) p_c q_c`` (the covariance of their
+    control rates, ``s_ij`` shared customers, ``p_c`` the pair's pooled adjusted control
+    rate). Incremental revenue sums the campaigns' estimates and their variances
+    (pooled-variance standard errors; shared controls are not accounted there).
 
     Returns
     -------
@@ -277,6 +287,8 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
         _var=nt**2 * (pt * (1 - pt) / (nt + 2) + pc * (1 - pc) / (nc + 2)),
         _rev_var=nt**2 * _revenue_se(m) ** 2,
     )
+    if shared is not None and len(shared) and len(m):
+        parts["_var"] = parts["_var"] + _shared_covariance(m, keys, shared)
     out = parts.groupby(keys, sort=False).sum(min_count=1).reindex(index)
     out["campaigns_measured"] = out.campaigns_measured.fillna(0).astype("int64")
     out["measured_targeted"] = out.measured_targeted.fillna(0).astype("int64")
@@ -297,6 +309,23 @@ def _pooled_by(df: pd.DataFrame, keys: list[str], alpha: float) -> pd.DataFrame:
     out["incremental_gross_profit"] = out.incremental_revenue * margin
     out["incremental_roi"] = (out.incremental_gross_profit - cost) / cost
     return out[list(_POOLED_COLUMNS)]
+
+
+def _shared_covariance(m: pd.DataFrame, keys: list[str], shared: pd.DataFrame) -> pd.Series:
+    """Per measured campaign row: its share of the covariance terms of campaigns in the same
+    group whose control groups overlap (each pair's term is booked on its first campaign)."""
+    out = pd.Series(0.0, index=m.index)
+    row = {str(c): i for i, c in zip(m.index, m.campaign_id)}
+    for pair in shared.itertuples(index=False):
+        i, j = row.get(str(pair.campaign_id)), row.get(str(pair.other_id))
+        if i is None or j is None or any(m.at[i, k] != m.at[j, k] for k in keys):
+            continue
+        nti, ntj = float(m.at[i, "targeted"]), float(m.at[j, "targeted"])
+        nci, ncj = float(m.at[i, "control_n"]), float(m.at[j, "control_n"])
+        x = float(m.at[i, "control_converted"]) + float(m.at[j, "control_converted"])
+        pc = (x + 1) / (nci + ncj + 2)
+        out[i] += 2 * nti * ntj * float(pair.shared) / (nci * ncj) * pc * (1 - pc)
+    return out
 
 
 def channel_results(
@@ -346,7 +375,9 @@ def channel_results(
         df[c] = df[c].astype("int64")
     df["gross_margin"] = float(_margin(results).iloc[0])
     df = _add_rates_and_money(df.reset_index(), alpha)
-    df = df.join(_pooled_by(both, [by], alpha), on=by)
+    pairs = results.attrs.get("shared_controls") or []
+    shared = pd.DataFrame(list(pairs), columns=["campaign_id", "other_id", "shared"])
+    df = df.join(_pooled_by(both, [by], alpha, shared), on=by)
     body = df[df[by] != TOTAL_LABEL].sort_values(["cost", by], ascending=[False, True])
     return pd.concat([body, df[df[by] == TOTAL_LABEL]], ignore_index=True)
 
