@@ -336,9 +336,13 @@ def contact_conversion(t, ns):
     c = c.assign(eligible=c.occurred_at <= _end(ns) - w)
     o = _valid(t, ns)[["customer_id", "order_date"]]
     e = c[c.eligible].reset_index(drop=True).rename_axis("contact").reset_index()
-    pairs = e[["contact", "customer_id", "occurred_at"]].merge(o, on="customer_id")
+    seen = t["communications"][t["communications"].occurred_at < _end(ns)]
+    pairs = seen[["customer_id", "occurred_at"]].merge(o, on="customer_id")
     hit = (pairs.order_date > pairs.occurred_at) & (pairs.order_date <= pairs.occurred_at + w)
-    converted = e[e.contact.isin(pairs.contact[hit])].groupby("channel").size()
+    last = pairs[hit].groupby(["customer_id", "order_date"]).occurred_at.max()
+    touched = set(zip(last.index.get_level_values("customer_id"), last.to_numpy()))
+    credited = [(c, a) in touched for c, a in zip(e.customer_id, e.occurred_at)]
+    converted = e[credited].groupby("channel").size()
     df = c.groupby("channel").agg(communications=("eligible", "size"), eligible=("eligible", "sum"))
     df["converted"] = converted.reindex(df.index, fill_value=0)
     df.loc["all"] = df.sum()

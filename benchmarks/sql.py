@@ -368,10 +368,16 @@ def contact_conversion(con, ns):
         con,
         f"""WITH {_valid(ns)}, {_comms(ns)},
         e AS (SELECT * FROM comms WHERE occurred_at <= TIMESTAMP '{latest}'),
+        seen AS (SELECT customer_id, occurred_at FROM communications
+                 WHERE occurred_at < {end}),
+        lt AS (SELECT s.customer_id, o.order_date, max(s.occurred_at) AS last_at
+               FROM seen s JOIN valid o ON o.customer_id = s.customer_id
+                    AND o.order_date > s.occurred_at
+                    AND o.order_date <= s.occurred_at + INTERVAL {w} DAY
+               GROUP BY 1, 2),
         conv AS (SELECT channel, count(*) AS converted FROM e
-                 WHERE EXISTS (SELECT 1 FROM valid o WHERE o.customer_id = e.customer_id
-                               AND o.order_date > e.occurred_at
-                               AND o.order_date <= e.occurred_at + INTERVAL {w} DAY)
+                 WHERE EXISTS (SELECT 1 FROM lt WHERE lt.customer_id = e.customer_id
+                               AND lt.last_at = e.occurred_at)
                  GROUP BY channel),
         base AS (SELECT channel, count(*) AS communications,
                         count(*) FILTER (WHERE occurred_at <= TIMESTAMP '{latest}') AS eligible

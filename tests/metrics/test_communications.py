@@ -353,20 +353,30 @@ def test_outcome_mix(con):
 def test_contact_conversion_window(con):
     c = ctm.contact_conversion(con, AS_OF, DAYS, window_days=14).set_index("channel")
     # eligible: occurred_at <= 2025-04-01 - 14 days = 2025-03-18 00:00; M6 (03-25) too recent
-    # phone: M1 (03-03 10h) and M2 (03-05 09h) are followed by O1 (03-05 12h); M5, M8 (B)
-    # only by the cancelled O2 -> 2 of 4
-    assert c.loc["phone", ["eligible", "converted"]].tolist() == [4, 2]
+    # phone: M1 (03-03 10h) and M2 (03-05 09h) are both followed by O1 (03-05 12h): the
+    # order is credited to its last touch M2 only (issue 16 item 9); M5, M8 (B) only by the
+    # cancelled O2 -> 1 of 4
+    assert c.loc["phone", ["eligible", "converted"]].tolist() == [4, 1]
     # sms (F): M10 at 03-03 08h has O6 at the same instant (not strictly after) and O7 at
     # 03-18 08h (15 days later): no. M11 at 03-04 08h has O7 exactly 14 days later: yes.
     assert c.loc["sms", ["eligible", "converted"]].tolist() == [2, 1]
     assert c.loc["email", ["eligible", "converted"]].tolist() == [2, 0]  # after O1
     assert c.loc["chat", ["communications", "too_recent", "eligible"]].tolist() == [1, 1, 0]
     assert math.isnan(c.loc["chat", "conversion_rate"])
-    assert c.loc["all", ["communications", "eligible", "converted"]].tolist() == [9, 8, 3]
-    assert c.loc["all", "conversion_rate"] == pytest.approx(3 / 8)
+    assert c.loc["all", ["communications", "eligible", "converted"]].tolist() == [9, 8, 2]
+    assert c.loc["all", "conversion_rate"] == pytest.approx(2 / 8)
     # a 1-day window: only M2 (3 hours before O1)
     one = ctm.contact_conversion(con, AS_OF, DAYS, window_days=1, by=())
     assert one[["eligible", "converted"]].iloc[0].tolist() == [9, 1]
+
+
+def test_order_baseline_by_hand(con):
+    """The chance of ordering in a 14-day window, contacted or not. Customers A B C D F (5);
+    window starts 2025-03-02 .. 03-17 (16 days, 2025-04-01 - 14 days is the last end).
+    A's O1 (03-05 12h) falls in the windows of 03-02 .. 03-05 (4 days); F's O6 (03-03 08h)
+    in 03-02, 03-03 and O7 (03-18 08h) in 03-05 .. 03-17 (13): 15 days. B's O2 is
+    cancelled. 19 of 5 x 16 = 80 (customer, day) pairs."""
+    assert ctm.order_baseline(con, AS_OF, DAYS, window_days=14) == pytest.approx(19 / 80)
 
 
 # ----------------------------------------------------------------------------- satisfaction

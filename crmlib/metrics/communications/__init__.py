@@ -42,6 +42,7 @@ from crmlib.metrics.communications.base import (
 from crmlib.metrics.communications.effectiveness import (
     contact_conversion,
     handling_times,
+    order_baseline,
     outcome_mix,
     satisfaction,
     success_rates,
@@ -85,5 +86,6 @@ __all__ = [
     "outcome_mix",
     "success_rates",
     "contact_conversion",
+    "order_baseline",
     "satisfaction",
 ]

@@ -28,13 +28,14 @@ from crmlib.metrics.core import (
     satisfied,
     with_rate,
 )
-from crmlib.metrics.customers import valid_orders
+from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.metrics.text import cleaned
 from crmlib.warehouse import (
     day_end,
     empty_frame,
     fetch,
     has_columns,
+    has_table,
     period_bounds,
 )
 
@@ -232,10 +233,13 @@ def contact_conversion(
     whole window has passed by the end of ``as_of`` are *eligible* (``occurred_at`` in
     the reporting period and ``occurred_at + window_days <= end of as_of``), so recent
     contacts are not counted as failures before they had their chance; they are
-    counted in ``too_recent``. Several orders after one contact count once; one order
-    after several contacts converts each of them. Orders dated by day only sit at
-    midnight, so an order on the day of a contact counts only if the contact was at
-    midnight - the comparison is on timestamps as stored.
+    counted in ``too_recent``. An order is credited to the **last** contact of its
+    customer before it within the window (last touch), so one order converts one contact,
+    not each contact before it; several orders after one contact count once. Orders dated
+    by day only sit at midnight, so an order on the day of a contact counts only if the
+    contact was at midnight - the comparison is on timestamps as stored. Read the rate
+    beside :func:`order_baseline`: the share of customers who order in a window of the
+    same length whether contacted or not.
 
     The join of communications to orders and the aggregation run in the engine.
 
@@ -259,13 +263,22 @@ def contact_conversion(
         start, _ = period_bounds(as_of, lookback_days)
         o = o.filter(o.order_date > ibis.timestamp(start))
     e = c.filter(c._eligible == 1)
-    converted = e.semi_join(
+    seen = communications_as_of(con, as_of, None).select("customer_id", "occurred_at")
+    pairs = seen.join(
         o,
         [
-            e.customer_id == o.customer_id,
-            o.order_date > e.occurred_at,
-            o.order_date <= e.occurred_at + ibis.interval(days=window_days),
+            seen.customer_id == o.customer_id,
+            o.order_date > seen.occurred_at,
+            o.order_date <= seen.occurred_at + ibis.interval(days=window_days),
         ],
+    )
+    # each order's last touch: the latest contact of its customer before it (two contacts at
+    # that same instant are both credited, so the result does not depend on row order)
+    last = pairs.group_by([seen.customer_id, o.order_date]).aggregate(
+        last_at=pairs.occurred_at.max()
+    )
+    converted = e.semi_join(
+        last, [e.customer_id == last.customer_id, e.occurred_at == last.last_at]
     )
     counts_cols = ["communications", "too_recent", "eligible", "converted"]
     cols = [*by, *counts_cols, "conversion_rate", "conversion_rate_low", "conversion_rate_high"]
@@ -293,6 +306,44 @@ def contact_conversion(
     return attach(
         df[cols], conversion_rate=RATE, conversion_rate_low=RATE, conversion_rate_high=RATE
     )
+
+
+def order_baseline(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    window_days: int = DEFAULT_CONVERSION_DAYS,
+) -> float:
+    """Return the chance that a customer orders within ``window_days`` of a given day.
+
+    The baseline to read a contact-to-purchase conversion rate against: over the customers
+    signed up by ``as_of`` and every day ``d`` whose window has passed by ``as_of`` (the
+    days of the period up to ``as_of - window_days``), the share of (customer, day) pairs
+    with a valid order after the start of ``d`` and at most ``window_days`` days later -
+    contacted or not. A conversion rate near it says the contacts added little. NaN
+    without customers, orders or such days. Computed in the engine.
+    """
+    window_days = _positive_int("window_days", window_days)
+    start, _ = period_bounds(as_of, lookback_days)
+    last = day_end(as_of) - dt.timedelta(days=window_days)
+    days = pd.date_range(start, last - dt.timedelta(days=1), freq="D")
+    if not len(days) or not has_table(con, "orders"):
+        return float("nan")
+    customers = customers_as_of(con, as_of)
+    n = int(fetch(customers.aggregate(n=customers.count())).n.iloc[0])
+    if not n:
+        return float("nan")
+    d = ibis.memtable(pd.DataFrame({"day": days}))
+    o = valid_orders(con, as_of).select("customer_id", "order_date")
+    o = o.filter(o.order_date > ibis.timestamp(start))
+    hit = d.join(
+        o,
+        [o.order_date > d.day, o.order_date <= d.day + ibis.interval(days=window_days)],
+    )
+    hit = hit.select("customer_id", "day").distinct()
+    k = int(fetch(hit.aggregate(k=hit.count())).k.iloc[0])
+    return k / (n * len(days))
 
 
 def satisfaction(
