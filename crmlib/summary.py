@@ -236,7 +236,10 @@ def _best_worst(kpis: Mapping[str, object], specs: Specs | None, currency: str) 
         thing, _, metric = rest.partition("_")
         if not metric:
             continue
-        metric_label = _lower_first(_spec(f"{name}_value", kpis, specs, metric).label)
+        if f"{name}_value" in kpis:  # the label the ranked frame gave the metric
+            metric_label = _lower_first(_spec(f"{name}_value", kpis, specs, metric).label)
+        else:
+            metric_label = _lower_first((declared_kpi(metric) or kpi_spec(metric)).label)
         best = _named_item(kpis, specs, name, metric, currency)
         worst = _named_item(kpis, specs, f"worst_{rest}", metric, currency)
         if best and worst:

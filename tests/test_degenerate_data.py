@@ -165,6 +165,15 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
             set(),
         )
     },
+    ("communications", "direction"): {
+        "02_ctm": (
+            [
+                "Success rate per direction and channel (successes / with_outcome; all = all "
+                "rows): The communications table has no direction column."
+            ],
+            set(),
+        )
+    },
     ("communications", "outcome"): {
         "02_ctm": (
             ["The success rate is n/a: The communications table has no outcome column"],
@@ -252,6 +261,9 @@ SHOWS_ALL: dict[str, dict[str, tuple[list[str], set[str]]]] = {
 }
 #: Notes of single drops that another missing column words differently in the all-case.
 REWORDED_IN_ALL = {
+    # without an outcome column either, the success tables name the outcome first
+    "Success rate per direction and channel (successes / with_outcome; all = all rows): "
+    "The communications table has no direction column.",
     "Reopen rate is n/a: The tickets table has no reopens column",
     "no campaign of the period is measurable (no control group)",  # also no conversion data
 }

@@ -186,6 +186,8 @@ def success_rates(
     cols = [*by, *counts, "success_rate", "success_rate_low", "success_rate_high"]
     if not has_columns(c, "outcome"):
         return empty_frame(cols, "The communications table has no outcome column.")
+    if "direction" in by and not has_columns(c, "direction"):  # an optional column
+        return empty_frame(cols, "The communications table has no direction column.")
     if direction is not None:
         if not has_columns(c, "direction"):
             return empty_frame(
