@@ -46,8 +46,7 @@ def _bgnbd_negll_grad(log_params, x, tx, T, w):
     a1, a2, a3 = _bgnbd_loglik_terms(x, tx, T, r, alpha, a, b)
     lse = np.logaddexp(a2, a3)
     ll = a1 + lse
-    w2 = np.exp(a2 - lse)  # share of the likelihood from "alive at T"
-    w3 = 1.0 - w2  # share from "dropped out after the last purchase" (0 when x = 0)
+    w2 = np.exp(a2 - lse)  # share of the likelihood from "alive at T" (the rest: dropped out)
     xu, xi = np.unique(x, return_inverse=True)
     xi = xi.ravel()
     posu = xu > 0
@@ -59,11 +58,21 @@ def _bgnbd_negll_grad(log_params, x, tx, T, w):
     d2_b = (dg(b + xu) - dg_abx - dg(b) + dg_ab)[xi]
     d3_a = (dg(a + 1) - dg_abx - dg(a) + dg_ab)[xi]
     d3_b = (dg(np.where(posu, b + xu - 1, b)) - dg_abx - dg(b) + dg_ab)[xi]
+    return _negll_and_grad((r, alpha, a, b), x, tx, T, w, ll, w2, d1_r, (d2_a, d2_b), (d3_a, d3_b))
+
+
+def _negll_and_grad(params, x, tx, T, w, ll, w2, d1_r, d2, d3):
+    """Mean negative log-likelihood and gradient in log parameters from the per-customer
+    pieces ``ll = a1 + logaddexp(a2, a3)``: ``w2`` is the share of the likelihood from
+    "alive at T", ``d1_r`` the derivative of ``a1`` in ``r`` and ``d2``, ``d3`` those of
+    ``a2``, ``a3`` in ``(a, b)`` (the r and alpha parts are common to BG/NBD and MBG/NBD)."""
+    r, alpha, a, b = params
+    w3 = 1.0 - w2
     rx = r + x
     g_r = d1_r - w2 * np.log(alpha + T) - w3 * np.log(alpha + tx)
     g_alpha = r / alpha - w2 * rx / (alpha + T) - w3 * rx / (alpha + tx)
-    g_a = w2 * d2_a + w3 * d3_a
-    g_b = w2 * d2_b + w3 * d3_b
+    g_a = w2 * d2[0] + w3 * d3[0]
+    g_b = w2 * d2[1] + w3 * d3[1]
     total = w.sum()
     grad = np.array(
         [r * np.dot(w, g_r), alpha * np.dot(w, g_alpha), a * np.dot(w, g_a), b * np.dot(w, g_b)]

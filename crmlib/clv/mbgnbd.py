@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from crmlib.clv.bgnbd import BetaGeoModel
+from crmlib.clv.bgnbd import BetaGeoModel, _negll_and_grad
 
 __all__ = ["ModifiedBetaGeoModel"]
 
@@ -42,7 +42,6 @@ def _mbgnbd_negll_grad(log_params, x, tx, T, w):
     lse = np.logaddexp(a2, a3)
     ll = a1 + lse
     w2 = np.exp(a2 - lse)
-    w3 = 1.0 - w2
     xu, xi = np.unique(x, return_inverse=True)
     xi = xi.ravel()
     dg = special.digamma
@@ -52,16 +51,7 @@ def _mbgnbd_negll_grad(log_params, x, tx, T, w):
     d2_b = (dg(b + xu + 1) - dg_abx - dg(b) + dg_ab)[xi]
     d3_a = (dg(a + 1) - dg_abx - dg(a) + dg_ab)[xi]
     d3_b = (dg(b + xu) - dg_abx - dg(b) + dg_ab)[xi]
-    rx = r + x
-    g_r = d1_r - w2 * np.log(alpha + T) - w3 * np.log(alpha + tx)
-    g_alpha = r / alpha - w2 * rx / (alpha + T) - w3 * rx / (alpha + tx)
-    g_a = w2 * d2_a + w3 * d3_a
-    g_b = w2 * d2_b + w3 * d3_b
-    total = w.sum()
-    grad = np.array(
-        [r * np.dot(w, g_r), alpha * np.dot(w, g_alpha), a * np.dot(w, g_a), b * np.dot(w, g_b)]
-    )
-    return -np.dot(w, ll) / total, -grad / total
+    return _negll_and_grad((r, alpha, a, b), x, tx, T, w, ll, w2, d1_r, (d2_a, d2_b), (d3_a, d3_b))
 
 
 class ModifiedBetaGeoModel(BetaGeoModel):
