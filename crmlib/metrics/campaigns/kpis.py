@@ -182,7 +182,9 @@ def campaign_findings(results: pd.DataFrame) -> list[str]:
     notes: list[str] = []
     measured = results[results.lift_status == _MEASURED] if len(results) else results
     if len(measured) and not measured.significant.any():
-        smallest = measured.sort_values("detectable_lift", ascending=False).iloc[0]
+        smallest = measured.sort_values(
+            ["detectable_lift", "campaign_id"], ascending=[False, True], kind="stable"
+        ).iloc[0]
         head = (
             "The period's campaign with a control group is inconclusive: its lift is not "
             "significant. With "

@@ -315,16 +315,20 @@ def _shared_covariance(m: pd.DataFrame, keys: list[str], shared: pd.DataFrame) -
     """Per measured campaign row: its share of the covariance terms of campaigns in the same
     group whose control groups overlap (each pair's term is booked on its first campaign)."""
     out = pd.Series(0.0, index=m.index)
-    row = {str(c): i for i, c in zip(m.index, m.campaign_id)}
+    # a campaign can stand in several groups (its channel and the total): look rows up by
+    # campaign and group, so each group gets the covariance of its own pairs
+    group = [tuple(v) for v in m[keys].astype(str).itertuples(index=False)]
+    row = {(str(c), g): i for i, c, g in zip(m.index, m.campaign_id, group)}
     for pair in shared.itertuples(index=False):
-        i, j = row.get(str(pair.campaign_id)), row.get(str(pair.other_id))
-        if i is None or j is None or any(m.at[i, k] != m.at[j, k] for k in keys):
-            continue
-        nti, ntj = float(m.at[i, "targeted"]), float(m.at[j, "targeted"])
-        nci, ncj = float(m.at[i, "control_n"]), float(m.at[j, "control_n"])
-        x = float(m.at[i, "control_converted"]) + float(m.at[j, "control_converted"])
-        pc = (x + 1) / (nci + ncj + 2)
-        out[i] += 2 * nti * ntj * float(pair.shared) / (nci * ncj) * pc * (1 - pc)
+        for g in set(group):
+            i, j = row.get((str(pair.campaign_id), g)), row.get((str(pair.other_id), g))
+            if i is None or j is None:
+                continue
+            nti, ntj = float(m.at[i, "targeted"]), float(m.at[j, "targeted"])
+            nci, ncj = float(m.at[i, "control_n"]), float(m.at[j, "control_n"])
+            x = float(m.at[i, "control_converted"]) + float(m.at[j, "control_converted"])
+            pc = (x + 1) / (nci + ncj + 2)
+            out[i] += 2 * nti * ntj * float(pair.shared) / (nci * ncj) * pc * (1 - pc)
     return out
 
 

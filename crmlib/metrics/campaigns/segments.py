@@ -340,7 +340,7 @@ def segment_channel_plan(
     plan["roi"] = (plan.revenue * (np.nan if margin is None else margin) - cost) / cost
     plan = _expected_profit(plan, margin, min_arm_size, alpha)
     key = np.where(
-        plan.cost > 0,
+        plan.measured_cost > 0,
         plan.expected_profit_per_cost,
         np.where(plan.expected_incremental_profit > 0, np.inf, -np.inf),
     )

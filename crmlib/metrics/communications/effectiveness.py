@@ -339,6 +339,7 @@ def order_baseline(
     d = ibis.memtable(pd.DataFrame({"day": days}))
     o = valid_orders(con, as_of).select("customer_id", "order_date")
     o = o.filter(o.order_date > ibis.timestamp(start))
+    o = o.semi_join(customers, o.customer_id == customers.customer_id)  # the denominator's
     hit = d.join(
         o,
         [o.order_date > d.day, o.order_date <= d.day + ibis.interval(days=window_days)],

@@ -101,10 +101,12 @@ def snapshot_end(con: ibis.BaseBackend, as_of: dt.date) -> dt.datetime:
     ]
     end = day_end(as_of)
     row = fetch(t.aggregate(**{f"m{i}": s for i, s in enumerate(stamps)})).iloc[0]
-    latest = [pd.Timestamp(v).to_pydatetime() for v in row.tolist() if not pd.isna(v)]
+    latest = [pd.Timestamp(v) for v in row.tolist() if not pd.isna(v)]
     if not latest:
         return end
-    return min(end, max(v.replace(tzinfo=None) for v in latest))
+    # an aware timestamp is compared in UTC, as the engine's epoch seconds are
+    naive = [(v.tz_convert("UTC").tz_localize(None) if v.tzinfo else v) for v in latest]
+    return min(end, max(naive).to_pydatetime())
 
 
 def tickets_seen(

@@ -193,7 +193,8 @@ def service_kpis(
 
     per = sla_tickets(con, as_of, lookback_days, sla_hours)
     per = per[(per.priority != TOTAL_LABEL) & (per.tickets > 0)].set_index("priority")
-    worst = per.missed_share.idxmax() if len(per) else None  # first maximum in table order
+    # first maximum in table order; none when no ticket missed a target
+    worst = per.missed_share.idxmax() if len(per) and per.missed.sum() > 0 else None
     reopen = reopen_rates(con, as_of, lookback_days)
     csat = satisfaction(con, as_of, lookback_days)
     resolution, _ = median("resolution")
