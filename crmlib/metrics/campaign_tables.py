@@ -66,6 +66,24 @@ def _col(kind: Kind, label: str, **kw: object) -> Column:
 TEXT, COUNT, MONEY_, RATE_, POINTS = Kind.TEXT, Kind.COUNT, Kind.MONEY, Kind.RATE, Kind.POINTS
 
 
+#: The funnel counts and rates, as the funnel and participation tables show them.
+_FUNNEL_COUNTS = {
+    "targeted": _col(COUNT, "targeted"),
+    "delivered": _col(COUNT, "delivered"),
+    "opened": _col(COUNT, "opened"),
+    "clicked": _col(COUNT, "clicked"),
+    "converted": _col(COUNT, "converted"),
+}
+_FUNNEL_RATES = {
+    "rate_denominator": _col(TEXT, "rates per"),
+    "open_rate": _col(RATE_, "open rate"),
+    "click_rate": _col(RATE_, "click rate"),
+    "click_to_open": _col(RATE_, "click-to-open"),
+    "conversion_rate": _col(RATE_, "conversion rate"),
+    "conversion_interval": _col(RATE_, "conversion 95% interval", interval=True),
+}
+
+
 def league_table(results: pd.DataFrame) -> pd.DataFrame:
     """Return the campaign league table for display, sorted by incremental ROI, then ROI.
 
@@ -141,17 +159,8 @@ def funnel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame
         {
             by: _col(TEXT, by),
             "campaigns": _col(COUNT, "campaigns"),
-            "targeted": _col(COUNT, "targeted"),
-            "delivered": _col(COUNT, "delivered"),
-            "opened": _col(COUNT, "opened"),
-            "clicked": _col(COUNT, "clicked"),
-            "converted": _col(COUNT, "converted"),
-            "rate_denominator": _col(TEXT, "rates per"),
-            "open_rate": _col(RATE_, "open rate"),
-            "click_rate": _col(RATE_, "click rate"),
-            "click_to_open": _col(RATE_, "click-to-open"),
-            "conversion_rate": _col(RATE_, "conversion rate"),
-            "conversion_interval": _col(RATE_, "conversion 95% interval", interval=True),
+            **_FUNNEL_COUNTS,
+            **_FUNNEL_RATES,
         },
     )
 
@@ -303,18 +312,9 @@ def participation_table(participation: pd.DataFrame) -> pd.DataFrame:
         df,
         {
             "segment": _col(TEXT, "segment"),
-            "targeted": _col(COUNT, "targeted"),
-            "delivered": _col(COUNT, "delivered"),
-            "opened": _col(COUNT, "opened"),
-            "clicked": _col(COUNT, "clicked"),
-            "converted": _col(COUNT, "converted"),
+            **_FUNNEL_COUNTS,
             "revenue": _col(MONEY_, "attributed revenue"),
-            "rate_denominator": _col(TEXT, "rates per"),
-            "open_rate": _col(RATE_, "open rate"),
-            "click_rate": _col(RATE_, "click rate"),
-            "click_to_open": _col(RATE_, "click-to-open"),
-            "conversion_rate": _col(RATE_, "conversion rate"),
-            "conversion_interval": _col(RATE_, "conversion 95% interval", interval=True),
+            **_FUNNEL_RATES,
         },
     )
 
