@@ -42,6 +42,7 @@ __all__ = [
     "declare_kpis",
     "declared_kpi",
     "format_value",
+    "header",
     "kpi_spec",
     "number",
     "set_currency",
@@ -219,14 +220,18 @@ def as_text(df: pd.DataFrame, *, currency: str = "") -> pd.DataFrame:
     out = {}
     for name in df.columns:
         spec = declared.get(name)
-        if spec is None:
-            out[str(name).replace("_", " ")] = df[name].tolist()
-            continue
-        label = spec.label or str(name).replace("_", " ")
-        if spec.kind == Kind.MONEY and currency:
-            label = f"{label} ({currency})"
-        out[label] = [format_value(v, spec) for v in df[name]]
+        values = df[name].tolist() if spec is None else [format_value(v, spec) for v in df[name]]
+        out[header(name, spec, currency)] = values
     return pd.DataFrame(out, index=df.index)
+
+
+def header(name: object, spec: Column | None, currency: str = "") -> str:
+    """Return a column's header: its label (else its name with spaces for underscores),
+    with ``currency`` after a money column's."""
+    label = (spec.label if spec is not None else "") or str(name).replace("_", " ")
+    if spec is not None and spec.kind == Kind.MONEY and currency:
+        return f"{label} ({currency})"
+    return label
 
 
 @dataclass(frozen=True)

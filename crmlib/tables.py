@@ -139,12 +139,7 @@ def style_table(
     }
     text_kinds = (formats.Kind.TEXT,)
     numeric = {c for c, spec in specs.items() if spec is not None and spec.kind not in text_kinds}
-    headers = []
-    for c in shown.columns:
-        spec = specs[c]
-        label = (spec.label if spec is not None else "") or str(c).replace("_", " ")
-        is_money = spec is not None and spec.kind == formats.Kind.MONEY
-        headers.append(f"{label} ({currency})" if is_money and currency else label)
+    headers = [formats.header(c, specs[c], currency) for c in shown.columns]
     head = "".join(
         f"<th style='text-align:{'right' if c in numeric else 'left'}'>{_bounded(h)}</th>"
         for c, h in zip(shown.columns, headers, strict=True)
