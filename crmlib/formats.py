@@ -20,7 +20,9 @@ name. :func:`format_value` is the one formatter of tables, tiles, sentences and 
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Literal
@@ -43,13 +45,19 @@ __all__ = [
     "declared_kpi",
     "format_value",
     "header",
+    "keeps_reason",
     "kpi_spec",
     "number",
     "set_currency",
+    "WHY_EMPTY",
 ]
 
 #: Key of ``DataFrame.attrs`` holding the column declarations (JSON-safe dicts).
 COLUMNS: str = "columns"
+#: Key of ``DataFrame.attrs`` holding why a frame is empty (a table or column the data
+#: lacks, no event in the period, a model that cannot be fitted); the figures and tables of
+#: the reports show it in place of the numbers (:func:`crmlib.warehouse.empty_frame`).
+WHY_EMPTY: str = "why_empty"
 
 
 class Kind(StrEnum):
@@ -119,6 +127,23 @@ def attach(df: pd.DataFrame, **columns: Column) -> pd.DataFrame:
     known.update({name: {**asdict(spec), "kind": str(spec.kind)} for name, spec in columns.items()})
     df.attrs[COLUMNS] = known
     return df
+
+
+def keeps_reason(func: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Make a display function return, unchanged, a frame that says why it is empty.
+
+    A section that cannot be computed (:func:`crmlib.tables.requires`) hands an empty frame
+    with its reason down the notebook; the function that would lay out its columns passes
+    it on, so :func:`crmlib.tables.style_table` shows the reason where the table would be.
+    """
+
+    @functools.wraps(func)
+    def wrapper(df: pd.DataFrame, *args: object, **kwargs: object) -> pd.DataFrame:
+        if len(df) == 0 and df.attrs.get(WHY_EMPTY):
+            return df
+        return func(df, *args, **kwargs)
+
+    return wrapper
 
 
 def columns_of(df: pd.DataFrame) -> dict[str, Column]:

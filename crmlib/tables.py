@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from IPython.display import HTML
@@ -328,15 +328,74 @@ def missing_tables_notice(con: object, *tables: str, section: str) -> HTML | Non
         "<section> needs the orders table, which this data does not have (add orders.csv or
         orders.parquet to the folder)", or None.
     """
+    why = requires(con, *tables, section=section).why
+    return notice(why) if why else None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a report section needs from the data, and why it cannot be computed when absent.
+
+    Call it with the function that computes the section's numbers: it returns that
+    function's result when the data has every table, else an empty frame that carries
+    :attr:`why` (:func:`crmlib.warehouse.empty_frame`). The figures, the display tables
+    (:func:`crmlib.formats.keeps_reason`) and :func:`style_table` show that reason where
+    the numbers would be, so a notebook cell needs no ``if``.
+
+    Attributes
+    ----------
+    why : str
+        Empty when the section can be computed; else the sentence a reader sees.
+    """
+
+    why: str = ""
+
+    def __call__(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        """Return ``func(*args, **kwargs)``, or an empty frame saying :attr:`why`."""
+        if self.why:
+            from crmlib.warehouse import empty_frame
+
+            return empty_frame([], self.why)
+        return func(*args, **kwargs)
+
+    def value(self, func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        """Return ``func(*args, **kwargs)`` (a number, a sentence), or None when unmet."""
+        return None if self.why else func(*args, **kwargs)
+
+
+def requires(con: object, *tables: str, section: str) -> Requirement:
+    """Return what ``section`` needs from ``con``: the ``tables`` it reads.
+
+    Parameters
+    ----------
+    con : ibis.BaseBackend
+        Warehouse connection.
+    *tables : str
+        Contract tables the section reads.
+    section : str
+        What the reader would have seen, e.g. ``"Contact-to-purchase conversion"``.
+
+    Returns
+    -------
+    Requirement
+        Met (``why == ""``) when the data has every table; else its ``why`` reads "<section>
+        needs the orders table, which this data does not have (add orders.csv or
+        orders.parquet to the folder)."
+
+    Examples
+    --------
+    >>> orders = requires(con, "orders", section="Contact-to-purchase conversion")
+    >>> conversion = orders(ctm.contact_conversion, con, as_of, 90)  # doctest: +SKIP
+    """
     from crmlib.warehouse import has_table
 
     missing = [t for t in tables if not has_table(con, t)]
     if not missing:
-        return None
+        return Requirement()
     names = " and ".join(f"{t}" for t in missing)
     files = ", ".join(f"{t}.csv or {t}.parquet" for t in missing)
     noun = "table" if len(missing) == 1 else "tables"
-    return notice(
+    return Requirement(
         f"{section} needs the {names} {noun}, which this data does not have "
         f"(add {files} to the folder)."
     )

@@ -33,6 +33,7 @@ import pandas as pd
 from crmlib import config
 from crmlib.contract import TABLES
 from crmlib.errors import CrmError, DataContractError, ParameterError
+from crmlib.formats import WHY_EMPTY
 from crmlib.ingest import IngestReport, find_table_files, ingest_folder, read_ingest_report
 
 __all__ = [
@@ -449,12 +450,6 @@ def require_table(con: ibis.BaseBackend, name: str) -> ir.Table:
             f"(required columns: {', '.join(TABLES[name].required)})"
         )
     return con.table(name)
-
-
-#: Key of ``DataFrame.attrs`` holding why a frame is empty (a column the data lacks, no
-#: event in the period, ...); the figures and tables of the reports show it in place of
-#: the numbers.
-WHY_EMPTY: str = "why_empty"
 
 
 def empty_frame(columns: list[str], why: str = "") -> pd.DataFrame:

@@ -52,3 +52,23 @@ def test_notebooks_pass_no_format_arguments_to_style_table():
                     kws = {k.arg for k in node.keywords} - {"caption", "max_rows", "mask"}
                     passed += [f"{path.name}: {k}" for k in kws]
     assert passed == []
+
+
+def test_notebook_cells_hold_no_logic():
+    """Cells are a narrative of library calls: no branch, loop, comprehension or arithmetic.
+
+    A section that cannot be computed is handled by the library (:func:`crmlib.tables.requires`
+    and frames that say why they are empty), not by ``if`` in a cell.
+    """
+    logic = (ast.If, ast.IfExp, ast.For, ast.While, ast.BoolOp, ast.Lambda, ast.comprehension)
+    logic += (ast.FunctionDef, ast.ClassDef, ast.Try, ast.With, ast.BinOp, ast.Compare)
+    found = []
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("0*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] != "code" or "parameters" in cell["metadata"].get("tags", []):
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, logic):
+                    found.append(f"{path.name} cell {i}: {type(node).__name__} {ast.unparse(node)}")
+    assert found == []

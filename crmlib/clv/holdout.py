@@ -19,6 +19,7 @@ from crmlib.errors import (
     ParameterError,
 )
 from crmlib.formats import RATE, attach, number
+from crmlib.warehouse import empty_frame
 
 #: Weeks of purchase history before the calibration date the holdout check needs.
 MIN_CALIBRATION_WEEKS: int = 8
@@ -30,6 +31,11 @@ MODEL_CHOICE_RULE = (
     "weeks. BG/NBD is used when the holdout check cannot be made, when MBG/NBD cannot be "
     "trusted, or on a tie."
 )
+
+
+#: What the holdout figure and table say when the check cannot be made (the reasons,
+#: :attr:`HoldoutCheck.problems`, are shown once beside them).
+NO_HOLDOUT: str = "No holdout check on this data (the reason is given in this section)."
 
 
 @dataclass
@@ -63,6 +69,13 @@ class HoldoutCheck:
     def ok(self) -> bool:
         """Whether the check can be shown."""
         return not self.problems
+
+    def comparison(self) -> pd.DataFrame:
+        """Return :func:`holdout_comparison` of the chosen model; no rows, saying why,
+        when the check cannot be made (the reasons are :attr:`problems`)."""
+        if not self.ok or self.model is None:
+            return empty_frame([], NO_HOLDOUT)
+        return holdout_comparison(self.model, self.calibration)
 
 
 def holdout_check(
@@ -142,8 +155,8 @@ def holdout_error_by_group(check: HoldoutCheck) -> pd.DataFrame:
     cols += ["relative_error", "mae_per_customer"]
     rows = []
     cal = check.calibration
-    if not check.models or len(cal) == 0:
-        return pd.DataFrame(columns=cols)
+    if not check.ok or not check.models or len(cal) == 0:
+        return empty_frame(cols, NO_HOLDOUT)
     duration = float(cal["duration_holdout"].iloc[0])
     actual = cal.frequency_holdout.to_numpy(dtype=float)
     repeat = cal.frequency.to_numpy(dtype=float) > 0

@@ -18,9 +18,26 @@ from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
 )
-from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
+from crmlib.formats import (
+    MONEY,
+    RATE,
+    WHY_EMPTY,
+    Kind,
+    Kpi,
+    attach,
+    declare_kpis,
+    number,
+)
 from crmlib.metrics.campaigns.margin import Margin
 from crmlib.metrics.customers import DAYS_PER_MONTH
+from crmlib.warehouse import empty_frame, why_empty
+
+#: What a figure or table of the forecast says when the models cannot be trusted (the
+#: reasons themselves are shown once, with the headline numbers).
+NO_FORECAST: str = (
+    "No forecast: the lifetime-value models cannot be trusted on this data "
+    "(the reasons are given with the headline numbers)."
+)
 
 #: Monthly discount rate used by :func:`customer_lifetime_value` unless given: 1 % a month,
 #: about 12.7 % a year, the default of ``lifetimes`` and a common cost of capital.
@@ -139,6 +156,31 @@ class ValueModels(NamedTuple):
         """Whether both models are fitted and can be trusted."""
         return not self.problems
 
+    @property
+    def purchase_model(self) -> str | None:
+        """The name of the fitted purchase model (a key of :data:`PURCHASE_MODELS`), or None
+        when the models cannot be trusted: the forecast uses no model then."""
+        if not self.ok:
+            return None
+        return next(name for name, cls in PURCHASE_MODELS.items() if type(self.bgnbd) is cls)
+
+    def parameters(self, model: str) -> pd.DataFrame:
+        """Return the fitted parameters of the ``"purchase"`` or ``"spend"`` model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The model's ``summary_`` (estimates with standard errors and 95% intervals);
+            with no rows, saying why (:data:`NO_FORECAST`), when the models cannot be
+            trusted.
+        """
+        if model not in ("purchase", "spend"):
+            raise ParameterError(f"model {model!r} should be 'purchase' or 'spend'")
+        fitted = self.bgnbd if model == "purchase" else self.spend
+        if not self.ok or fitted is None:
+            return empty_frame([], NO_FORECAST)
+        return fitted.summary_
+
 
 def fit_value_models(summary: pd.DataFrame, purchase_model: str = "BG/NBD") -> ValueModels:
     """Fit the purchase model and Gamma-Gamma on an RFM summary, saying why when it cannot.
@@ -202,6 +244,7 @@ def value_forecast(
     ]
     out = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     out.attrs["fit_problems"] = list(models.problems)
+    out.attrs[WHY_EMPTY] = NO_FORECAST
     return out
 
 
@@ -252,6 +295,9 @@ def value_concentration(
         ``share_of_value`` (value / total value, 0-1).
     """
     v = np.sort(pd.Series(values).dropna().to_numpy(dtype=float))[::-1]
+    if len(v) == 0:
+        columns = ["top_share_of_customers", "customers", "value", "share_of_value"]
+        return empty_frame(columns, why_empty(values))
     total = v.sum()
     rows = []
     for share in top_shares:

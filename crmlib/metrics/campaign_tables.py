@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from crmlib.formats import Column, Kind, attach
+from crmlib.formats import Column, Kind, attach, keeps_reason
 
 __all__ = [
     "league_table",
@@ -84,6 +84,7 @@ _FUNNEL_RATES = {
 }
 
 
+@keeps_reason
 def league_table(results: pd.DataFrame) -> pd.DataFrame:
     """Return the campaign league table for display, sorted by incremental ROI, then ROI.
 
@@ -136,6 +137,7 @@ def league_table(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@keeps_reason
 def funnel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame:
     """Return the funnel counts and rates per channel (and in total) for display.
 
@@ -165,6 +167,7 @@ def funnel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame
     )
 
 
+@keeps_reason
 def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFrame:
     """Return the money and incremental figures per channel (and in total) for display.
 
@@ -203,6 +206,7 @@ def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFram
     )
 
 
+@keeps_reason
 def lift_table(results: pd.DataFrame) -> pd.DataFrame:
     """Return the incremental lift of every campaign for display, largest lift first.
 
@@ -249,6 +253,7 @@ def lift_table(results: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@keeps_reason
 def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     """Return the planning table of :func:`segment_channel_plan` for display (rank order).
 
@@ -293,6 +298,7 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@keeps_reason
 def participation_table(participation: pd.DataFrame) -> pd.DataFrame:
     """Return :func:`participation_by_segment` for display.
 
@@ -319,6 +325,7 @@ def participation_table(participation: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@keeps_reason
 def group_size_table(sizes: pd.DataFrame) -> pd.DataFrame:
     """Return :func:`control_group_sizes` for display (lifts in percentage points).
 

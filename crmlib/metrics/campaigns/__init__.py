@@ -77,6 +77,7 @@ from crmlib.metrics.campaigns.margin import Margin, resolve_margin
 from crmlib.metrics.campaigns.planning import (
     baseline_conversion_rate,
     control_group_sizes,
+    lifts_to_plan,
 )
 from crmlib.metrics.campaigns.results import (
     campaign_lift,
@@ -128,6 +129,7 @@ __all__ = [
     "lift_statistics",
     "control_group_size",
     "control_group_sizes",
+    "lifts_to_plan",
     "participation_by_segment",
     "segment_channel_plan",
 ]

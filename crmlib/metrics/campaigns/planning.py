@@ -11,6 +11,7 @@ from crmlib.metrics.campaigns.counts import _MEASURED
 from crmlib.stats import (
     control_group_size,
 )
+from crmlib.warehouse import empty_frame
 
 
 def baseline_conversion_rate(results: pd.DataFrame) -> float:
@@ -29,6 +30,21 @@ def baseline_conversion_rate(results: pd.DataFrame) -> float:
     m = results[results.lift_status == _MEASURED]
     n = float(m.control_n.sum())
     return float(m.control_converted.sum()) / n if n > 0 else float("nan")
+
+
+def lifts_to_plan(min_lift: float) -> tuple[float, float, float, float]:
+    """Return the lifts the planning table shows: half, once, twice and five times ``min_lift``.
+
+    The smallest lift worth detecting is a judgement; the table shows how the group size
+    moves around it (halving the lift quadruples the customers needed).
+    """
+    return (min_lift / 2, min_lift, 2 * min_lift, 5 * min_lift)
+
+
+#: Why there are no group sizes to plan.
+NO_BASELINE: str = (
+    "No campaign has a measured control group: no baseline rate to plan group sizes from."
+)
 
 
 def control_group_sizes(
@@ -58,7 +74,7 @@ def control_group_sizes(
         "customers_total",
     ]
     if baseline_rate is None or baseline_rate != baseline_rate:  # None or NaN
-        return pd.DataFrame(columns=columns)
+        return empty_frame(columns, NO_BASELINE)
     rows = []
     for lift in lifts:
         n = control_group_size(baseline_rate, lift, alpha=alpha, power=power)

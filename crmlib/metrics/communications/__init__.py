@@ -41,6 +41,7 @@ from crmlib.metrics.communications.base import (
 )
 from crmlib.metrics.communications.effectiveness import (
     contact_conversion,
+    conversion_caption,
     handling_times,
     order_baseline,
     outcome_mix,
@@ -86,6 +87,7 @@ __all__ = [
     "outcome_mix",
     "success_rates",
     "contact_conversion",
+    "conversion_caption",
     "order_baseline",
     "satisfaction",
 ]

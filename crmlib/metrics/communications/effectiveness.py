@@ -349,6 +349,21 @@ def order_baseline(
     return k / (n * len(days))
 
 
+def conversion_caption(window_days: int, baseline: float | None) -> str:
+    """Return the caption of the conversion table: its definition and the baseline to read
+    it against (:func:`order_baseline`), or why there is no baseline."""
+    head = (
+        f"Contact-to-purchase conversion within {window_days} days, last touch "
+        "(converted / eligible)"
+    )
+    if baseline is None or baseline != baseline:  # None or NaN
+        return f"{head}; no baseline (no day of the period whose window has passed)"
+    return (
+        f"{head}; baseline: {baseline:.1%} of customers order within {window_days} days of "
+        "any day, contacted or not"
+    )
+
+
 def satisfaction(
     con: ibis.BaseBackend,
     as_of: dt.date,
