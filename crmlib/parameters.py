@@ -59,6 +59,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "alpha": (1e-6, 0.5),
     "min_lift": (1e-6, 1.0),
     "power": (0.01, 0.999999),
+    "min_arm_size": (1, 10_000_000),
 }
 #: Text parameters with a fixed form: ``{name: (pattern, what it takes)}``.
 TEXT_FORMS: dict[str, tuple[str, str]] = {

@@ -127,6 +127,28 @@ def test_render_checks_before_any_kernel(tmp_path, sample_dir):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("only", "params", "message"),
+    [
+        ("04_csm", {"business_hours": {"timezone": "../../etc/passwd"}}, "is not a time zone"),
+        ("04_csm", {"business_hours": {"start": "17:00", "end": "09:00"}}, "before its end"),
+        ("04_csm", {"sla_hours": {"urgent": [1]}}, "should be two positive numbers"),
+        ("03_cmm", {"gross_margin": "__import__('os')"}, "should be a fraction of revenue"),
+        ("03_cmm", {"gross_margin": "1.5"}, "should be a fraction of revenue"),
+        ("03_cmm", {"min_arm_size": 0}, "min_arm_size=0 is out of range"),
+        ("03_cmm", {"min_arm_size": 2.5}, "min_arm_size takes an int"),
+    ],
+)
+def test_parameters_a_metric_defines_are_checked_before_any_kernel(
+    tmp_path, sample_dir, only, params, message
+):
+    """One line naming the parameter, before any kernel starts and before any output."""
+    with pytest.raises(ParameterError, match=message) as raised:
+        render(sample_dir, out=tmp_path, only=[only], params=params)
+    assert "\n" not in str(raised.value)
+    assert not any(tmp_path.iterdir())
+
+
 def test_the_notebooks_defaults_are_the_librarys():
     # a parameters cell must hold literals (papermill), so the shared defaults are written
     # in each notebook and in crmlib.config: this keeps them one value

@@ -302,6 +302,23 @@ def _lock(out: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _check_meanings(params: dict) -> None:
+    """Check the parameters whose meaning a metric defines with that metric's own check,
+    before any kernel starts (a malformed SLA target or gross margin fails the render with
+    one line, not four failed notebooks)."""
+    from crmlib.metrics.campaigns.margin import check_gross_margin
+    from crmlib.metrics.service import validate_business_hours, validate_sla_hours
+
+    checks = {
+        "sla_hours": validate_sla_hours,
+        "business_hours": validate_business_hours,
+        "gross_margin": check_gross_margin,
+    }
+    for name, check in checks.items():
+        if name in params:
+            check(params[name])
+
+
 def render(
     data: str | os.PathLike = "",
     *,
@@ -385,6 +402,7 @@ def render(
             )
         )
     params = checked
+    _check_meanings(params)
     check_as_of(as_of)
     out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
     say(f"validating data: {data or 'bundled sample'}")

@@ -692,3 +692,83 @@ def test_an_unreached_median_says_so_and_is_not_replaced(tmp_path):
     assert k["median_resolution_hours"] == float("inf")  # recorded as null, shown n/a
     assert any("median resolution time is not reached" in p for p in k["problems"])
     assert (k["helpdesk_median_resolution_hours"], k["tickets_solved"]) == (1.0, 1)
+
+
+# --------------------------------------------------------------------------- business hours
+
+# Berlin changed to summer time on Sunday 2024-03-31 (UTC+1 -> UTC+2); Monday 2024-04-01
+# was Easter Monday. Timestamps in the data are UTC.
+BH_TICKETS = """\
+ticket_id,customer_id,created_at,channel,category,priority,first_response_at,resolved_at,status,reopens,satisfaction
+B1,C1,2024-03-29 15:00,email,billing,normal,2024-04-02 08:00,2024-04-03 15:00,closed,0,5
+B2,C2,2024-03-29 20:00,email,billing,normal,2024-03-30 09:00,2024-04-02 07:30,closed,0,4
+B3,C3,2024-04-02 06:00,email,billing,high,2024-04-02 07:30,,open,0,
+"""
+"""Business hours mon-fri 09:00-17:00 Europe/Berlin, holiday 2024-04-01, worked by hand.
+
+B1: created Fri 16:00 local (UTC+1); first response Tue 10:00 local (UTC+2). Fri 16-17 = 1 h,
+    Sat/Sun closed, Mon holiday, Tue 09-10 = 1 h -> 2 business hours (calendar: 89 h).
+    Resolved Wed 2024-04-03 17:00 local: 1 + 8 (Tue) + 8 (Wed) = 17 h.
+B2: created Fri 21:00 local, after closing; response Sat 10:00 local -> 0 h; resolved Tue
+    09:30 local -> 0.5 h.
+B3: created Tue 08:00 local, before opening; response Tue 09:30 local -> 0.5 h. Open: waits
+    until the snapshot (its latest timestamp, 2024-04-03 15:00 UTC = Wed 17:00 local):
+    8 (Tue) + 8 (Wed) = 16 h.
+"""
+BH = {"timezone": "Europe/Berlin", "holidays": ["2024-04-01"]}
+
+
+@pytest.fixture(scope="module")
+def bh_con(tmp_path_factory):
+    folder = write_tables(tmp_path_factory.mktemp("bh"), {**TINY, "tickets.csv": BH_TICKETS})
+    return crmlib.connect(folder)
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        # normal: response within 2 h (B1 2 h met, B2 0 h met); resolution within 17 h (B1
+        # 17 h met, B2 met); high: response 0.5 h met, resolution 16 h open -> breached at 15.9
+        (
+            {"normal": [2, 17], "high": [0.5, 15.9]},
+            {"first_response": (3, 0), "resolution": (2, 1)},
+        ),
+        # one business hour: B1 (2 h) breaches its response target; 16.9 h: B1 misses
+        (
+            {"normal": [1.9, 16.9], "high": [0.4, 16.1]},
+            {"first_response": (1, 2), "resolution": (1, 1)},
+        ),
+    ],
+)
+def test_sla_in_business_hours_by_hand(bh_con, targets, expected):
+    df = svc.sla_attainment(bh_con, dt.date(2024, 4, 3), 30, targets, business_hours=BH)
+    total = df[df.priority == "all"].set_index("metric")
+    got = {m: (int(r.met), int(r.breached)) for m, r in total.iterrows()}
+    assert got == expected
+
+
+def test_sla_hours_are_calendar_hours_by_default(bh_con):
+    # In calendar hours B1 waited 89 h for its first response.
+    df = svc.sla_attainment(
+        bh_con, dt.date(2024, 4, 3), 30, {"normal": [88, 200], "high": [2, 200]}
+    )
+    row = df[(df.metric == "first_response") & (df.priority == "normal")].iloc[0]
+    assert (int(row.met), int(row.breached)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ({"timezone": "../../etc/passwd"}, "is not a time zone"),
+        ({"timezone": "Mars/Olympus"}, "is not a time zone"),
+        ({"start": "18:00", "end": "09:00"}, "should be before its end"),
+        ({"start": "9am"}, "should be a time like '09:00'"),
+        ({"days": "mon-fri"}, "should be a list of weekdays"),
+        ({"holidays": ["2024-13-01"]}, "is not a date"),
+        ({"opening": "09:00"}, "unknown key"),
+        ("weekdays", "should be a dict like"),
+    ],
+)
+def test_business_hours_are_checked(value, match):
+    with pytest.raises(ParameterError, match=match):
+        svc.validate_business_hours(value)

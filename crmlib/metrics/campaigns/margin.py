@@ -69,18 +69,32 @@ def resolve_margin(
     ParameterError
         When ``gross_margin`` is neither ``"auto"`` nor a number in (0, 1].
     """
-    if gross_margin is None or str(gross_margin).strip().lower() in ("", AUTO):
+    value = check_gross_margin(gross_margin)
+    if value is None:
         return _measured(con, as_of)
+    return Margin(value, "set by the gross_margin parameter")
+
+
+def check_gross_margin(gross_margin: float | str | None) -> float | None:
+    """Return the ``gross_margin`` parameter as a fraction, or None for ``"auto"``.
+
+    Raises
+    ------
+    ParameterError
+        When it is neither ``"auto"`` (or empty) nor a number in (0, 1].
+    """
+    if gross_margin is None or str(gross_margin).strip().lower() in ("", AUTO):
+        return None
     try:
         value = float(gross_margin)
     except (TypeError, ValueError):
         value = float("nan")
     if not 0 < value <= 1:
         raise ParameterError(
-            f"gross_margin={gross_margin!r} should be a fraction of revenue in (0, 1] "
+            f"gross_margin={str(gross_margin)[:40]!r} should be a fraction of revenue in (0, 1] "
             "(0.375 for 37.5%), or 'auto' to measure it from the orders' revenue and cost"
         )
-    return Margin(value, "set by the gross_margin parameter")
+    return value
 
 
 def _measured(con: ibis.BaseBackend | None, as_of: dt.date) -> Margin:

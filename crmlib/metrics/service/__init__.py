@@ -38,6 +38,7 @@ from crmlib.metrics.service.base import (
     snapshot_end,
     tickets_seen,
 )
+from crmlib.metrics.service.hours import BusinessHours, validate_business_hours
 from crmlib.metrics.service.kpis import (
     service_kpis,
 )
@@ -49,6 +50,8 @@ from crmlib.metrics.service.quality import (
 )
 from crmlib.metrics.service.sla import (
     sla_attainment,
+    sla_clock_text,
+    sla_targets_text,
     sla_tickets,
     validate_sla_hours,
 )
@@ -85,6 +88,10 @@ __all__ = [
     "response_times",
     "resolution_times",
     "validate_sla_hours",
+    "sla_clock_text",
+    "sla_targets_text",
+    "validate_business_hours",
+    "BusinessHours",
     "sla_attainment",
     "sla_tickets",
     "reopen_rates",

@@ -146,8 +146,12 @@ def service_kpis(
     as_of: dt.date,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     sla_hours: Mapping = DEFAULT_SLA_HOURS,
+    business_hours: Mapping | None = None,
 ) -> dict[str, float | int | str | None]:
     """Return the headline KPIs of the service report.
+
+    SLA targets are counted in calendar hours, or in ``business_hours`` when given
+    (:func:`crmlib.metrics.service.validate_business_hours`).
 
     Returns
     -------
@@ -182,7 +186,7 @@ def service_kpis(
             return nan, nan
         return float(km.median_hours.iloc[0]), float(km.naive_median_hours.iloc[0])
 
-    sla = sla_attainment(con, as_of, lookback_days, sla_hours)
+    sla = sla_attainment(con, as_of, lookback_days, sla_hours, business_hours)
     sla_all = sla[sla.priority == TOTAL_LABEL].set_index("metric")
 
     def attained(kind: str) -> float:
@@ -191,7 +195,7 @@ def service_kpis(
         met, breached = float(sla_all.loc[kind, "met"]), float(sla_all.loc[kind, "breached"])
         return 100.0 * met / (met + breached) if met + breached else nan
 
-    per = sla_tickets(con, as_of, lookback_days, sla_hours)
+    per = sla_tickets(con, as_of, lookback_days, sla_hours, business_hours)
     per = per[(per.priority != TOTAL_LABEL) & (per.tickets > 0)].set_index("priority")
     # first maximum in table order; none when no ticket missed a target
     worst = per.missed_share.idxmax() if len(per) and per.missed.sum() > 0 else None

@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
@@ -27,6 +28,7 @@ from crmlib.metrics.service.base import (
     snapshot_end,
     tickets_seen,
 )
+from crmlib.metrics.service.hours import BusinessHours, validate_business_hours
 from crmlib.metrics.text import label
 from crmlib.warehouse import (
     day_end,
@@ -72,26 +74,74 @@ def validate_sla_hours(sla_hours: Mapping) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _check(t, kind: str, targets: Mapping, as_of: dt.date, snapshot: dt.datetime) -> tuple:
+def sla_targets_text(sla_hours: Mapping) -> str:
+    """Return the SLA targets as a reader reads them.
+
+    Examples
+    --------
+    >>> sla_targets_text({"urgent": [1, 8], "normal": [8, 72]})
+    'urgent 1 h / 8 h, normal 8 h / 72 h (first response / resolution)'
+    """
+    targets = validate_sla_hours(sla_hours)
+    parts = [f"{p} {r:g} h / {s:g} h" for p, (r, s) in targets.items()]
+    return ", ".join(parts) + " (first response / resolution)"
+
+
+def sla_clock_text(business_hours: Mapping | None) -> str:
+    """Return the clock SLA targets are counted in: calendar hours or the business hours."""
+    hours = validate_business_hours(business_hours)
+    if hours is None:
+        return "calendar hours (every hour counts)"
+    return f"business hours: {hours.describe()}"
+
+
+def _until(t: ir.Table, kind: str, as_of: dt.date, snapshot: dt.datetime) -> tuple:
+    """``(done, until)``: whether the event happened by the end of ``as_of``, and the epoch
+    second the ticket waited until (the event, or ``snapshot`` while it still waits)."""
+    event_at = _event_at(t, kind)
+    done = event_at.notnull() & (event_at < ibis.timestamp(day_end(as_of)))
+    waited_until = ibis.timestamp(snapshot).epoch_seconds()
+    return done, ibis.cases((done, event_at.epoch_seconds()), else_=waited_until)
+
+
+def _with_elapsed(
+    t: ir.Table,
+    kinds: Sequence[str],
+    as_of: dt.date,
+    snapshot: dt.datetime,
+    hours: BusinessHours | None,
+) -> ir.Table:
+    """``t`` with ``_elapsed_<kind>``: seconds from ``created_at`` to the event or the
+    snapshot, on the calendar clock or, when ``hours`` is given, in business hours."""
+    start = t.created_at.epoch_seconds()
+    for kind in kinds:
+        _, until = _until(t, kind, as_of, snapshot)
+        if hours is None:  # calendar hours: every second counts
+            t = t.mutate(**{f"_elapsed_{kind}": until - start})
+        else:
+            t = hours.with_elapsed(t, f"_elapsed_{kind}", start, until)
+    return t
+
+
+def _check(
+    t: ir.Table, kind: str, targets: Mapping, as_of: dt.date, snapshot: dt.datetime
+) -> tuple:
     """Per ticket, for one target: ``(has_target, met, breached, undecided)`` expressions.
 
     Met: responded / resolved before the end of ``as_of`` within the target. Breached:
     responded / resolved late, or still waiting at ``as_of`` and already past the target.
     Undecided: still waiting and still within the target. A ticket still waiting has
     waited until ``snapshot`` (:func:`snapshot_end`), the last moment the data shows.
+    ``t`` carries the elapsed seconds (:func:`_with_elapsed`), calendar or business.
     """
     i = TIME_KINDS.index(kind)
     priority = label(t.priority, lower=True)
-    end = ibis.timestamp(day_end(as_of))
-    event_at = _event_at(t, kind)
     target_s = ibis.cases(
         *((priority == p, ibis.literal(h[i] * 3600.0)) for p, h in targets.items()),
         else_=ibis.null("float64"),
     )
-    done = event_at.notnull() & (event_at < end)
-    waited_until = ibis.timestamp(snapshot).epoch_seconds()
-    elapsed = ibis.cases((done, event_at.epoch_seconds()), else_=waited_until)
-    elapsed = elapsed - t.created_at.epoch_seconds()
+    done, _ = _until(t, kind, as_of, snapshot)
+    elapsed = t[f"_elapsed_{kind}"]
     has_target = target_s.notnull()
     met = has_target & done & (elapsed <= target_s)
     breached = has_target & (elapsed > target_s)
@@ -104,6 +154,7 @@ def sla_tickets(
     as_of: dt.date,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     sla_hours: Mapping = DEFAULT_SLA_HOURS,
+    business_hours: Mapping | None = None,
 ) -> pd.DataFrame:
     """Return, per priority, how many *tickets* missed at least one of their SLA targets.
 
@@ -123,6 +174,7 @@ def sla_tickets(
         Empty without a priority column or either time column.
     """
     targets = validate_sla_hours(sla_hours)
+    hours = validate_business_hours(business_hours)
     t = tickets_seen(con, as_of, lookback_days)
     cols = ["priority", "tickets", "decided", "missed", "missed_share"]
     cols += ["missed_share_low", "missed_share_high"]
@@ -135,6 +187,7 @@ def sla_tickets(
         )
     t = t.filter(label(t.priority, lower=True).isin(list(targets)))  # tickets with a target
     snapshot = snapshot_end(con, as_of)
+    t = _with_elapsed(t, kinds, as_of, snapshot, hours)
     checks = [_check(t, k, targets, as_of, snapshot) for k in kinds]
     missed = checks[0][2]
     all_met = checks[0][1]
@@ -160,6 +213,7 @@ def sla_attainment(
     as_of: dt.date,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     sla_hours: Mapping = DEFAULT_SLA_HOURS,
+    business_hours: Mapping | None = None,
 ) -> pd.DataFrame:
     """Return SLA attainment per priority for first response and resolution.
 
@@ -178,6 +232,9 @@ def sla_attainment(
     ----------
     sla_hours : mapping, default=DEFAULT_SLA_HOURS
         ``{priority: (hours to first response, hours to resolution)}``.
+    business_hours : mapping, optional
+        Count the targets in business hours (:func:`validate_business_hours`: days, start,
+        end, timezone, holidays); calendar hours when None or empty (the default).
 
     Returns
     -------
@@ -195,14 +252,17 @@ def sla_attainment(
         When ``sla_hours`` is malformed (see :func:`validate_sla_hours`).
     """
     targets = validate_sla_hours(sla_hours)
+    hours = validate_business_hours(business_hours)
     t = tickets_seen(con, as_of, lookback_days)
     counts = ["tickets", "met", "breached", "undecided", "no_target"]
     cols = ["metric", "priority", "target_hours", *counts]
     cols += ["attainment", "attainment_low", "attainment_high"]
     if why := _lacks(t, "priority"):
         return empty_frame(cols, why + " SLA targets are set per priority.")
-    priority = label(t.priority, lower=True)
     snapshot = snapshot_end(con, as_of)
+    kinds = [k for k in TIME_KINDS if has_columns(t, _kind_column(k))]
+    t = _with_elapsed(t, kinds, as_of, snapshot, hours)
+    priority = label(t.priority, lower=True)
     frames = []
     for i, kind in enumerate(TIME_KINDS):
         if not has_columns(t, _kind_column(kind)):
