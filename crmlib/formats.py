@@ -213,6 +213,8 @@ def format_value(
         duration; a ``(low, high)`` pair as ``low to high`` (``+0.12 to +1.30 pp``).
     """
     column = spec.column if isinstance(spec, Kpi) else spec
+    if isinstance(spec, Kpi) and spec.state == NOT_REACHED and _missing(value):
+        return NOT_REACHED
     if column.interval:
         try:
             low, high = value  # type: ignore[misc]
@@ -285,6 +287,10 @@ class Kpi:
     standard : str
         The convention it follows (help desks, e-mail marketing, Fader-Hardie...) and
         where it deliberately differs; listed in docs/metrics.md.
+    state : str
+        Set by :func:`crmlib.record` for one run, never declared: :data:`NOT_REACHED`
+        when the value is a median the data has not reached (stored as null, shown as
+        "not reached" and named in the summary).
     """
 
     name: str
@@ -296,6 +302,7 @@ class Kpi:
     good: Literal["higher", "lower"] | None = None
     definition: str = ""
     standard: str = ""
+    state: str = ""
 
     @property
     def column(self) -> Column:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import html
 import math
 import numbers
+from dataclasses import replace
 
-from crmlib.formats import Kpi, format_value, kpi_spec
+from crmlib.formats import NOT_REACHED, Kind, Kpi, format_value, kpi_spec
 
 __all__ = ["KPI_MIMETYPE", "KPI_SPEC_MIMETYPE", "record", "normalize_kpi", "recorded_specs"]
 
@@ -48,6 +49,16 @@ def normalize_kpi(name: str, value: object) -> int | float | str | None:
     raise TypeError(f"KPI {name}={value!r} should be a number, a string or None")
 
 
+def _with_state(spec: Kpi, raw: object) -> Kpi:
+    """``spec`` marked :data:`~crmlib.formats.NOT_REACHED` when ``raw`` is a median the data
+    has not reached (+inf of a duration or number): stored as null like any missing value,
+    but shown and summarised as what it is."""
+    reached = not (isinstance(raw, numbers.Real) and not isinstance(raw, bool) and raw == math.inf)
+    if reached or spec.kind not in (Kind.DURATION, Kind.NUMBER):
+        return spec
+    return replace(spec, state=NOT_REACHED)
+
+
 def record(**kpis: object) -> None:
     """Record headline KPIs of the current notebook and display them.
 
@@ -61,7 +72,7 @@ def record(**kpis: object) -> None:
     Values are normalized with :func:`normalize_kpi` before they are shown and stored.
     """
     values = {k: normalize_kpi(k, v) for k, v in kpis.items()}
-    specs = [kpi_spec(k, v) for k, v in values.items()]
+    specs = [_with_state(kpi_spec(k, v), kpis[k]) for k, v in values.items()]
     try:
         from IPython.display import display
     except ImportError:  # pragma: no cover - outside IPython there is nothing to display

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.formats import (
+    NOT_REACHED,
     Kind,
     Kpi,
     columns_of,
@@ -57,6 +58,8 @@ __all__ = [
 RULES: tuple[str, ...] = (
     "Amounts: the first four counts and money amounts the report records, in its order.",
     "Rates and averages: the first four other numbers the report records, in its order.",
+    "Not reached: a median the data has not reached (fewer than half of the cases ended) is "
+    "said so, never replaced by another figure.",
     "Largest movements: the numbers recorded by both this run and the previous dated run, "
     "ranked by relative change; the two largest changes of at least 1% are named.",
     "Best and worst: when the report records the best and worst item by a measure "
@@ -266,6 +269,19 @@ def _sla(kpis: Mapping[str, object], specs: Specs | None) -> list[str]:
     return [f"{priority.capitalize()} priority tickets missed their SLA most often."]
 
 
+def _not_reached(kpis: Mapping[str, object], specs: Specs | None) -> list[str]:
+    """A median the data has not reached is said, never replaced by another figure."""
+    sentences = []
+    for name in kpis:
+        spec = _spec(name, kpis, specs)
+        if spec.state == NOT_REACHED and kpis[name] is None:
+            sentences.append(
+                f"The {_lower_first(spec.label)} is not reached: fewer than half of the cases "
+                "had ended by the report date, so it is longer than any time seen yet."
+            )
+    return sentences
+
+
 def executive_summary(
     kpis: Mapping[str, object],
     previous: Mapping[str, object] | None = None,
@@ -310,6 +326,7 @@ def executive_summary(
     if others:
         text = _listing(others[:4], kpis, specs, currency)
         sentences.append(f"{text[:1].upper()}{text[1:]}.")
+    sentences += _not_reached(kpis, specs)
     against = f"the previous run ({previous_as_of})" if previous_as_of else "the previous run"
     if previous is None:
         sentences.append("There is no earlier run of this report to compare with.")

@@ -190,7 +190,7 @@ def test_at_most_six_sentences_and_nothing_without_kpis():
 
 
 def test_rules_are_stated():
-    assert len(RULES) == 5 and all(rule.endswith(".") for rule in RULES)
+    assert len(RULES) == 6 and all(rule.endswith(".") for rule in RULES)
 
 
 def test_best_and_worst_by_hand():
@@ -210,3 +210,35 @@ def test_best_and_worst_by_hand():
         "worst_campaign_roi_value": -0.2,
     }
     assert best_and_worst(df.iloc[:2], "name", "roi", thing="campaign") == {}
+
+
+def test_a_median_not_reached_is_stored_null_shown_and_said_as_not_reached(monkeypatch):
+    """Issue 16 item 12: +inf (Kaplan-Meier median not reached) is null in kpis.json, the
+    tile reads "not reached" (not "n/a"), and the summary says so."""
+    import IPython.display
+
+    import crmlib
+    from crmlib.formats import Kpi
+    from crmlib.record import KPI_SPEC_MIMETYPE
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw: shown.append(bundle))
+    crmlib.record(median_resolution_hours=float("inf"), median_first_response_hours=5.0)
+    bundle = shown[0]
+    values = bundle["application/vnd.crm-reports.kpis+json"]
+    assert values == {"median_resolution_hours": None, "median_first_response_hours": 5.0}
+    specs = {d["name"]: Kpi.from_dict(d) for d in bundle[KPI_SPEC_MIMETYPE]}
+    assert specs["median_resolution_hours"].state == "not reached"
+    assert specs["median_first_response_hours"].state == ""
+    assert "not reached" in bundle["text/html"]
+    tile = format_value(None, specs["median_resolution_hours"], compact=True)
+    assert tile == "not reached"
+    sentences = executive_summary(values, None, specs=specs)
+    assert (
+        "The median resolution time is not reached: fewer than half of the cases had ended by "
+        "the report date, so it is longer than any time seen yet."
+    ) in sentences
+    # a null that is merely missing stays n/a and is not called "not reached"
+    crmlib.record(median_resolution_hours=None)
+    plain = Kpi.from_dict(shown[1][KPI_SPEC_MIMETYPE][0])
+    assert plain.state == "" and format_value(None, plain, compact=True) == "n/a"
