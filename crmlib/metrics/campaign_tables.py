@@ -86,55 +86,77 @@ _FUNNEL_RATES = {
 
 @keeps_reason
 def league_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Return the campaign league table for display, sorted by incremental ROI, then ROI.
+    """Return the campaign league table for display.
 
-    Sort key: campaigns with an incremental ROI (a measured lift and a cost) first, by
-    ``incremental_roi`` descending; then the others by attributed ``roi`` descending, with
-    zero-cost campaigns (ROI n/a) last; ties by ``campaign_id``.
+    Ranked results (:func:`crmlib.metrics.campaigns.rank_campaigns`) are shown in rank order
+    with the expected incremental gross profit and the evidence; other results are sorted
+    by incremental ROI, then ROI: campaigns with an incremental ROI (a measured lift and a
+    cost) first, by ``incremental_roi`` descending; then the others by attributed ``roi``
+    descending, with zero-cost campaigns (ROI n/a) last; ties by ``campaign_id``.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        The result of :func:`campaign_results`.
+        The result of :func:`campaign_results`, ranked or not.
 
     Returns
     -------
     pandas.DataFrame
         Declared for display (``n/a`` where a ratio does not exist): campaign, name,
         channel, start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI, lift
-        (percentage points) with its 95% interval, p-value, incremental revenue,
-        incremental ROI, verdict.
+        (percentage points) with its 95% interval, then, ranked, the expected incremental
+        gross profit with its interval, incremental ROI and the evidence; unranked, the
+        p-value, incremental revenue, incremental ROI and the verdict.
     """
-    order = results.assign(
-        _measured=results.incremental_roi.notna(),
-        _inc=results.incremental_roi.fillna(-np.inf),
-        _roi=results.roi.fillna(-np.inf),
-    ).sort_values(
-        ["_measured", "_inc", "_roi", "campaign_id"], ascending=[False, False, False, True]
+    ranked = "rank" in results.columns
+    if ranked:
+        order = results.sort_values("rank")
+    else:
+        order = results.assign(
+            _measured=results.incremental_roi.notna(),
+            _inc=results.incremental_roi.fillna(-np.inf),
+            _roi=results.roi.fillna(-np.inf),
+        ).sort_values(
+            ["_measured", "_inc", "_roi", "campaign_id"], ascending=[False, False, False, True]
+        )
+    order = order.assign(
+        lift_interval=_intervals(order.lift_low, order.lift_high),
+        start=pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d"),
     )
-    order["lift_interval"] = _intervals(order.lift_low, order.lift_high)
-    order["start"] = pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d")
-    return results_table(
-        order,
-        {
-            "campaign_id": _col(TEXT, "campaign"),
-            "name": _col(TEXT, "name"),
-            "channel": _col(TEXT, "channel"),
-            "start": _col(TEXT, "start"),
-            "cost": _col(MONEY_, "cost"),
-            "targeted": _col(COUNT, "targeted"),
-            "conversion_rate": _col(RATE_, "conversion rate"),
-            "revenue": _col(MONEY_, "attributed revenue"),
-            "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
-            "roi": _col(RATE_, "ROI on gross profit"),
-            "lift": _col(POINTS, "lift"),
-            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+    columns = {
+        "campaign_id": _col(TEXT, "campaign"),
+        "name": _col(TEXT, "name"),
+        "channel": _col(TEXT, "channel"),
+        "start": _col(TEXT, "start"),
+        "cost": _col(MONEY_, "cost"),
+        "targeted": _col(COUNT, "targeted"),
+        "conversion_rate": _col(RATE_, "conversion rate"),
+        "revenue": _col(MONEY_, "attributed revenue"),
+        "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
+        "roi": _col(RATE_, "ROI on gross profit"),
+        "lift": _col(POINTS, "lift"),
+        "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+    }
+    if ranked:
+        order = order.assign(
+            profit_interval=_intervals(
+                order.expected_incremental_profit_low, order.expected_incremental_profit_high
+            )
+        )
+        columns |= {
+            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
+            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
+            "evidence": _col(TEXT, "evidence"),
+        }
+    else:
+        columns |= {
             "p_value": _col(Kind.PVALUE, "p-value"),
             "incremental_revenue": _col(MONEY_, "incremental revenue"),
             "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
             "verdict": _col(TEXT, "verdict"),
-        },
-    )
+        }
+    return results_table(order, columns)
 
 
 @keeps_reason

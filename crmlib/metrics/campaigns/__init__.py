@@ -79,6 +79,7 @@ from crmlib.metrics.campaigns.planning import (
     control_group_sizes,
     lifts_to_plan,
 )
+from crmlib.metrics.campaigns.ranking import RANKING_RULE, rank_campaigns
 from crmlib.metrics.campaigns.results import (
     campaign_lift,
     campaign_results,
@@ -130,6 +131,8 @@ __all__ = [
     "control_group_size",
     "control_group_sizes",
     "lifts_to_plan",
+    "rank_campaigns",
+    "RANKING_RULE",
     "participation_by_segment",
     "segment_channel_plan",
 ]

@@ -23,7 +23,7 @@ from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
 from crmlib.metrics.campaigns.results import _add_lift, _add_rates_and_money, _pooled_by, _ratio
 from crmlib.metrics.core import segments_table
 from crmlib.metrics.text import label
-from crmlib.stats import z_for_confidence
+from crmlib.stats import shrink_toward_group_means, z_for_confidence
 from crmlib.warehouse import (
     empty_frame,
     fetch,
@@ -202,22 +202,9 @@ def _expected_profit(
         & (plan.measured_targeted >= min_arm_size)
         & (plan.measured_control >= min_arm_size)
     )
-    post, post_se = pd.Series(np.nan, index=plan.index), pd.Series(np.nan, index=plan.index)
-    for _, idx in plan[measured].groupby("channel").groups.items():
-        lift, var = plan.loc[idx, "lift"], plan.loc[idx, "lift_se"] ** 2
-        w = 1 / var
-        mean = float((w * lift).sum() / w.sum())
-        q = float((w * (lift - mean) ** 2).sum())
-        k = len(idx)
-        denom = float(w.sum() - (w**2).sum() / w.sum())
-        tau2 = max(0.0, (q - (k - 1)) / denom) if k > 1 and denom > 0 else 0.0
-        if tau2 == 0:
-            post[idx] = mean
-            post_se[idx] = float(np.sqrt(1 / w.sum()))
-        else:
-            precision = w + 1 / tau2
-            post[idx] = (w * lift + mean / tau2) / precision
-            post_se[idx] = np.sqrt(1 / precision)
+    post, post_se = shrink_toward_group_means(
+        plan.lift.where(measured), plan.lift_se.where(measured), plan.channel
+    )
     plan["shrunk_lift"] = post
     plan["shrunk_lift_low"] = post - z * post_se
     plan["shrunk_lift_high"] = post + z * post_se
