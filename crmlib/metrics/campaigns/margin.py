@@ -91,7 +91,7 @@ def check_gross_margin(gross_margin: float | str | None) -> float | None:
         value = float("nan")
     if not 0 < value <= 1:
         raise ParameterError(
-            f"gross_margin={str(gross_margin)[:40]!r} should be a fraction of revenue in (0, 1] "
+            f"gross_margin={repr(gross_margin)[:40]} should be a fraction of revenue in (0, 1] "
             "(0.375 for 37.5%), or 'auto' to measure it from the orders' revenue and cost"
         )
     return value
