@@ -237,8 +237,8 @@ def _cjk_font_or_skip() -> str:
     font = plots.cjk_font()
     if font is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("no CJK font under CI=true: .ci/run must install fonts-noto-cjk")
-        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+            pytest.fail("no CJK font under CI=true: the mplfonts dependency must be installed")
+        pytest.skip("no CJK font installed (the mplfonts dependency brings one)")
     return font
 
 

@@ -69,8 +69,8 @@ TITLE_MAX_LINES: int = 3
 _ELLIPSIS = "…"
 _TAG_HEX = 6  # hex digits of the digest that keeps truncated labels distinct
 
-#: CJK fonts in order of preference (Simplified Chinese first); Debian's ``fonts-noto-cjk``
-#: provides the first, installed by the project's setup (``.ci/run``).
+#: CJK fonts in order of preference (Simplified Chinese first). The first comes with the
+#: project's own dependencies (:data:`PACKAGED_CJK_FONT`), so a fresh machine has it.
 _CJK_FONTS = [
     "Noto Sans CJK SC",
     "Source Han Sans SC",
@@ -83,19 +83,45 @@ _CJK_FONTS = [
 ]
 _CJK_FILE_HINTS = ("notosanscjk", "sourcehansans", "wqy", "msyh", "pingfang", "simhei")
 _cjk_font: list[str | None] = []  # memo: [] = not looked up yet
+#: The CJK font file the project installs: Noto Sans CJK SC (SIL Open Font License) from the
+#: ``mplfonts`` wheel (pinned in pyproject.toml), inside that package's ``fonts`` folder.
+#: Only this file is used (the package is never imported: importing it changes nothing
+#: here, and its other fonts are not needed). Registered first, so every machine draws
+#: Chinese text with the same glyphs.
+PACKAGED_CJK_FONT: tuple[str, str] = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
+
+
+def _packaged_cjk_font() -> Path | None:
+    """The path of :data:`PACKAGED_CJK_FONT`, or None when the package is not installed."""
+    import importlib.util
+
+    package, relative = PACKAGED_CJK_FONT
+    spec = importlib.util.find_spec(package)  # locates the package without running it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / relative
+        if path.is_file():
+            return path
+    return None
 
 
 def cjk_font() -> str | None:
     """Return the CJK font family figures use for Chinese text, or None when none is installed.
 
-    Matplotlib's font cache may predate the font (installed after matplotlib first ran), so
-    when no known CJK family is in the cache, the system's CJK font files are registered
-    for this process. The answer is looked up once per process.
+    The font the project installs (:data:`PACKAGED_CJK_FONT`) is registered for this
+    process first. Without it, matplotlib's font cache may predate a system font (installed
+    after matplotlib first ran), so when no known CJK family is in the cache, the system's
+    CJK font files are registered. The answer is looked up once per process.
     """
     from matplotlib import font_manager
 
     if _cjk_font:
         return _cjk_font[0]
+    packaged = _packaged_cjk_font()
+    if packaged is not None:
+        try:
+            font_manager.fontManager.addfont(str(packaged))
+        except (OSError, RuntimeError, ValueError):  # a damaged install: use the system's
+            pass
     installed = {f.name for f in font_manager.fontManager.ttflist}
     if not any(f in installed for f in _CJK_FONTS):
         for path in font_manager.findSystemFonts():
