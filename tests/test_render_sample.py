@@ -43,6 +43,31 @@ def test_sample_render_files(sample_render):
     assert (out / "index.html").exists()
 
 
+def test_stakeholder_pages_hold_no_warnings_tracebacks_paths_nan_or_inf(sample_render):
+    """What a manager reads (the visible text of every page and the index) carries no
+    Python noise: no warning, traceback, machine path, nan or inf."""
+    import html as html_lib
+    import re
+
+    result, out = sample_render
+    pages = [*sorted((out / result.as_of).glob("*.html")), out / "index.html"]
+    bad = re.compile(
+        r"Warning\b|Traceback|site-packages|/home/|/tmp/|/root/|/work/|\.py:\d|"
+        r"\bnan\b|\bNaN\b|\binf\b|-inf\b|\bNone\b"
+    )
+    found = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
+        text = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", " ", text)
+        visible = html_lib.unescape(re.sub(r"<[^>]+>", " ", text))
+        found += [
+            f"{page.name}: …{visible[max(m.start() - 40, 0) : m.end() + 40]}…"
+            for m in bad.finditer(visible)
+        ]
+    assert found == []
+
+
 def test_cdm_kpis_match_an_independent_pandas_computation(sample_render, sample_dir):
     result, out = sample_render
     kpis = json.loads((out / result.as_of / "kpis.json").read_text())["01_cdm"]

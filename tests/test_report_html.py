@@ -142,11 +142,37 @@ def test_report_page_header_contents_summary_and_tiles(tmp_path):
 def test_failed_report_says_so_without_a_traceback(tmp_path):
     page = _export(tmp_path / "2025-03-20", _executed(error=True))
     assert "✗ Failed: this report is incomplete" in page
-    assert "ZeroDivisionError: division by zero" in page
+    # plain words on the page; the Python message stays in the analysts' notebook
+    assert "The report stopped at an internal error" in page
+    assert "ZeroDivisionError" not in page and "division by zero" not in page
     assert "Traceback" not in page and "secret frame" not in page
     assert "papermill" not in page and "An Exception was here" not in page
     assert "Never reached" not in page  # nothing after the failure ran: not shown
     assert page.count("<h1") == 1
+
+
+def test_a_failure_crmlib_explains_is_shown_in_its_own_words(tmp_path):
+    nb = _executed(error=True)
+    boom = nb.cells[-2]
+    boom.outputs[0].ename = "ParameterError"
+    boom.outputs[0].evalue = "lookback_days=0 is out of range; use a value from 1 to 36500"
+    page = _export(tmp_path / "2025-03-20", nb)
+    assert (
+        "The report stopped: lookback_days=0 is out of range; use a value from 1 to 36500."
+    ) in page
+    assert "ParameterError" not in page
+
+
+def test_stream_output_never_reaches_the_stakeholder_page(tmp_path):
+    nb = _executed()
+    noisy = new_code_cell("warn()")
+    noisy.outputs = [
+        new_output("stream", name="stderr", text="/home/ana/x.py:3: UserWarning: Glyph missing\n"),
+        new_output("stream", name="stdout", text="debug print /etc/secret\n"),
+    ]
+    nb.cells.append(noisy)
+    page = _export(tmp_path / "2025-03-20", nb)
+    assert "UserWarning" not in page and "/home/ana" not in page and "/etc/secret" not in page
 
 
 def test_skipped_report_has_a_banner_and_no_summary(tmp_path):

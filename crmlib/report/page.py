@@ -202,8 +202,31 @@ def _source_text(data: object) -> str:
 
 
 def _error_text(out) -> str:
+    """The failure in plain words: crmlib's own errors are written for readers and are
+    shown as they are; anything else is an internal error whose details stay in the
+    analysts' executed notebook (never a Python message on the stakeholder page)."""
     evalue = str(out.get("evalue", "")).strip().splitlines()
-    return f"{out.get('ename', 'Error')}: {evalue[0][:300] if evalue else ''}".strip(": ")
+    if str(out.get("ename", "")) in _READER_ERRORS and evalue:
+        return f"The report stopped: {evalue[0][:300].rstrip('.')}."
+    return (
+        "The report stopped at an internal error; the analysts' executed notebook beside "
+        "this page has the details."
+    )
+
+
+def _reader_errors() -> frozenset[str]:
+    """Names of the exceptions whose message is written for a reader (crmlib's own)."""
+    from crmlib import errors
+
+    found, todo = set(), [errors.CrmError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return frozenset(found)
+
+
+_READER_ERRORS = _reader_errors()
 
 
 def _context_html(nb) -> str:
@@ -290,7 +313,7 @@ def _prepare_cells(nb, page: _Page) -> None:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if out.get("output_type") == "error":
-                text = f"This step failed, so the report stops here: {_error_text(out)}"
+                text = _error_text(out)
                 out = {
                     "output_type": "display_data",
                     "metadata": {},
@@ -302,6 +325,8 @@ def _prepare_cells(nb, page: _Page) -> None:
                 meta = out.setdefault("metadata", {}).setdefault(kind, {})
                 where = f" in the section “{section}”" if section else ""
                 meta.setdefault("alt", f"Figure {figures}{where}")
+            elif out.get("output_type") == "stream":
+                continue  # warnings and prints (paths, library noise) stay in the notebook
             elif isinstance(data.get("text/html"), str) and data["text/html"].startswith(
                 "<table class='crm-table'>"
             ):
@@ -400,7 +425,7 @@ def _page_parts(page: _Page) -> dict[str, str]:
     if page.status == "failed":
         status += (
             "<p class='crm-status failed' role='alert'>✗ Failed: this report is incomplete. "
-            f"It stopped at an error: {e(page.error)}</p>"
+            f"{e(page.error)}</p>"
         )
     elif page.status == "skipped":
         status += (
