@@ -72,7 +72,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     _, report = build_warehouse(args.data, force=True, encoding=args.encoding)
     df = report.to_frame()
-    print(df.to_string(index=False))
+    print(validation_text(df))
     total = df[["rows_read", "rows_loaded", "rows_quarantined"]].sum()
     print(
         f"\n{int(total.rows_read):,} rows read = {int(total.rows_loaded):,} loaded "
@@ -80,6 +80,37 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     )
     _print_alerts(report)
     return 0
+
+
+#: Widest line the command line prints (a terminal, a CI log).
+MAX_WIDTH = 100
+
+
+def validation_text(df) -> str:
+    """Return the ingestion report as lines of at most :data:`MAX_WIDTH` characters.
+
+    One row of counts per table; under it, indented and wrapped, the rows quarantined by
+    rule and the warnings (rules that flag rows without removing them).
+    """
+    import textwrap
+
+    width = max(len("table"), *(len(str(t)) for t in df.table))
+    lines = [f"{'table':<{width}}  {'read':>12}  {'loaded':>12}  {'quarantined':>12}"]
+    for row in df.itertuples(index=False):
+        lines.append(
+            f"{row.table:<{width}}  {row.rows_read:>12,}  {row.rows_loaded:>12,}  "
+            f"{row.rows_quarantined:>12,}"
+        )
+        for label, text in (("quarantined", row.quarantined_by_rule), ("warnings", row.warnings)):
+            if text and text != "-":
+                lines += textwrap.wrap(
+                    f"{label}: {text}",
+                    MAX_WIDTH,
+                    initial_indent="    ",
+                    subsequent_indent="      ",
+                    break_on_hyphens=False,
+                )
+    return "\n".join(line[:MAX_WIDTH] for line in lines)
 
 
 def _print_alerts(report) -> None:
@@ -148,10 +179,99 @@ def _encoding_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def declared_parameters() -> list[dict]:
+    """Return the parameters the report notebooks declare, for ``render --help``.
+
+    Read from each notebook's ``parameters`` cell (name, type, default and the comment
+    after it) without starting a kernel or importing papermill, so the help is instant.
+
+    Returns
+    -------
+    list of dict
+        ``name``, ``type``, ``default`` (the literal as written), ``help`` and ``notebooks``
+        (the notebooks declaring it), in first-declared order.
+    """
+    import ast
+    import json
+
+    from crmlib.report.run import list_notebooks
+
+    found: dict[str, dict] = {}
+    for path in list_notebooks():
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        source = next(
+            (
+                "".join(c["source"])
+                for c in cells
+                if "parameters" in c.get("metadata", {}).get("tags", [])
+            ),
+            "",
+        )
+        lines = source.splitlines()
+        for node in ast.parse(source).body:
+            if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
+                continue
+            tail = lines[node.end_lineno - 1]
+            comment = tail.split("#", 1)[1].strip() if "#" in tail else ""
+            default = " ".join(ast.get_source_segment(source, node.value).split())
+            entry = found.setdefault(
+                node.target.id,
+                {
+                    "name": node.target.id,
+                    "type": ast.unparse(node.annotation),
+                    "default": default,
+                    "help": comment,
+                    "notebooks": [],
+                },
+            )
+            entry["notebooks"].append(path.stem)
+    return list(found.values())
+
+
+def _render_epilog() -> str:
+    """The notebooks, their parameters with types and defaults, and examples."""
+    import textwrap
+
+    from crmlib.report.run import list_notebooks
+
+    books = [p.stem for p in list_notebooks()]
+    out = ["notebooks (--only NAME): " + ", ".join(books), ""]
+    out.append("parameters (-p NAME=VALUE; type, default; the notebooks that take it):")
+    for p in declared_parameters():
+        if p["name"] in ("data", "as_of"):  # options of their own
+            continue
+        where = "all" if len(p["notebooks"]) == len(books) else ", ".join(p["notebooks"])
+        default = p["default"] if len(p["default"]) <= 40 else p["default"][:37] + "..."
+        head = f"  {p['name']} ({p['type']}, default {default}; {where})"
+        out.append(head[:MAX_WIDTH])
+        out += textwrap.wrap(
+            p["help"], MAX_WIDTH, initial_indent="      ", subsequent_indent="      "
+        )
+    out += [
+        "",
+        "examples:",
+        "  crm-report render --data data/sample",
+        "  crm-report render --data exports/ --as-of 2026-06-30 -p lookback_days=30",
+        "  crm-report render --data exports/ --only 03_cmm -p gross_margin=0.35",
+        "  crm-report render --data CRM_DB_URL --jobs 1   (CRM_DB_URL: env var holding the URL)",
+    ]
+    return "\n".join(out)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crm-reports")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crm-report", description="Reproducible CRM analytics reports."
     )
+    parser.add_argument("--version", action="version", version=f"crm-report {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sample", help="generate deterministic synthetic data")
@@ -184,7 +304,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_delete)
 
-    p = sub.add_parser("render", help="render every report notebook into dated HTML")
+    p = sub.add_parser(
+        "render",
+        help="render every report notebook into dated HTML",
+        description="Render the report notebooks into reports/<as_of>/ and reports/index.html.",
+        epilog=_render_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", default="", help="data folder, .duckdb file or env var name")
     p.add_argument("--as-of", default=None, help="report date (default: latest in data)")
     p.add_argument("--out", default=None, help="output folder (default: reports/)")

@@ -84,3 +84,39 @@ def test_validate_says_loudly_when_a_rule_quarantines_much_of_a_table(tmp_path):
     assert "WARNING: orders.csv: 40 of 40 rows (100%) quarantined by unknown_customer" in (
         result.stderr
     )
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = _cli("--version")
+    assert (
+        result.returncode == 0 and result.stdout.strip() == f"crm-report {version('crm-reports')}"
+    )
+
+
+def test_render_help_lists_notebooks_parameters_defaults_and_examples():
+    result = _cli("render", "--help", env={"COLUMNS": "100"})
+    assert result.returncode == 0
+    text = result.stdout
+    from crmlib.report import list_notebooks, notebook_parameters
+
+    for book in list_notebooks():
+        assert book.stem in text
+        for name, spec in notebook_parameters(book).items():  # papermill's own reading
+            if name in ("data", "as_of"):
+                continue
+            line = next(ln for ln in text.splitlines() if ln.startswith(f"  {name} ("))
+            assert line.startswith(f"  {name} ({spec['inferred_type_name']}, default ")
+            shown = line.split(", default ", 1)[1].replace(" ", "")
+            assert shown.startswith("".join(spec["default"].split())[:25])
+    assert "examples:" in text and "crm-report render --data data/sample" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_validate_output_fits_100_columns(tmp_path):
+    folder = write_tables(tmp_path / "d", TINY)
+    result = _cli("validate", str(folder))
+    assert result.returncode == 0, result.stderr[-500:]
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert "read" in result.stdout.splitlines()[0]
