@@ -9,8 +9,8 @@ The public entry points::
 """
 
 from crmlib.errors import CrmError, CrmWarning, DataContractError, ParameterError
-from crmlib.record import record
-from crmlib.warehouse import connect, ingest_report, resolve_as_of
+from crmlib.record import record, record_previous
+from crmlib.warehouse import connect, ingest_report, previous_period_end, resolve_as_of
 
 __version__ = "0.1.0"
 
@@ -21,7 +21,9 @@ __all__ = [
     "ParameterError",
     "connect",
     "ingest_report",
+    "previous_period_end",
     "record",
+    "record_previous",
     "resolve_as_of",
     "__version__",
 ]

@@ -287,6 +287,10 @@ class Kpi:
     standard : str
         The convention it follows (help desks, e-mail marketing, Fader-Hardie...) and
         where it deliberately differs; listed in docs/metrics.md.
+    compare : bool
+        False when a change between periods or runs means nothing (the number of clusters
+        the segmentation chose): no delta is shown and the summary does not call it a
+        movement.
     state : str
         Set by :func:`crmlib.record` for one run, never declared: :data:`NOT_REACHED`
         when the value is a median the data has not reached (stored as null, shown as
@@ -302,6 +306,7 @@ class Kpi:
     good: Literal["higher", "lower"] | None = None
     definition: str = ""
     standard: str = ""
+    compare: bool = True
     state: str = ""
 
     @property

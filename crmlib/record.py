@@ -10,6 +10,7 @@ summary and the index never guess what a number is from its name.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 import numbers
@@ -17,13 +18,25 @@ from dataclasses import replace
 
 from crmlib.formats import NOT_REACHED, Kind, Kpi, format_value, kpi_spec
 
-__all__ = ["KPI_MIMETYPE", "KPI_SPEC_MIMETYPE", "record", "normalize_kpi", "recorded_specs"]
+__all__ = [
+    "KPI_MIMETYPE",
+    "KPI_SPEC_MIMETYPE",
+    "PREVIOUS_MIMETYPE",
+    "record",
+    "record_previous",
+    "normalize_kpi",
+    "recorded_previous",
+    "recorded_specs",
+]
 
 #: MIME type of the machine-readable KPI bundle in a notebook output.
 KPI_MIMETYPE = "application/vnd.crm-reports.kpis+json"
 
 #: MIME type of the KPIs' declarations, a list in recording order.
 KPI_SPEC_MIMETYPE = "application/vnd.crm-reports.kpi-specs+json"
+
+#: MIME type of the KPIs of the previous period of the same length (:func:`record_previous`).
+PREVIOUS_MIMETYPE = "application/vnd.crm-reports.kpis-previous+json"
 
 
 def normalize_kpi(name: str, value: object) -> int | float | str | None:
@@ -119,3 +132,46 @@ def recorded_specs(nb: dict) -> list[Kpi]:
             for spec in specs:
                 found[spec.name] = spec  # a new key goes last; an old one keeps its place
     return list(found.values())
+
+
+def record_previous(period_end: dt.date, lookback_days: int, **kpis: object) -> None:
+    """Record the same KPIs for the previous period of the same length, to compare with.
+
+    The tiles and the executive summary compare each KPI with this period from the first
+    run, before any earlier run exists (:mod:`crmlib.report.page`).
+
+    Parameters
+    ----------
+    period_end : date
+        Last day of the previous period (:func:`crmlib.previous_period_end`).
+    lookback_days : int
+        Its length, the report's ``lookback_days``.
+    **kpis
+        ``name=value`` pairs, as :func:`record` takes them.
+    """
+    start = period_end - dt.timedelta(days=int(lookback_days) - 1)
+    label = f"the previous {int(lookback_days)} days ({start} to {period_end})"
+    values = {k: normalize_kpi(k, v) for k, v in kpis.items()}
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - outside IPython there is nothing to display
+        return
+    bundle = {
+        PREVIOUS_MIMETYPE: {"label": label, "days": int(lookback_days), "values": values},
+        "text/html": (
+            "<p class='crm-previous'>Changes on the tiles and in the summary compare with "
+            f"{html.escape(label)}.</p>"
+        ),
+        "text/plain": f"compared with {label}",
+    }
+    display(bundle, raw=True)
+
+
+def recorded_previous(nb: dict) -> tuple[str, dict | None]:
+    """Return ``(label, values)`` of the previous period a notebook recorded, or ``("", None)``."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}).get(PREVIOUS_MIMETYPE)
+            if isinstance(data, dict) and isinstance(data.get("values"), dict):
+                return str(data.get("label", "the previous period")), dict(data["values"])
+    return "", None

@@ -109,14 +109,25 @@ def relative_change(previous: object, current: object) -> float | None:
     return (c - p) / abs(p)
 
 
-def format_change(previous: object, current: object, good: str | None = None) -> tuple[str, str]:
+def format_change(
+    previous: object, current: object, good: str | None = None, kind: Kind | None = None
+) -> tuple[str, str]:
     """Return ``(direction, text)`` of a change: ``("up", "▲ +12.3%")``, ``("down", ...)``.
 
-    ``direction`` is ``"up"``, ``"down"``, ``"flat"`` (less than 0.05 %) or ``"none"`` (no
-    previous value, or a change from zero); the text always carries the sign and an arrow, so
-    it reads without colour. With ``good`` (``"higher"`` or ``"lower"``, the KPI's declared
-    good direction) an up or down change also says ``(better)`` or ``(worse)``.
+    ``direction`` is ``"up"``, ``"down"``, ``"flat"`` (less than 0.05 % or 0.05 points) or
+    ``"none"`` (no previous value, or a change from zero); the text always carries the sign
+    and an arrow, so it reads without colour. A rate or percentage (``kind``) changes in
+    percentage points (``"▲ +4.2 pp"``: 23.4% to 27.6%), anything else in percent. With
+    ``good`` (``"higher"`` or ``"lower"``, the KPI's declared good direction) an up or down
+    change also says ``(better)`` or ``(worse)``.
     """
+    if kind in (Kind.RATE, Kind.PERCENT) and _is_number(previous) and _is_number(current):
+        points = (float(current) - float(previous)) * (100 if kind == Kind.RATE else 1)  # type: ignore[arg-type]
+        if abs(points) < 0.05:
+            return "flat", "= 0.0 pp"
+        direction = "up" if points > 0 else "down"
+        text = f"▲ +{points:.1f} pp" if points > 0 else f"▼ −{abs(points):.1f} pp"
+        return direction, text + _verdict(direction, good)
     rel = relative_change(previous, current)
     if rel is None:
         if _is_number(previous) and _is_number(current):
@@ -130,10 +141,24 @@ def format_change(previous: object, current: object, good: str | None = None) ->
         direction, text = "up", f"▲ +{rel:.1%}"
     else:
         direction, text = "down", f"▼ −{abs(rel):.1%}"
-    if good in ("higher", "lower"):
-        better = (direction == "up") == (good == "higher")
-        text += " (better)" if better else " (worse)"
-    return direction, text
+    return direction, text + _verdict(direction, good)
+
+
+def _verdict(direction: str, good: str | None) -> str:
+    if good not in ("higher", "lower"):
+        return ""
+    return " (better)" if (direction == "up") == (good == "higher") else " (worse)"
+
+
+def change_tone(direction: str, good: str | None) -> str:
+    """Return ``"better"``, ``"worse"`` or ``"neutral"``: what a change means for the KPI.
+
+    Colour follows the meaning, not the arrow: more inactive customers is worse news even
+    though the number went up.
+    """
+    if direction not in ("up", "down") or good not in ("higher", "lower"):
+        return "neutral"
+    return "better" if (direction == "up") == (good == "higher") else "worse"
 
 
 @dataclass(frozen=True)
@@ -288,6 +313,7 @@ def executive_summary(
     *,
     as_of: str = "",
     previous_as_of: str = "",
+    previous_label: str = "",
     currency: str = "",
     max_sentences: int = 6,
     specs: Specs | None = None,
@@ -302,6 +328,9 @@ def executive_summary(
         The same report's KPIs in the previous dated run; None when there is none.
     as_of, previous_as_of : str
         Dates of this and the previous run (ISO), named in the sentences.
+    previous_label : str
+        What ``previous`` is, as a sentence names it ("the previous 90 days (2026-01-02 to
+        2026-04-01)"); default: the previous run of ``previous_as_of``.
     currency : str
         Currency code shown with money KPIs.
     max_sentences : int, default=6
@@ -327,11 +356,14 @@ def executive_summary(
         text = _listing(others[:4], kpis, specs, currency)
         sentences.append(f"{text[:1].upper()}{text[1:]}.")
     sentences += _not_reached(kpis, specs)
-    against = f"the previous run ({previous_as_of})" if previous_as_of else "the previous run"
+    against = previous_label or (
+        f"the previous run ({previous_as_of})" if previous_as_of else "the previous run"
+    )
     if previous is None:
-        sentences.append("There is no earlier run of this report to compare with.")
+        sentences.append("There is no earlier run or period of this report to compare with.")
     elif amounts or others:
-        moves = largest_movements(kpis, previous)
+        comparable = {k: v for k, v in kpis.items() if _spec(k, kpis, specs).compare}
+        moves = largest_movements(comparable, previous)
         if moves:
             parts = "; ".join(
                 _describe_movement(m, _spec(m.name, kpis, specs), currency) for m in moves

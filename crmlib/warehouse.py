@@ -54,6 +54,7 @@ __all__ = [
     "resolve_as_of",
     "as_of_warnings",
     "period_bounds",
+    "previous_period_end",
     "fetch",
     "MAX_FETCH_ROWS",
     "day_end",
@@ -629,6 +630,16 @@ def period_bounds(as_of: dt.date, lookback_days: int) -> tuple[dt.datetime, dt.d
         raise ParameterError(f"lookback_days={lookback_days!r} should be a positive integer")
     end = day_end(as_of)
     return end - dt.timedelta(days=int(lookback_days)), end
+
+
+def previous_period_end(as_of: dt.date, lookback_days: int) -> dt.date:
+    """Return the last day of the period of the same length just before the reporting period.
+
+    With ``as_of`` 2026-06-30 and 90 days, the period is 2026-04-02 to 2026-06-30 and the
+    previous one ends on 2026-04-01.
+    """
+    period_bounds(as_of, lookback_days)  # checks lookback_days
+    return as_of - dt.timedelta(days=int(lookback_days))
 
 
 def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:

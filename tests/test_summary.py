@@ -115,7 +115,7 @@ def test_summary_without_previous_run():
         "As of 2026-11-30: customers 3,000, new customers 245, orders 1,234 and "
         "revenue EUR 123,457.",
         "Average order value EUR 54.20 and repeat customer rate 23.4%.",
-        "There is no earlier run of this report to compare with.",
+        "There is no earlier run or period of this report to compare with.",
     ]
 
 
@@ -161,7 +161,7 @@ def test_best_and_worst_campaign_and_most_breached_sla():
     sentences = executive_summary(kpis, None, currency="EUR")
     assert sentences == [
         "In this run: campaigns 12 and incremental revenue EUR 5,000.",
-        "There is no earlier run of this report to compare with.",
+        "There is no earlier run or period of this report to compare with.",
         # the text is plain: escaping happens when the HTML is written
         "By incremental ROI, the best campaign was Spring <sale> (185.0%) and the worst was "
         "Winter (-40.0%).",
@@ -173,7 +173,7 @@ def test_best_and_worst_campaign_and_most_breached_sla():
 def test_partial_best_worst_and_sla_without_rate():
     kpis = {"best_channel_success_rate": "email", "most_breached_sla_priority": "high"}
     assert executive_summary(kpis) == [
-        "There is no earlier run of this report to compare with.",
+        "There is no earlier run or period of this report to compare with.",
         "By success rate, the best channel was email.",
         "High priority tickets missed their SLA most often.",
     ]

@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import ibis
 import ibis.expr.types as ir
@@ -39,6 +40,7 @@ from crmlib.warehouse import (
 
 __all__ = [
     "order_data_notes",
+    "headline_kpis",
     "headline_notes",
     "INVALID_ORDER_STATUSES",
     "AGE_BINS",
@@ -416,15 +418,56 @@ def order_data_notes(con: ibis.BaseBackend) -> list[str]:
     return notes
 
 
-def headline_notes(sales: dict, value_summary: dict) -> list[str]:
+def headline_kpis(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    values: pd.DataFrame | None = None,
+) -> dict[str, float | int | None]:
+    """Return the headline KPIs of the customer report, in the order it shows them.
+
+    The same function gives the previous period's (:func:`crmlib.previous_period_end`), so
+    the two are computed alike.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame, optional
+        :func:`customer_values` at ``as_of``, when the caller has it already.
+
+    Returns
+    -------
+    dict
+        ``customers_total`` and ``customers_new`` (:func:`customer_base_summary`),
+        ``orders_total``, ``revenue_total``, ``avg_order_value``, ``repeat_customer_rate``,
+        ``returning_customer_rate`` (:func:`order_summary`), ``avg_customer_value`` and
+        ``median_customer_value`` (:func:`customer_value_summary`).
+    """
+    base = customer_base_summary(con, as_of, lookback_days)
+    sales = order_summary(con, as_of, lookback_days)
+    value_summary = customer_value_summary(
+        customer_values(con, as_of) if values is None else values
+    )
+    return {
+        "customers_total": base["customers_total"],
+        "customers_new": base["customers_new"],
+        "orders_total": sales["orders_total"],
+        "revenue_total": sales["revenue_total"],
+        "avg_order_value": sales["avg_order_value"],
+        "repeat_customer_rate": sales["repeat_customer_rate"],
+        "returning_customer_rate": sales["returning_customer_rate"],
+        "avg_customer_value": value_summary["avg_customer_value"],
+        "median_customer_value": value_summary["median_customer_value"],
+    }
+
+
+def headline_notes(kpis: Mapping[str, object]) -> list[str]:
     """Return why headline KPIs of the customer report are n/a, one sentence each.
 
     Parameters
     ----------
-    sales : dict
-        :func:`order_summary` of the reporting period.
-    value_summary : dict
-        :func:`customer_value_summary`.
+    kpis : mapping
+        :func:`headline_kpis`.
 
     Returns
     -------
@@ -432,13 +475,12 @@ def headline_notes(sales: dict, value_summary: dict) -> list[str]:
         Empty when every KPI could be computed.
     """
     notes = []
-    if not sales["orders_total"]:
+    if not kpis["orders_total"]:
         notes.append(
             "Average order value and the repeat- and returning-customer rates are n/a: there "
-            "is no valid "
-            "order in the reporting period."
+            "is no valid order in the reporting period."
         )
-    if pd.isna(value_summary["avg_customer_value"]):
+    if pd.isna(kpis["avg_customer_value"]):
         notes.append("Average customer value is n/a: no customer has a valid order by as_of.")
     return notes
 

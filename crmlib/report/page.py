@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from crmlib.formats import Kpi, format_value
-from crmlib.record import KPI_MIMETYPE, recorded_specs
+from crmlib.record import KPI_MIMETYPE, recorded_previous, recorded_specs
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -95,8 +95,9 @@ class _Page:
     currency: str
     kpis: dict
     specs: dict[str, Kpi] = field(default_factory=dict)  # the KPIs' declarations, in order
-    previous_as_of: str = ""
+    previous_as_of: str = ""  # what the tiles' changes compare with, in a few words
     previous: dict | None = None
+    previous_label: str = ""  # the same, as the summary names it
     status: str = "ok"  # ok / failed / skipped
     error: str = ""
     notebook_link: str = ""
@@ -143,6 +144,12 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
                 error = error or _error_text(out)
     same = _comparable(values)
     previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name, same)
+    previous_label = f"the previous run ({previous_as_of})" if previous_as_of else ""
+    in_data_label, in_data = recorded_previous(nb)
+    if in_data is not None:  # the previous period of the same length, from the first run
+        previous, previous_label = in_data, in_data_label
+        days = in_data_label.split(" days", 1)[0].rsplit(" ", 1)[-1]
+        previous_as_of = f"previous {days} days"
     return _Page(
         name=name,
         title=str(crm.get("title") or name),
@@ -156,6 +163,7 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
         specs=specs,
         previous_as_of=previous_as_of,
         previous=previous,
+        previous_label=previous_label,
         status=status,
         error=error,
         notebook_link=nb_path.name,
@@ -362,7 +370,7 @@ def _breakable_headers(table: str) -> str:
 
 def _tiles_html(kpis: dict, page: _Page) -> str:
     from crmlib.formats import kpi_spec
-    from crmlib.summary import format_change
+    from crmlib.summary import change_tone, format_change
 
     def text(spec: Kpi, value: object) -> str:
         return format_value(value, spec, currency=page.currency, compact=True)
@@ -371,12 +379,14 @@ def _tiles_html(kpis: dict, page: _Page) -> str:
     for key, value in kpis.items():
         spec = page.specs.get(key) or kpi_spec(key, value)
         change = ""
-        if page.previous is not None and key in page.previous and not isinstance(value, str):
-            direction, change_text = format_change(page.previous[key], value, spec.good)
+        comparable = spec.compare and not isinstance(value, str)
+        if page.previous is not None and key in page.previous and comparable:
+            direction, change_text = format_change(page.previous[key], value, spec.good, spec.kind)
             if direction != "none":
                 before = text(spec, page.previous[key])
+                tone = change_tone(direction, spec.good)
                 change = (
-                    f"<div class='crm-tile-change {direction}'>{html.escape(change_text)} "
+                    f"<div class='crm-tile-change {direction} {tone}'>{html.escape(change_text)} "
                     f"<span class='crm-muted'>vs {html.escape(page.previous_as_of)} "
                     f"({html.escape(before)})</span></div>"
                 )
@@ -446,6 +456,7 @@ def _page_parts(page: _Page) -> dict[str, str]:
             page.previous,
             as_of=page.as_of,
             previous_as_of=page.previous_as_of,
+            previous_label=page.previous_label,
             currency=page.currency,
             specs=page.specs,
         )

@@ -18,6 +18,7 @@ declare_kpis(
         Kind.COUNT,
         "Customer segments",
         definition="Clusters of the segmentation (fixed, or chosen by silhouette).",
+        compare=False,
     )
 )
 

@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-def _open(browser, path: Path):
+def _open(browser, path: Path, width: int = 1280):
     """Open ``path`` in a new page; return (page, problems), problems filled as it loads."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
@@ -95,6 +95,49 @@ def test_every_report_loads_cleanly(browser, sample_render):
             assert images, f"{name}: an executed report without a single figure"
             assert links >= 2, f"{name}: contents with {links} link(s)"
         print(f"{name} ({state}): {len(images)} image(s), {links} contents link(s) checked")
+
+
+def test_nothing_overflows_a_phone_screen(browser, sample_render):
+    """At 390 px (a phone), neither the index nor any report is wider than the screen: wide
+    tables and figures scroll inside their own box, the page itself never sideways; figures
+    keep a legible width (their text is not shrunk below about half its size)."""
+    result, out = sample_render
+    pages = [out / "index.html", *sorted((out / result.as_of).glob("*.html"))]
+    for path in pages:
+        page, problems = _open(browser, path, width=390)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        inner = page.evaluate("window.innerWidth")
+        shown = page.eval_on_selector_all(
+            ".output_png img", "els => els.map(e => e.getBoundingClientRect().width)"
+        )
+        _screenshot(page, f"phone-{path.stem}")
+        page.context.close()
+        assert not problems, f"{path.name}: {problems}"
+        assert width <= inner, f"{path.name} is {width} px wide on a {inner} px screen"
+        assert all(w >= 600 for w in shown), f"{path.name}: figures shrunk to {shown}"
+
+
+def test_printing_gives_a_clean_document(browser, sample_render):
+    """Print (Save as PDF) of each report: the contents are printed, nothing is wider than
+    the paper, and the PDF is kept beside the screenshots."""
+    result, out = sample_render
+    for path in sorted((out / result.as_of).glob("*.html")):
+        page, problems = _open(browser, path, width=720)  # A4 less margins, at 96 dpi
+        page.emulate_media(media="print")
+        toc = page.eval_on_selector("nav.crm-toc", "e => getComputedStyle(e).display")
+        paper = page.evaluate("document.documentElement.clientWidth")
+        widest = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('table.crm-table')]"
+            ".map(t => t.getBoundingClientRect().width), 0)"
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        pdf = ARTIFACTS / f"print-{path.stem}.pdf"
+        page.pdf(path=str(pdf), format="A4", print_background=True)
+        print(f"printed: {pdf}")
+        page.context.close()
+        assert not problems, f"{path.name}: {problems}"
+        assert toc != "none", f"{path.name}: the contents are not printed"
+        assert widest <= paper, f"{path.name}: a table {widest} px wide on {paper} px of paper"
 
 
 def test_index_loads_cleanly_and_links_every_report(browser, sample_render):

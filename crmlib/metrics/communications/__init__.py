@@ -55,7 +55,9 @@ from crmlib.metrics.communications.frequency import (
     top_not_contacted,
 )
 from crmlib.metrics.communications.kpis import (
+    HEADLINE_KPIS,
     communication_kpis,
+    headline_kpis,
 )
 from crmlib.metrics.communications.volume import (
     channel_mix,
@@ -75,6 +77,8 @@ __all__ = [
     "TOTAL_LABEL",
     "communications_as_of",
     "communication_kpis",
+    "headline_kpis",
+    "HEADLINE_KPIS",
     "communications_by_period",
     "channel_mix",
     "weekly_communications",

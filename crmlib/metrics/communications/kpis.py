@@ -78,6 +78,24 @@ declare_kpis(
 )
 
 
+#: The KPIs the communications report records, in its order (the rest of
+#: :func:`communication_kpis` is detail and the ``problems``).
+HEADLINE_KPIS: tuple[str, ...] = (
+    "communications_total",
+    "contacts_per_customer",
+    "csat_pct",
+    "avg_satisfaction",
+    "customer_satisfaction_index",
+    "success_rate",
+    "customers_not_contacted",
+)
+
+
+def headline_kpis(kpis: dict) -> dict:
+    """Return the :data:`HEADLINE_KPIS` of :func:`communication_kpis`, in that order."""
+    return {name: kpis[name] for name in HEADLINE_KPIS}
+
+
 def communication_kpis(
     con: ibis.BaseBackend,
     as_of: dt.date,

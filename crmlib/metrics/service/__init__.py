@@ -40,6 +40,7 @@ from crmlib.metrics.service.base import (
 )
 from crmlib.metrics.service.hours import BusinessHours, validate_business_hours
 from crmlib.metrics.service.kpis import (
+    headline_kpis,
     service_kpis,
 )
 from crmlib.metrics.service.quality import (
@@ -99,4 +100,5 @@ __all__ = [
     "satisfaction",
     "satisfaction_by_resolution_time",
     "service_kpis",
+    "headline_kpis",
 ]

@@ -141,6 +141,11 @@ declare_kpis(
 )
 
 
+def headline_kpis(kpis: dict) -> dict:
+    """Return the KPIs of :func:`service_kpis` without its ``problems`` (not a KPI)."""
+    return {name: value for name, value in kpis.items() if name != "problems"}
+
+
 def service_kpis(
     con: ibis.BaseBackend,
     as_of: dt.date,
