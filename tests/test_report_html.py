@@ -418,3 +418,55 @@ def test_changes_compare_only_runs_with_the_same_parameters(tiny_data, tmp_path)
     assert _previous_kpis(out, "2025-03-20", "01_k", params)[0] == "2025-03-10"
     assert _previous_kpis(out, "2025-03-10", "01_k", params)[0] == ""  # 03-01 had 30 days
     assert json.loads((out / "2025-03-01" / "kpis.json").read_text()) == {"01_k": {"n": 30}}
+
+
+def test_the_first_run_compares_with_the_previous_period_in_the_data(tmp_path):
+    """Hand-made: revenue 1,200 now against 2,400 in the previous 30 days (-50%), orders 40
+    against 40 (no change), repeat-customer rate 27.6% against 23.4% (+4.2 points, better),
+    customer segments 5 against 4 (a change that means nothing: no delta)."""
+    import crmlib.segment  # noqa: F401  (declares n_segments)
+    from crmlib.record import PREVIOUS_MIMETYPE
+
+    nb = _executed()
+    kpis = next(c for c in nb.cells if c.source == "crmlib.record(...)")
+    kpis.outputs = [
+        _kpi_output(
+            {
+                "revenue_total": 1200.0,
+                "orders_total": 40,
+                "repeat_customer_rate": 0.276,
+                "n_segments": 5,
+            }
+        )
+    ]
+    previous = new_code_cell("crmlib.record_previous(...)")
+    label = "the previous 30 days (2025-01-20 to 2025-02-18)"
+    values = {
+        "revenue_total": 2400.0,
+        "orders_total": 40,
+        "repeat_customer_rate": 0.234,
+        "n_segments": 4,
+    }
+    previous.outputs = [
+        new_output(
+            "display_data",
+            data={
+                PREVIOUS_MIMETYPE: {"label": label, "days": 30, "values": values},
+                "text/html": f"<p class='crm-previous'>compare with {label}.</p>",
+            },
+        )
+    ]
+    nb.cells.insert(nb.cells.index(kpis) + 1, previous)
+    page = _export(tmp_path / "2025-03-20", nb)
+    summary = re.search(r"Executive summary</h2><ul>(.*?)</ul>", page, re.S).group(1)
+    assert f"against {label}: revenue fell 50.0%, from EUR 2,400 to EUR 1,200; repeat " in (
+        summary.replace("&#x27;", "'")
+    )
+    assert "repeat customer rate rose 4.2 percentage points, from 23.4% to 27.6%" in summary
+    assert "▼ −50.0% (worse)" in page and "crm-tile-change down worse" in page
+    assert "▲ +4.2 pp (better)" in page and "crm-tile-change up better" in page
+    assert "vs previous 30 days (EUR 2,400)" in page
+    tiles = re.findall(r"<div class=.crm-tile.[ >].*?</div></div>", page, re.S)
+    segments = next(t for t in tiles if "Customer segments" in t)
+    assert "crm-tile-change" not in segments  # a change in the number of clusters means nothing
+    assert "no earlier run" not in page

@@ -279,3 +279,15 @@ def test_contacts_without_send_times_are_dated_by_their_campaigns(tmp_path):
         },
     )
     assert latest_event_date(crmlib.connect(str(folder))) == dt.date(2025, 3, 1)
+
+
+def test_previous_period_end_by_hand():
+    import datetime as dt
+
+    from crmlib.warehouse import period_bounds, previous_period_end
+
+    # 2026-04-02 .. 2026-06-30 is the period (90 days); the previous one ends the day before
+    assert previous_period_end(dt.date(2026, 6, 30), 90) == dt.date(2026, 4, 1)
+    start, _ = period_bounds(dt.date(2026, 6, 30), 90)
+    assert start.date() == dt.date(2026, 4, 2)
+    assert previous_period_end(dt.date(2024, 3, 1), 1) == dt.date(2024, 2, 29)
