@@ -37,14 +37,22 @@ class Case:
         return f"{self.notebook}: {self.match}"
 
 
+def _keys(func: Callable, *keys: str) -> Callable:
+    """``func`` (returning a dict) restricted to ``keys``: the ones a combined step records."""
+    return lambda *args: {k: v for k, v in func(*args).items() if k in keys}
+
+
 _COUNTS = ["targeted", "delivered", "opened", "clicked", "converted", "revenue"]
 _ARMS = [*_COUNTS, "control_n", "control_converted", "control_revenue"]
 
 CASES: list[Case] = [
     # 01_cdm
-    Case("01_cdm", "cm.customer_base_summary(", "var:base", sql.customer_base_summary,
-         pdi.customer_base_summary),
-    Case("01_cdm", "cm.order_summary(", "var:sales", sql.order_summary, pdi.order_summary),
+    Case("01_cdm", "headline = cm.headline_kpis(", "var:headline",
+         _keys(sql.customer_base_summary, "customers_total", "customers_new"),
+         _keys(pdi.customer_base_summary, "customers_total", "customers_new")),
+    Case("01_cdm", "headline = cm.headline_kpis(", "var:headline",
+         _keys(sql.order_summary, "orders_total", "revenue_total"),
+         _keys(pdi.order_summary, "orders_total", "revenue_total")),
     Case("01_cdm", "cm.customer_values(", "var:values", sql.customer_values,
          pdi.customer_values, ["customer_id"]),
     Case("01_cdm", "activity_summary(", "var:activity", sql.activity_summary,
