@@ -52,6 +52,10 @@ __all__ = [
     "WHY_EMPTY",
 ]
 
+#: A duration in hours longer than this reads in days on a tile or in a sentence ("7.9
+#: days", not "189.4 h"); tables keep the unit of their header.
+DAYS_AFTER_HOURS: float = 72.0
+
 #: Key of ``DataFrame.attrs`` holding the column declarations (JSON-safe dicts).
 COLUMNS: str = "columns"
 #: Key of ``DataFrame.attrs`` holding why a frame is empty (a table or column the data
@@ -177,6 +181,8 @@ def _one(v: float, spec: Column, compact: bool, currency: str) -> str:
     if kind == Kind.COUNT:
         return f"{v:,.0f}"
     if kind == Kind.DURATION:
+        if compact and spec.unit == "h" and abs(v) > DAYS_AFTER_HOURS:  # tiles, sentences
+            return f"{v / 24:,.1f} days"
         return f"{v:,.{1 if d is None else d}f} {spec.unit}".rstrip()
     if kind == Kind.PVALUE:
         return "<0.001" if v < 0.001 else f"{v:.3f}"

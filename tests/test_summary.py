@@ -64,6 +64,8 @@ def test_every_kpi_of_the_four_reports_is_declared_once():
         (Kpi("p", Kind.PERCENT, "p"), 81.25, "81.2%"),  # half to even
         (Kpi("d", Kind.DURATION, "d", unit="h"), 12.34, "12.3 h"),
         (Kpi("d", Kind.DURATION, "d", unit="h"), float("inf"), "not reached"),
+        (Kpi("d", Kind.DURATION, "d", unit="h"), 72.0, "72.0 h"),  # up to 3 days: hours
+        (Kpi("d", Kind.DURATION, "d", unit="h"), 189.4, "7.9 days"),  # 189.4 / 24
         (Kpi("x", Kind.NUMBER, "x"), 2.5, "2.5"),
         (Kpi("x", Kind.NUMBER, "x", decimals=2), 1.075, "1.07"),  # binary 1.07499..
         (Kpi("m", Kind.MONEY, "m"), None, "n/a"),
