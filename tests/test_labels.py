@@ -252,3 +252,28 @@ def test_short_labels_and_cells_of_the_sample_are_unchanged():
     ax = plots.plot_bar(regions, "region", "count", horizontal=True, **kwargs)
     ax.figure.canvas.draw()
     assert [t.get_text() for t in ax.get_yticklabels()] == list(regions.region)
+
+
+def test_plain_numeric_axes_get_thousands_separators():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from crmlib import plots
+
+    monthly = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-01-01", "2026-02-01"]),
+            "revenue": [400000.0, 250000.0],
+            "channel": ["web", "web"],
+        }
+    )
+    ax = plots.plot_stacked_monthly(
+        monthly, "month", "revenue", "channel", title="t", ylabel="revenue"
+    )
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert any("," in t for t in labels) and not any("e" in t.lower() for t in labels), labels
+    plt.close("all")

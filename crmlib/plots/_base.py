@@ -432,11 +432,25 @@ def _in_kernel() -> bool:
 
 
 def _finish(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> plt.Axes:
-    """Title and axis labels (cut to the title bounds: they may hold data), tight layout."""
+    """Title and axis labels (cut to the title bounds: they may hold data), thousands
+    separators on plain numeric axes (:func:`thousands_axes`), tight layout."""
     ax.set_title(_short_text(title))
     ax.set_xlabel(_short_text(xlabel))
     ax.set_ylabel(_short_text(ylabel))
+    thousands_axes(ax)
     ax.figure.tight_layout()
+    return ax
+
+
+def thousands_axes(ax: plt.Axes) -> plt.Axes:
+    """Give plain numeric axes reaching 1,000 thousands separators (``400,000``, not
+    ``400000`` or ``4e5``); axes with their own format (money, percent, dates, categories)
+    are left alone."""
+    for axis in (ax.xaxis, ax.yaxis):
+        low, high = axis.get_view_interval()
+        plain = type(axis.get_major_formatter()) is mticker.ScalarFormatter
+        if plain and max(abs(low), abs(high)) >= 1000:
+            axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     return ax
 
 
