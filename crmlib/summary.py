@@ -9,9 +9,10 @@ readers):
 1. **Amounts** - the first four count or money KPIs, in the order the notebook recorded them.
 2. **Rates and averages** - the first four other numeric KPIs (rates, percentages,
    averages, medians, durations), in recorded order.
-3. **Largest movements** - the numeric KPIs present in both runs, ranked by the size of
-   their relative change; the top two that moved by at least 1 % are named, with the old and
-   new value. Without a previous run, or when nothing moved by 1 %, the sentence says so.
+3. **Largest movements** - the numeric KPIs present in this period and the previous period
+   of the same length (else the previous run), ranked by the size of their relative change;
+   the top two that moved by at least 1 % are named, with the old and new value (rates in
+   percentage points). Nothing to compare with, or nothing moved by 1 %: the sentence says so.
 4. **Best and worst** - for each pair of text KPIs ``best_<thing>_<metric>`` /
    ``worst_<thing>_<metric>`` (e.g. ``best_campaign_incremental_roi``), the names and, when
    recorded, their values ``best_<thing>_<metric>_value``.
@@ -60,8 +61,10 @@ RULES: tuple[str, ...] = (
     "Rates and averages: the first four other numbers the report records, in its order.",
     "Not reached: a median the data has not reached (fewer than half of the cases ended) is "
     "said so, never replaced by another figure.",
-    "Largest movements: the numbers recorded by both this run and the previous dated run, "
-    "ranked by relative change; the two largest changes of at least 1% are named.",
+    "Largest movements: the numbers recorded for this period and for the previous period of "
+    "the same length (else the previous run with the same parameters), ranked by relative "
+    "change; the two largest changes of at least 1% are named (rates in percentage points; "
+    "no percentage of a zero or negative base; not the number of clusters).",
     "Best and worst: when the report records the best and worst item by a measure "
     "(for example campaigns by incremental ROI), both are named with their values.",
     "Most breached SLA: when the report records the priority whose tickets missed a target "
@@ -98,15 +101,18 @@ def _text(spec: Kpi, value: object, currency: str) -> str:
 def relative_change(previous: object, current: object) -> float | None:
     """Return ``(current - previous) / |previous|``, or None when it is not defined.
 
-    Not defined when either value is not a finite number, or when ``previous`` is zero and
-    ``current`` is not (both zero: no change, 0.0).
+    Not defined when either value is not a finite number, when ``previous`` is zero and
+    ``current`` is not (both zero: no change, 0.0), or when ``previous`` is negative (a
+    loss that shrinks is not a "rise" of some percent: the percentage reads backwards).
     """
     if not (_is_number(previous) and _is_number(current)):
         return None
     p, c = float(previous), float(current)  # type: ignore[arg-type]
     if p == 0:
         return 0.0 if c == 0 else None
-    return (c - p) / abs(p)
+    if p < 0:
+        return None
+    return (c - p) / p
 
 
 def format_change(
@@ -130,7 +136,7 @@ def format_change(
         return direction, text + _verdict(direction, good)
     rel = relative_change(previous, current)
     if rel is None:
-        if _is_number(previous) and _is_number(current):
+        if _is_number(previous) and _is_number(current) and float(previous) == 0:  # type: ignore[arg-type]
             up = float(current) > 0  # type: ignore[arg-type]
             direction, text = ("up", "▲ from 0") if up else ("down", "▼ from 0")
         else:

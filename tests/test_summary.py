@@ -86,7 +86,12 @@ def test_an_undeclared_kpi_is_described_by_its_type_not_its_name():
 
 def test_relative_change_and_its_text():
     assert relative_change(100, 112) == pytest.approx(0.12)  # (112 - 100) / 100
-    assert relative_change(-50, -25) == pytest.approx(0.5)  # (-25 - -50) / |-50|
+    # no percentage of a negative base: -495 -> 1,016 is not "+305%"
+    assert relative_change(-495.21, 1016.0) is None and relative_change(-50, -25) is None
+    assert format_change(-495.21, 1016.0, "higher") == ("none", "–")
+    # rates move in percentage points: 23.4% -> 27.6% is +4.2 pp, not +17.9%
+    assert format_change(0.234, 0.276, "higher", Kind.RATE) == ("up", "▲ +4.2 pp (better)")
+    assert format_change(66.3, 65.0, "higher", Kind.PERCENT) == ("down", "▼ −1.3 pp (worse)")
     assert relative_change(0, 0) == 0.0
     assert relative_change(0, 5) is None and relative_change("a", 5) is None
     assert format_change(100, 112) == ("up", "▲ +12.0%")

@@ -952,10 +952,18 @@ def test_league_table_ranking_follows_the_planted_truth(sample_con):
         return stats.spearmanr(-place, true_per_cost[order]).statistic
 
     ranked = cmp.rank_campaigns(res, min_arm_size=30)
+    # the period's table shows the same expected profit as the history's for a campaign
+    period = res[res.start_date >= res.start_date.sort_values().iloc[-3]]
+    within = cmp.rank_campaigns(res, min_arm_size=30, within=period).set_index("campaign_id")
+    same = ranked.set_index("campaign_id").loc[within.index, "expected_incremental_profit"]
+    assert within.expected_incremental_profit.equals(same)
+    assert list(within["rank"]) == list(range(1, len(within) + 1))
     assert rho(cmp.league_table(res)) < 0.2  # the former order (raw incremental ROI)
     assert rho(cmp.league_table(ranked)) > 0.35
     # never a campaign expected to lose money above one expected to make money
-    first = ranked[ranked.evidence.isin(["profit likely", "loss likely", "inconclusive"])]
+    measured = ranked.evidence.isin(["profit likely", "loss likely", "inconclusive"])
+    first = ranked[measured & ranked.expected_profit_per_cost.notna()]  # with a cost
+    assert list(first.index) == list(range(len(first)))  # they come first
     signs = np.sign(first.expected_incremental_profit).tolist()
     assert signs == sorted(signs, reverse=True)
     assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))

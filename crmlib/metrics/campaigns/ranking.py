@@ -21,15 +21,19 @@ __all__ = ["RANKING_RULE", "rank_campaigns"]
 #: The league table's ranking rule, as the report states it.
 RANKING_RULE: str = (
     "Measured campaigns (a control group and at least min_arm_size treated and control "
-    "customers) first: those expected to make money before those expected to lose it, each "
-    "by expected incremental gross profit per unit of cost (the lift shrunk toward its "
-    "channel's), highest first (a zero-cost campaign by the sign of its profit alone); then "
-    "the others by attributed ROI; ties by campaign id."
+    "customers) with a cost first: those expected to make money before those expected to lose "
+    "it, each by expected incremental gross profit per unit of cost (the lift shrunk toward "
+    "its channel's), highest first; then the others (zero-cost campaigns among them: nothing "
+    "to divide by) by attributed ROI; ties by campaign id."
 )
 
 
 def rank_campaigns(
-    results: pd.DataFrame, *, min_arm_size: int = 30, alpha: float = 0.05
+    results: pd.DataFrame,
+    *,
+    min_arm_size: int = 30,
+    alpha: float = 0.05,
+    within: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return ``results`` with shrunk lifts, expected incremental gross profit and a rank.
 
@@ -41,6 +45,10 @@ def rank_campaigns(
         Treated and control customers a campaign needs to count as measured.
     alpha : float, default=0.05
         Intervals at ``1 - alpha``.
+    within : pandas.DataFrame, optional
+        Other :func:`campaign_results` (the reporting period's): the shrinkage is estimated
+        over ``results`` and these together, and only these are returned, ranked among
+        themselves. A campaign then has one expected profit in every table of a report.
 
     Returns
     -------
@@ -55,6 +63,12 @@ def rank_campaigns(
     """
     if int(min_arm_size) != min_arm_size or min_arm_size < 1:
         raise ParameterError(f"min_arm_size={min_arm_size!r} should be a whole number >= 1")
+    if within is not None:
+        both = pd.concat([results, within], ignore_index=True).drop_duplicates("campaign_id")
+        ranked = rank_campaigns(both, min_arm_size=min_arm_size, alpha=alpha)
+        mine = ranked[ranked.campaign_id.isin(within.campaign_id)].copy()
+        mine["rank"] = np.arange(1, len(mine) + 1)
+        return mine.reset_index(drop=True)
     df = results.copy()
     if len(df) == 0:
         for c in ("shrunk_lift", "expected_incremental_profit", "expected_profit_per_cost"):
@@ -94,13 +108,10 @@ def rank_campaigns(
         ["profit likely", "loss likely", "inconclusive", "too few customers"],
         default="not measured",
     )
-    profit = df.expected_incremental_profit.where(measured)
     per_cost = df.expected_profit_per_cost.where(measured)
-    # a zero-cost campaign has no profit per cost: its sign still places it
-    per_cost = per_cost.fillna(np.sign(profit) * np.inf)
     ranked = df.assign(
-        _first=profit.notna(),
-        _sign=np.sign(profit).fillna(0),
+        _first=per_cost.notna(),  # measured, with a cost to divide by
+        _sign=np.sign(per_cost).fillna(0),
         _key=per_cost.fillna(-np.inf),
         _roi=df.roi.fillna(-np.inf),
     ).sort_values(
