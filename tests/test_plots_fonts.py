@@ -77,3 +77,37 @@ def test_chinese_names_render_without_any_system_cjk_font(tmp_path):
     assert result["before"]  # the control: plain matplotlib draws empty boxes and warns
     assert result["after"] == []  # with the report theme, the project's own font draws them
     assert result["font"] == "Noto Sans CJK SC"
+
+
+def test_bold_chinese_text_writes_nothing_to_stderr(tmp_path):
+    """The packaged font is Regular only: on a machine without system CJK fonts, a bold CJK
+    title must not make matplotlib log a 'Failed to find font weight' notice (it would reach
+    the notebook's stderr)."""
+    conf = tmp_path / "fonts.conf"
+    (tmp_path / "no-fonts").mkdir()
+    conf.write_text(
+        f'<?xml version="1.0"?><fontconfig><dir>{tmp_path / "no-fonts"}</dir></fontconfig>'
+    )
+    script = (
+        "from matplotlib import font_manager as fm\n"
+        "fm.X11FontDirectories[:] = []\n"
+        "fm.OSXFontDirectories[:] = []\n"
+        "fm.fontManager = fm.FontManager()\n"
+        "fm.findfont = fm.fontManager.findfont\n"
+        "import matplotlib; matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from crmlib import plots\n"
+        "plots.set_theme()\n"
+        "fig, ax = plt.subplots(); ax.set_title('华东地区', fontweight='bold')\n"
+        "fig.canvas.draw()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "FONTCONFIG_FILE": str(conf)},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert "Failed to find font weight" not in out.stderr, out.stderr

@@ -8,6 +8,7 @@ never pays its import cost.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 
@@ -312,6 +313,20 @@ def _short_columns(
     return out, new_order
 
 
+class _MissingWeight(logging.Filter):
+    """Drops matplotlib's notice that a font has no bold file (it then draws the regular
+    one): the packaged CJK font is Regular only, and the notice would reach stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to find font weight" not in record.getMessage()
+
+
+def _quiet_missing_weights() -> None:
+    logger = logging.getLogger("matplotlib.font_manager")
+    if not any(isinstance(f, _MissingWeight) for f in logger.filters):
+        logger.addFilter(_MissingWeight())
+
+
 def set_theme() -> None:
     """Apply the report theme: seaborn whitegrid, Okabe-Ito palette, CJK-capable fonts.
 
@@ -322,6 +337,7 @@ def set_theme() -> None:
     batch backend such as ``Agg`` would drop every figure from the report).
     """
     cjk = cjk_font()
+    _quiet_missing_weights()
     _inline_png()  # first: switching the backend may reset rc parameters
     sns.set_theme(
         context="notebook",
