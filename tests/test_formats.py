@@ -72,3 +72,15 @@ def test_notebook_cells_hold_no_logic():
                 if isinstance(node, logic):
                     found.append(f"{path.name} cell {i}: {type(node).__name__} {ast.unparse(node)}")
     assert found == []
+
+
+def test_committed_notebooks_hold_no_stream_output():
+    """Warnings and prints (a font notice, a path) in a stored output would be checked by
+    nbval as part of the report and shown to analysts as if they mattered: none is stored."""
+    found = []
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("0*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream":
+                    found.append(f"{path.name} cell {i}: {''.join(out['text'])[:80]}")
+    assert found == []
