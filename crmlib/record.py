@@ -21,10 +21,12 @@ from crmlib.formats import NOT_REACHED, Kind, Kpi, format_value, kpi_spec
 __all__ = [
     "KPI_MIMETYPE",
     "KPI_SPEC_MIMETYPE",
+    "FINDINGS_MIMETYPE",
     "PREVIOUS_MIMETYPE",
     "record",
     "record_previous",
     "normalize_kpi",
+    "recorded_findings",
     "recorded_previous",
     "recorded_specs",
 ]
@@ -34,6 +36,10 @@ KPI_MIMETYPE = "application/vnd.crm-reports.kpis+json"
 
 #: MIME type of the KPIs' declarations, a list in recording order.
 KPI_SPEC_MIMETYPE = "application/vnd.crm-reports.kpi-specs+json"
+
+#: MIME type of a report's findings (:func:`crmlib.tables.findings`): sentences about
+#: computed numbers a reader must not miss, which the executive summary repeats.
+FINDINGS_MIMETYPE = "application/vnd.crm-reports.findings+json"
 
 #: MIME type of the KPIs of the previous period of the same length (:func:`record_previous`).
 PREVIOUS_MIMETYPE = "application/vnd.crm-reports.kpis-previous+json"
@@ -175,3 +181,14 @@ def recorded_previous(nb: dict) -> tuple[str, dict | None]:
             if isinstance(data, dict) and isinstance(data.get("values"), dict):
                 return str(data.get("label", "the previous period")), dict(data["values"])
     return "", None
+
+
+def recorded_findings(nb: dict) -> list[str]:
+    """Return the findings a notebook showed (:func:`crmlib.tables.findings`), in order."""
+    found: list[str] = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}).get(FINDINGS_MIMETYPE)
+            if isinstance(data, list):
+                found += [str(m) for m in data if isinstance(m, str) and m]
+    return found

@@ -19,7 +19,7 @@ readers):
 5. **Most breached SLA** - ``most_breached_sla_priority`` with, when recorded,
    ``most_breached_sla_ticket_share`` (a share of tickets, not of target checks).
 
-At most six sentences are returned. What a KPI is - count, money, rate, duration, its label
+At most seven sentences are returned. What a KPI is - count, money, rate, duration, its label
 and denominator - comes from its declaration (:class:`crmlib.formats.Kpi`, stored by
 :func:`crmlib.record` with the value); names are not parsed for it.
 """
@@ -27,7 +27,7 @@ and denominator - comes from its declaration (:class:`crmlib.formats.Kpi`, store
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +65,8 @@ RULES: tuple[str, ...] = (
     "the same length (else the previous run with the same parameters), ranked by relative "
     "change; the two largest changes of at least 1% are named (rates in percentage points; "
     "no percentage of a zero or negative base; not the number of clusters).",
+    "Verdicts: what the report's analysis says a reader must not miss (for example a "
+    "campaign too small to detect any realistic lift), as the report states it.",
     "Best and worst: when the report records the best and worst item by a measure "
     "(for example campaigns by incremental ROI), both are named with their values.",
     "Most breached SLA: when the report records the priority whose tickets missed a target "
@@ -321,8 +323,9 @@ def executive_summary(
     previous_as_of: str = "",
     previous_label: str = "",
     currency: str = "",
-    max_sentences: int = 6,
+    max_sentences: int = 7,
     specs: Specs | None = None,
+    findings: Sequence[str] = (),
 ) -> list[str]:
     """Return the summary sentences (plain text, not HTML) for a report's KPIs.
 
@@ -339,11 +342,13 @@ def executive_summary(
         2026-04-01)"); default: the previous run of ``previous_as_of``.
     currency : str
         Currency code shown with money KPIs.
-    max_sentences : int, default=6
+    max_sentences : int, default=7
         At most this many sentences (the rules' order decides which stay).
     specs : mapping, optional
         ``{name: Kpi}``, the declarations :func:`crmlib.record` stored with the values;
         a name without one is looked up with :func:`crmlib.formats.kpi_spec`.
+    findings : sequence of str
+        The report's findings (:func:`crmlib.tables.findings`), stated after the movements.
 
     Returns
     -------
@@ -378,6 +383,7 @@ def executive_summary(
             sentences.append(f"The largest {biggest} against {against}: {parts}.")
         else:
             sentences.append(f"No headline number moved by 1% or more against {against}.")
+    sentences += [str(f) for f in findings]
     sentences += _best_worst(kpis, specs, currency)
     sentences += _sla(kpis, specs)
     return sentences[:max_sentences]

@@ -284,16 +284,35 @@ def notice(text: str) -> HTML:
     return HTML(f"<p class='crm-notice'><em>{_bounded(text, TEXT_MAX_CHARS)}</em></p>")
 
 
-def findings(messages: Iterable[str]) -> HTML | None:
+class _Findings:
+    """Findings shown as HTML and stored as data, so the executive summary can repeat them."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from crmlib.record import FINDINGS_MIMETYPE
+
+        html_text = "".join(
+            f"<p class='crm-finding'>{_bounded(m, TEXT_MAX_CHARS)}</p>" for m in self.messages
+        )
+        return {
+            "text/html": html_text,
+            "text/plain": "\n".join(self.messages),
+            FINDINGS_MIMETYPE: [m[:TEXT_MAX_CHARS] for m in self.messages],
+        }
+
+
+def findings(messages: Iterable[str]) -> _Findings | None:
     """Return what the numbers above say a reader must not miss, or None when nothing.
 
     Unlike :func:`notices` (a number the data cannot give), a finding is about numbers that
     were computed - for example that a campaign was too small to detect any realistic lift.
+    The findings are also stored as data (:data:`crmlib.record.FINDINGS_MIMETYPE`), and the
+    executive summary states them as the report's verdicts.
     """
-    parts = [
-        f"<p class='crm-finding'>{_bounded(str(m), TEXT_MAX_CHARS)}</p>" for m in messages if m
-    ]
-    return HTML("".join(parts)) if parts else None
+    found = [str(m) for m in messages if m]
+    return _Findings(found) if found else None
 
 
 def notices(messages: Iterable[str]) -> HTML | None:

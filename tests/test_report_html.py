@@ -470,3 +470,19 @@ def test_the_first_run_compares_with_the_previous_period_in_the_data(tmp_path):
     segments = next(t for t in tiles if "Customer segments" in t)
     assert "crm-tile-change" not in segments  # a change in the number of clusters means nothing
     assert "no earlier run" not in page
+
+
+def test_findings_reach_the_executive_summary(tmp_path):
+    from crmlib.tables import findings
+
+    shown = findings(["Campaign K1 is inconclusive: it could only have detected 15.7 pp."])
+    bundle = shown._repr_mimebundle_()
+    nb = _executed()
+    cell = new_code_cell("findings(...)")
+    cell.outputs = [new_output("execute_result", data=bundle, execution_count=3)]
+    kpis = next(c for c in nb.cells if c.source == "crmlib.record(...)")
+    nb.cells.insert(nb.cells.index(kpis) + 1, cell)
+    page = _export(tmp_path / "2025-03-20", nb)
+    summary = re.search(r"Executive summary</h2><ul>(.*?)</ul>", page, re.S).group(1)
+    assert "Campaign K1 is inconclusive: it could only have detected 15.7 pp." in summary
+    assert findings([]) is None and findings(["", None]) is None

@@ -186,18 +186,18 @@ def test_partial_best_worst_and_sla_without_rate():
     ]
 
 
-def test_at_most_six_sentences_and_nothing_without_kpis():
+def test_at_most_seven_sentences_and_nothing_without_kpis():
     many = {f"x{i}_total": i + 1 for i in range(10)}
     many |= {f"y{i}_rate": 0.1 for i in range(10)}
     many |= {"best_a_b": "p", "best_c_d": "q", "best_e_f": "r", "best_g_h": "s"}
-    assert len(executive_summary(many, dict(many))) == 6
+    assert len(executive_summary(many, dict(many))) == 7
     assert executive_summary({}) == [
         "This report recorded no headline numbers, so there is nothing to summarise."
     ]
 
 
 def test_rules_are_stated():
-    assert len(RULES) == 6 and all(rule.endswith(".") for rule in RULES)
+    assert len(RULES) == 7 and all(rule.endswith(".") for rule in RULES)
 
 
 def test_best_and_worst_by_hand():
@@ -249,3 +249,17 @@ def test_a_median_not_reached_is_stored_null_shown_and_said_as_not_reached(monke
     crmlib.record(median_resolution_hours=None)
     plain = Kpi.from_dict(shown[1][KPI_SPEC_MIMETYPE][0])
     assert plain.state == "" and format_value(None, plain, compact=True) == "n/a"
+
+
+def test_findings_are_stated_as_verdicts_after_the_movements():
+    kpis = {"revenue_total": 100.0, "campaigns_total": 2}
+    previous = {"revenue_total": 200.0, "campaigns_total": 2}
+    verdict = (
+        "Campaign K1 is inconclusive: with 40 customers per arm it could only have detected a "
+        "lift above 15.7 percentage points."
+    )
+    sentences = executive_summary(
+        kpis, previous, previous_label="the previous 90 days", findings=[verdict]
+    )
+    moves = next(i for i, t in enumerate(sentences) if t.startswith("The largest movement"))
+    assert sentences[moves + 1] == verdict

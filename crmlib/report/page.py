@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from crmlib.formats import Kpi, format_value
-from crmlib.record import KPI_MIMETYPE, recorded_previous, recorded_specs
+from crmlib.record import KPI_MIMETYPE, recorded_findings, recorded_previous, recorded_specs
 
 _TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -98,6 +98,7 @@ class _Page:
     previous_as_of: str = ""  # what the tiles' changes compare with, in a few words
     previous: dict | None = None
     previous_label: str = ""  # the same, as the summary names it
+    findings: list[str] = field(default_factory=list)  # the report's verdicts, for the summary
     status: str = "ok"  # ok / failed / skipped
     error: str = ""
     notebook_link: str = ""
@@ -164,6 +165,7 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
         previous_as_of=previous_as_of,
         previous=previous,
         previous_label=previous_label,
+        findings=recorded_findings(nb),
         status=status,
         error=error,
         notebook_link=nb_path.name,
@@ -459,6 +461,7 @@ def _page_parts(page: _Page) -> dict[str, str]:
             previous_label=page.previous_label,
             currency=page.currency,
             specs=page.specs,
+            findings=page.findings,
         )
         items = "".join(f"<li>{e(s)}</li>" for s in sentences)
         rules = "".join(f"<li>{e(r)}</li>" for r in RULES)
