@@ -173,22 +173,30 @@ def record_previous(period_end: dt.date, lookback_days: int, **kpis: object) -> 
     display(bundle, raw=True)
 
 
+def _stored(nb: dict, mimetype: str) -> list:
+    """The values of ``mimetype`` in a notebook's outputs, in order."""
+    return [
+        out.get("data", {})[mimetype]
+        for cell in nb.get("cells", [])
+        for out in cell.get("outputs", [])
+        if mimetype in out.get("data", {})
+    ]
+
+
 def recorded_previous(nb: dict) -> tuple[str, dict | None]:
     """Return ``(label, values)`` of the previous period a notebook recorded, or ``("", None)``."""
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            data = out.get("data", {}).get(PREVIOUS_MIMETYPE)
-            if isinstance(data, dict) and isinstance(data.get("values"), dict):
-                return str(data.get("label", "the previous period")), dict(data["values"])
+    for data in _stored(nb, PREVIOUS_MIMETYPE):
+        if isinstance(data, dict) and isinstance(data.get("values"), dict):
+            return str(data.get("label", "the previous period")), dict(data["values"])
     return "", None
 
 
 def recorded_findings(nb: dict) -> list[str]:
     """Return the findings a notebook showed (:func:`crmlib.tables.findings`), in order."""
-    found: list[str] = []
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []):
-            data = out.get("data", {}).get(FINDINGS_MIMETYPE)
-            if isinstance(data, list):
-                found += [str(m) for m in data if isinstance(m, str) and m]
-    return found
+    return [
+        str(m)
+        for data in _stored(nb, FINDINGS_MIMETYPE)
+        if isinstance(data, list)
+        for m in data
+        if isinstance(m, str) and m
+    ]

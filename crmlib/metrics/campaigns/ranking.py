@@ -16,7 +16,7 @@ from crmlib.errors import ParameterError
 from crmlib.metrics.campaigns.counts import _MEASURED
 from crmlib.stats import shrink_toward_group_means, z_for_confidence
 
-__all__ = ["RANKING_RULE", "rank_campaigns"]
+__all__ = ["RANKING_RULE", "add_expected_profit", "rank_campaigns"]
 
 #: The league table's ranking rule, as the report states it.
 RANKING_RULE: str = (
@@ -26,6 +26,66 @@ RANKING_RULE: str = (
     "its channel's), highest first; then the others (zero-cost campaigns among them: nothing "
     "to divide by) by attributed ROI; ties by campaign id."
 )
+
+
+def add_expected_profit(
+    df: pd.DataFrame,
+    *,
+    lift_se: pd.Series,
+    measured: pd.Series,
+    was_measured: pd.Series,
+    treated: pd.Series,
+    cost: pd.Series,
+    margin: pd.Series | float,
+    alpha: float,
+) -> pd.DataFrame:
+    """Shrink each measured row's lift toward its channel's and turn it into expected profit.
+
+    The one computation behind the league table (:func:`rank_campaigns`, a row per campaign)
+    and the plan (a row per segment and channel). ``df`` holds ``lift``, ``channel``,
+    ``revenue`` and ``converted``. Rows where ``measured`` holds have their lift shrunk
+    (:func:`crmlib.stats.shrink_toward_group_means`); expected incremental gross profit =
+    shrunk lift x ``treated`` x revenue per conversion (the row's, else its channel's) x
+    ``margin`` - ``cost``, with the interval of the shrunk lift at ``1 - alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` (changed in place) with ``shrunk_lift`` (``_low``/``_high``),
+        ``expected_incremental_profit`` (``_low``/``_high``), ``expected_profit_per_cost``
+        and ``evidence``: "profit likely" / "loss likely" when the profit interval lies
+        above / below zero, else "inconclusive"; "too few customers" where ``was_measured``
+        holds but ``measured`` does not; else "not measured".
+    """
+    z = z_for_confidence(1 - alpha)
+    post, post_se = shrink_toward_group_means(
+        df.lift.where(measured), lift_se.where(measured), df.channel
+    )
+    df["shrunk_lift"] = post
+    df["shrunk_lift_low"] = post - z * post_se
+    df["shrunk_lift_high"] = post + z * post_se
+    converted = df.converted.astype(float)
+    per_conversion = df.revenue / converted.where(converted > 0)
+    by_channel = df.groupby("channel")
+    channel_rpc = by_channel.revenue.transform("sum") / by_channel.converted.transform("sum").where(
+        lambda v: v > 0
+    )
+    value = per_conversion.fillna(channel_rpc) * margin
+    for suffix in ("", "_low", "_high"):
+        lift = df[f"shrunk_lift{suffix}"]
+        df[f"expected_incremental_profit{suffix}"] = lift * treated * value - cost
+    df["expected_profit_per_cost"] = df.expected_incremental_profit / cost.where(cost > 0)
+    df["evidence"] = np.select(
+        [
+            measured & (df.expected_incremental_profit_low > 0),
+            measured & (df.expected_incremental_profit_high < 0),
+            measured,
+            was_measured,
+        ],
+        ["profit likely", "loss likely", "inconclusive", "too few customers"],
+        default="not measured",
+    )
+    return df
 
 
 def rank_campaigns(
@@ -79,34 +139,15 @@ def rank_campaigns(
     pt = (df.converted.astype(float) + 0.5) / (nt + 1)
     pc = (df.control_converted.astype(float) + 0.5) / (nc + 1)
     se = np.sqrt(pt * (1 - pt) / nt.where(nt > 0) + pc * (1 - pc) / nc.where(nc > 0))
-    post, post_se = shrink_toward_group_means(
-        df.lift.where(measured), se.where(measured), df.channel
-    )
-    z = z_for_confidence(1 - alpha)
-    df["shrunk_lift"] = post
-    df["shrunk_lift_low"] = post - z * post_se
-    df["shrunk_lift_high"] = post + z * post_se
-    converted = df.converted.astype(float)
-    per_conversion = df.revenue / converted.where(converted > 0)
-    by_channel = df.groupby("channel")
-    channel_rpc = by_channel.revenue.transform("sum") / by_channel.converted.transform("sum").where(
-        lambda v: v > 0
-    )
-    value = per_conversion.fillna(channel_rpc) * df.gross_margin.astype(float)
-    cost = df.cost.astype(float)
-    for suffix in ("", "_low", "_high"):
-        lift = df[f"shrunk_lift{suffix}"]
-        df[f"expected_incremental_profit{suffix}"] = lift * nt * value - cost
-    df["expected_profit_per_cost"] = df.expected_incremental_profit / cost.where(cost > 0)
-    df["evidence"] = np.select(
-        [
-            measured & (df.expected_incremental_profit_low > 0),
-            measured & (df.expected_incremental_profit_high < 0),
-            measured & df.expected_incremental_profit.notna(),
-            df.lift_status == _MEASURED,
-        ],
-        ["profit likely", "loss likely", "inconclusive", "too few customers"],
-        default="not measured",
+    add_expected_profit(
+        df,
+        lift_se=se,
+        measured=measured,
+        was_measured=df.lift_status == _MEASURED,
+        treated=nt,
+        cost=df.cost.astype(float),
+        margin=df.gross_margin.astype(float),
+        alpha=alpha,
     )
     per_cost = df.expected_profit_per_cost.where(measured)
     ranked = df.assign(

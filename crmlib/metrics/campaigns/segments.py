@@ -20,10 +20,10 @@ from crmlib.metrics.campaigns.counts import (
 )
 from crmlib.metrics.campaigns.kpis import _NO_TREATED
 from crmlib.metrics.campaigns.margin import AUTO, resolve_margin
+from crmlib.metrics.campaigns.ranking import add_expected_profit
 from crmlib.metrics.campaigns.results import _add_lift, _add_rates_and_money, _pooled_by, _ratio
 from crmlib.metrics.core import segments_table
 from crmlib.metrics.text import label
-from crmlib.stats import shrink_toward_group_means, z_for_confidence
 from crmlib.warehouse import (
     empty_frame,
     fetch,
@@ -196,43 +196,21 @@ def _expected_profit(
     shrunk lift x treated x revenue per conversion (the cell's, else the channel's) x gross
     margin - cost, with the interval from the shrunk lift's.
     """
-    z = z_for_confidence(1 - alpha)
     measured = (
         (plan.campaigns_measured > 0)
         & (plan.measured_targeted >= min_arm_size)
         & (plan.measured_control >= min_arm_size)
     )
-    post, post_se = shrink_toward_group_means(
-        plan.lift.where(measured), plan.lift_se.where(measured), plan.channel
+    return add_expected_profit(
+        plan,
+        lift_se=plan.lift_se,
+        measured=measured,
+        was_measured=plan.campaigns_measured > 0,
+        treated=plan.measured_targeted.astype(float),
+        cost=plan.measured_cost.astype(float),
+        margin=np.nan if margin is None else margin,
+        alpha=alpha,
     )
-    plan["shrunk_lift"] = post
-    plan["shrunk_lift_low"] = post - z * post_se
-    plan["shrunk_lift_high"] = post + z * post_se
-    per_conv = _ratio(plan.revenue, plan.converted)
-    channel_rpc = plan.groupby("channel").revenue.transform("sum") / plan.groupby(
-        "channel"
-    ).converted.transform("sum").where(lambda v: v > 0)
-    value = per_conv.fillna(channel_rpc) * (np.nan if margin is None else margin)
-    treated = plan.measured_targeted.astype(float)
-    cost = plan.measured_cost.astype(float)
-    for suffix, lift in (
-        ("", post),
-        ("_low", plan.shrunk_lift_low),
-        ("_high", plan.shrunk_lift_high),
-    ):
-        plan[f"expected_incremental_profit{suffix}"] = lift * treated * value - cost
-    plan["expected_profit_per_cost"] = plan.expected_incremental_profit / cost.where(cost > 0)
-    plan["evidence"] = np.select(
-        [
-            measured & (plan.expected_incremental_profit_low > 0),
-            measured & (plan.expected_incremental_profit_high < 0),
-            measured,
-            plan.campaigns_measured > 0,
-        ],
-        ["profit likely", "loss likely", "inconclusive", "too few customers"],
-        default="not measured",
-    )
-    return plan
 
 
 def segment_channel_plan(
