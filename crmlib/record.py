@@ -183,12 +183,15 @@ def _stored(nb: dict, mimetype: str) -> list:
     ]
 
 
-def recorded_previous(nb: dict) -> tuple[str, dict | None]:
-    """Return ``(label, values)`` of the previous period a notebook recorded, or ``("", None)``."""
+def recorded_previous(nb: dict) -> tuple[str, int, dict | None]:
+    """Return ``(label, days, values)`` of the previous period a notebook recorded, or
+    ``("", 0, None)``."""
     for data in _stored(nb, PREVIOUS_MIMETYPE):
         if isinstance(data, dict) and isinstance(data.get("values"), dict):
-            return str(data.get("label", "the previous period")), dict(data["values"])
-    return "", None
+            label = str(data.get("label", "the previous period"))
+            days = data.get("days")
+            return label, days if isinstance(days, int) else 0, dict(data["values"])
+    return "", 0, None
 
 
 def recorded_findings(nb: dict) -> list[str]:

@@ -146,11 +146,10 @@ def _page_context(nb, nb_path: Path, html_path: Path) -> _Page:
     same = _comparable(values)
     previous_as_of, previous = _previous_kpis(html_path.parent.parent, as_of, name, same)
     previous_label = f"the previous run ({previous_as_of})" if previous_as_of else ""
-    in_data_label, in_data = recorded_previous(nb)
+    in_data_label, days, in_data = recorded_previous(nb)
     if in_data is not None:  # the previous period of the same length, from the first run
         previous, previous_label = in_data, in_data_label
-        days = in_data_label.split(" days", 1)[0].rsplit(" ", 1)[-1]
-        previous_as_of = f"previous {days} days"
+        previous_as_of = f"previous {days} days" if days else "previous period"
     return _Page(
         name=name,
         title=str(crm.get("title") or name),
