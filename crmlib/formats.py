@@ -101,6 +101,10 @@ class Column:
         The values are ``(low, high)`` pairs, shown ``low to high``.
     na : str
         Text of a missing value (default blank).
+    detail : bool
+        A column behind the conclusion (the counts a rate is computed from, an id): a
+        report shows it when the reader asks ("Show all columns"), so the key columns fit
+        the screen; print and a page without script show every column.
     """
 
     kind: Kind
@@ -109,6 +113,7 @@ class Column:
     unit: str = ""
     interval: bool = False
     na: str = ""
+    detail: bool = False
 
 
 #: The two declarations most tables need.
@@ -230,6 +235,8 @@ def format_value(
             return column.na
         lo = _one(float(low), column, compact, currency)
         hi = _one(float(high), column, compact, currency)
+        if lo == hi == NOT_REACHED:  # neither bound reached: "not reached", once
+            return lo
         if column.kind == Kind.POINTS:  # the unit once: "+0.12 to +1.30 pp"
             lo = lo.removesuffix(" pp")
         return f"{lo} to {hi}"

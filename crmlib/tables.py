@@ -139,33 +139,133 @@ def style_table(
     }
     text_kinds = (formats.Kind.TEXT,)
     numeric = {c for c, spec in specs.items() if spec is not None and spec.kind not in text_kinds}
-    headers = [formats.header(c, specs[c], currency) for c in shown.columns]
+    shown_cols = _display_columns(list(shown.columns), specs, currency)
     head = "".join(
-        f"<th style='text-align:{'right' if c in numeric else 'left'}'>{_bounded(h)}</th>"
-        for c, h in zip(shown.columns, headers, strict=True)
+        f"<th style='text-align:{'right' if col.source[0] in numeric else 'left'}'"
+        f"{_classes(col.spec, interval=False)}>{_bounded(col.header)}</th>"
+        for col in shown_cols
     )
+    hidden = sum(1 for col in shown_cols if col.spec is not None and col.spec.detail)
+    position = {c: i for i, c in enumerate(shown.columns)}
+    collapse = len(shown) > COLLAPSE_AFTER + 2  # hiding one or two rows helps nobody
     rows = []
-    for values in shown.itertuples(index=False, name=None):
+    for r, values in enumerate(shown.itertuples(index=False, name=None)):
         cells = []
-        for c, v in zip(shown.columns, values, strict=True):
-            spec = specs[c]
+        for col in shown_cols:
+            v = tuple(values[position[c]] for c in col.source)
+            v = v[0] if len(v) == 1 else v
+            spec = col.spec
             if spec is not None:
                 text = formats.format_value(v, spec)
+                if spec.interval:  # an interval may wrap after "to", never before its unit
+                    text = text.replace(" pp", "\u00a0pp")
             elif isinstance(v, pd.Timestamp):
                 text = v.strftime("%Y-%m-%d")
             else:
                 text = "" if _isna(v) else str(v)
-            align = "right" if c in numeric else "left"
-            cells.append(f"<td style='text-align:{align}'>{_bounded(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+            classes = _classes(spec)
+            if col.source[0] in numeric:
+                key = _sort_key(v[0] if isinstance(v, tuple) else v)
+                cells.append(f"<td style='text-align:right'{classes}{key}>{_bounded(text)}</td>")
+            else:
+                cells.append(f"<td style='text-align:left'{classes}>{_bounded(text)}</td>")
+        more = " class='crm-more'" if collapse and r >= COLLAPSE_AFTER else ""
+        rows.append(f"<tr{more}>" + "".join(cells) + "</tr>")
     cap = caption
     if len(df) > max_rows:
         cap = f"{caption} (first {max_rows:,} of {len(df):,} rows)".strip()
     cap_html = f"<caption>{_bounded(cap, TEXT_MAX_CHARS)}</caption>" if cap else ""
+    extra = f" data-rows='{len(shown)}' data-show='{COLLAPSE_AFTER}'" if collapse else ""
+    extra += f" data-details='{hidden}'" if hidden else ""
     return HTML(
-        f"<table class='crm-table'>{cap_html}<thead><tr>{head}</tr></thead>"
+        f"<table class='crm-table'{extra}>{cap_html}<thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+#: A table longer than this shows its first ``COLLAPSE_AFTER`` rows in a report, with a
+#: button opening the rest (the page's small script; without it, and in print, every row
+#: shows).
+COLLAPSE_AFTER: int = 12
+
+#: By this package's convention (:func:`crmlib.metrics.core.with_rate`, the Kaplan-Meier
+#: tables) the columns ``<x>_low`` / ``<x>_high`` (or ``<x>_ci_low`` / ``<x>_ci_high``)
+#: are the bounds of a 95% interval; a table shows them as one column "low to high".
+INTERVAL_LABEL: str = "95% interval"
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One column of a displayed table: its source column(s), header and declaration."""
+
+    source: tuple[str, ...]
+    header: str
+    spec: object
+
+
+def _display_columns(columns: list[str], specs: dict, currency: str) -> list[_Shown]:
+    """The columns a reader sees: the frame's, with each declared bound pair as one column.
+
+    A pair ``<x>_low`` / ``<x>_high`` of the same declared kind becomes one interval
+    column where ``<x>_low`` stood, headed "<label of x> 95% interval"; the frame keeps
+    its numbers (analysts compute with them), only the reading is shorter.
+    """
+    from crmlib import formats
+
+    out, skip = [], set()
+    for c in columns:
+        if c in skip:
+            continue
+        spec = specs[c]
+        pair = _bound_pair(c, columns)
+        high = specs.get(pair[1]) if pair else None
+        if pair and spec is not None and high is not None and high.kind == spec.kind:
+            skip.add(pair[1])
+            base = pair[2]
+            label = formats.header(base, specs.get(base)) if base in specs else base
+            label = label.replace("_", " ")
+            merged = replace(spec, interval=True, label=f"{label} {INTERVAL_LABEL}", na="n/a")
+            out.append(_Shown((c, pair[1]), formats.header(c, merged, currency), merged))
+        else:
+            out.append(_Shown((c,), formats.header(c, spec, currency), spec))
+    return out
+
+
+def _bound_pair(column: str, columns: list[str]) -> tuple[str, str, str] | None:
+    """``(low, high, base)`` when ``column`` is the low bound of a pair in ``columns``."""
+    for low, high in (("_ci_low", "_ci_high"), ("_low", "_high")):
+        if column.endswith(low):
+            base = column[: -len(low)]
+            if base + high in columns:
+                return column, base + high, base
+    return None
+
+
+def _classes(spec: object, interval: bool = True) -> str:
+    """``class`` attribute of a cell: ``iv`` (an interval, may wrap), ``crm-detail``."""
+    names = []
+    if interval and spec is not None and spec.interval:
+        names.append("iv")
+    if spec is not None and spec.detail:
+        names.append("crm-detail")
+    return f" class='{' '.join(names)}'" if names else ""
+
+
+def _sort_key(v: object) -> str:
+    """``data-v`` attribute holding a cell's number for the page's column sorting."""
+    if isinstance(v, bool) or _isna(v):
+        return ""
+    if isinstance(v, pd.Timestamp | dt.date):
+        return ""
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if x != x:
+        return ""
+    if x in (float("inf"), float("-inf")):  # a median not reached sorts past every number
+        return f" data-v='{'-' if x < 0 else ''}Infinity'"
+    return f" data-v='{x!r}'"
 
 
 def _column_spec(s: pd.Series, declared, money: bool, percent: bool, decimals: int | None):

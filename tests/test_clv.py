@@ -654,3 +654,31 @@ def test_the_holdout_chooses_the_purchase_model_and_reports_both(sample_con):
     assert type(models.bgnbd).model_name == check.chosen
     with pytest.raises(ParameterError, match="purchase_model='X' should be one of"):
         clv.fit_value_models(check.calibration, purchase_model="X")
+    # the verdict quotes the chosen model's error on the holdout weeks: totals from the
+    # comparison table's per-customer means (its own computation), 26 weeks
+    (verdict,) = check.findings()
+    row = table.loc[(check.chosen, "all")]
+    actual, predicted = row.actual_mean * row.customers, row.predicted_mean * row.customers
+    assert "last 26 weeks" in verdict and check.chosen in verdict
+    assert f"predicted {predicted:,.0f} purchases where the customers made {actual:,.0f}" in (
+        verdict
+    )
+    assert f"({row.relative_error:+.0%})" in verdict
+    large = abs(row.relative_error) > clv.holdout.LARGE_HOLDOUT_ERROR
+    assert ("rough guide" in verdict) == large
+
+
+def test_an_unmade_holdout_check_is_a_caveat_too():
+    orders = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "order_date": pd.to_datetime(["2026-01-02", "2026-01-20", "2026-01-25"]),
+            "revenue": [10.0, 20.0, 5.0],
+        }
+    )
+    check = clv.holdout_check(orders, dt.date(2026, 2, 1), 26)
+    assert not check.ok
+    assert check.findings() == [
+        "The lifetime-value forecast is unchecked: the holdout check could not be made on "
+        "this data (see the section on the purchase model)."
+    ]

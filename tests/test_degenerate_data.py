@@ -168,8 +168,8 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     ("communications", "direction"): {
         "02_ctm": (
             [
-                "Success rate per direction and channel (successes / with_outcome; all = all "
-                "rows): The communications table has no direction column."
+                "Success rate per direction and channel (successes / communications with an "
+                "outcome; all = all rows): The communications table has no direction column."
             ],
             set(),
         )
@@ -183,7 +183,7 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     ("communications", "satisfaction"): {
         "02_ctm": (
             ["CSAT per month: The communications table has no satisfaction column"],
-            {"avg_satisfaction", "csat_pct", "customer_satisfaction_index"},
+            {"avg_satisfaction", "contact_csat_pct", "customer_satisfaction_index"},
         )
     },
     ("campaign_contacts", "group"): {
@@ -242,7 +242,7 @@ SHOWS: dict[tuple[str, str], dict[str, tuple[list[str], set[str]]]] = {
     ("tickets", "satisfaction"): {
         "04_csm": (
             ["CSAT is n/a: The tickets table has no satisfaction column"],
-            {"csat_pct", "csat_response_rate"},
+            {"ticket_csat_pct", "csat_response_rate"},
         )
     },
 }
@@ -262,8 +262,8 @@ SHOWS_ALL: dict[str, dict[str, tuple[list[str], set[str]]]] = {
 #: Notes of single drops that another missing column words differently in the all-case.
 REWORDED_IN_ALL = {
     # without an outcome column either, the success tables name the outcome first
-    "Success rate per direction and channel (successes / with_outcome; all = all rows): "
-    "The communications table has no direction column.",
+    "Success rate per direction and channel (successes / communications with an outcome; "
+    "all = all rows): The communications table has no direction column.",
     "Reopen rate is n/a: The tickets table has no reopens column",
     "no campaign of the period is measurable (no control group)",  # also no conversion data
 }
@@ -402,7 +402,7 @@ def test_a_contact_centre_export_renders_the_communications_report(small_sample,
     assert status == {"01_cdm": "skipped", "02_ctm": "ok", "03_cmm": "skipped", "04_csm": "skipped"}
     kpis = json.loads((result.folder / "kpis.json").read_text())["02_ctm"]
     assert kpis["contacts_per_customer"] is None and kpis["customers_not_contacted"] is None
-    assert kpis["communications_total"] > 0 and kpis["csat_pct"] > 0
+    assert kpis["communications_total"] > 0 and kpis["contact_csat_pct"] > 0
     notes = " | ".join(_notices(result.folder / "02_ctm.html"))
     for section in (
         "Contact frequency per customer needs the customers table",

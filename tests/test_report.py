@@ -277,3 +277,37 @@ def test_as_of_after_the_data_is_a_banner_on_every_report(tiny_data, books, tmp_
 def test_as_of_before_the_data_is_refused(tiny_data, books, tmp_path):
     with pytest.raises(ParameterError, match="before the first event in the data"):
         render(tiny_data, out=tmp_path / "r", notebooks_dir=books, as_of="2024-06-30")
+
+
+def test_a_render_says_which_section_is_running(tmp_path):
+    """The progress engine says each ``##`` section as its first code cell starts."""
+    import papermill
+
+    from crmlib.report.progress import progress_engine
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("x = 1"),
+            nbformat.v4.new_markdown_cell("# Title\n\n## Orders"),
+            new_code_cell("y = x + 1"),
+            new_code_cell("z = y"),
+            nbformat.v4.new_markdown_cell("## 客户 by city"),
+            new_code_cell("print(z)"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    src = tmp_path / "n.ipynb"
+    nbformat.write(nb, src)
+    said: list[str] = []
+    papermill.execute_notebook(
+        str(src),
+        str(tmp_path / "out.ipynb"),
+        kernel_name="python3",
+        progress_bar=False,
+        engine_name=progress_engine("n", said.append),
+    )
+    assert said == [
+        "    n: starting (6 cells, 2 sections)",
+        "    n: section 1/2, Orders (cell 3/6)",
+        "    n: section 2/2, 客户 by city (cell 6/6)",
+    ]

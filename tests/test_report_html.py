@@ -4,6 +4,7 @@ Most tests export hand-built "executed" notebooks (no kernel), so they are fast;
 renders a throwaway notebook twice through papermill and compares the bytes.
 """
 
+import base64
 import hashlib
 import json
 import re
@@ -111,9 +112,20 @@ def test_report_page_header_contents_summary_and_tiles(tmp_path):
     (out / "2025-02-28" / "kpis.json").write_text(json.dumps(previous))
     page = _export(out / "2025-03-20", _executed())
 
-    # offline and codeless: nothing to load, no code, no parameters cell
-    for banned in ("<script", "<link", "@import", "http://", "https://", "report_context("):
+    # offline and codeless: nothing to load, no code, no parameters cell; the one script is
+    # the package's own, the same bytes on every page, and the only one the policy allows
+    from crmlib.report.page import CONTENT_SECURITY_POLICY, PAGE_SCRIPT
+
+    for banned in ("<link", "@import", "http://", "https://", "report_context("):
         assert banned not in page
+    assert re.findall(r"<script>(.*?)</script>", page, re.S) == [PAGE_SCRIPT]
+    assert page.count("<script") == 1
+    digest = base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in CONTENT_SECURITY_POLICY
+    assert f'<meta content="{CONTENT_SECURITY_POLICY}" http-equiv="Content-Security-Policy"/>' in (
+        page
+    )
+    assert "default-src 'none'" in CONTENT_SECURITY_POLICY
     assert "reporting period in days" in page  # the parameters' help, in "Parameters used"
     assert "lookback_days" in page and '<td style="text-align:left">30</td>' in page
     # header: escaped title, as_of, period of 30 days ending 2025-03-20, analysts' copy
@@ -376,6 +388,11 @@ def test_declared_numbers_stay_numbers_and_are_right_aligned(tmp_path):
     nb.cells[5].outputs.append(new_output("display_data", data={"text/html": html}))
     page = _export(tmp_path / "2025-03-20", nb)
     table = re.search(r"<table class=\"crm-table\">.*?</table>", page, re.S).group(0)
+    # the page's column sorting reads the number, never the text: "1,636.40" sorts as
+    # 1636.4, a missing cost and a text column carry no number
+    tds = re.findall(r"<td([^>]*)>", table)
+    keys = [(re.findall(r'data-v="([^"]+)"', attrs) or [""])[0] for attrs in tds]
+    assert keys == ["", "1636.4", "0.012", "0.065", "", "3.0", "", "", "-0.004", "", "", "4.0"]
     heads = re.findall(r"<th style=\"text-align:(\w+)\">(.*?)</th>", table)
     assert heads == [
         ("left", "campaign"),
@@ -385,7 +402,7 @@ def test_declared_numbers_stay_numbers_and_are_right_aligned(tmp_path):
         ("left", "code"),
         ("right", "orders"),
     ]
-    cells = re.findall(r"<td style=\"text-align:(\w+)\">(.*?)</td>", table)
+    cells = re.findall(r"<td[^>]*style=\"text-align:(\w+)\"[^>]*>(.*?)</td>", table)
     assert cells[:6] == [
         ("left", "K1"),
         ("right", "1,636.40"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -93,3 +95,58 @@ def test_model_sections_say_why_when_the_models_cannot_be_trusted():
     sizes = cmm.control_group_sizes(np.nan)
     shown = style_table(cmm.group_size_table(sizes)).data
     assert "No campaign has a measured control group" in shown
+
+
+def test_bound_pairs_read_as_one_interval_column():
+    """``x_low``/``x_high`` (and ``x_ci_low``/``x_ci_high``) show as one "low to high"
+    column where the low bound stood; the frame keeps its numbers."""
+    from crmlib.formats import RATE, attach
+
+    df = attach(
+        pd.DataFrame(
+            {
+                "channel": ["a", "b"],
+                "csat": [0.5, 0.7],
+                "csat_low": [0.4, np.nan],
+                "csat_high": [0.6, np.nan],
+                "median_hours": [3.0, np.inf],
+                "median_ci_low": [2.0, np.inf],
+                "median_ci_high": [4.5, np.inf],
+                "lonely_low": [1.0, 2.0],
+            }
+        ),
+        csat=RATE,
+        csat_low=RATE,
+        csat_high=RATE,
+    )
+    html = style_table(df).data
+    heads = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", html)
+    assert heads == [
+        "channel", "csat", "csat 95% interval", "median hours", "median 95% interval",
+        "lonely low",
+    ]  # fmt: skip
+    cells = re.findall(r"<td(?: [^>]*)?>(.*?)</td>", html)
+    assert cells[:6] == ["a", "50.0%", "40.0% to 60.0%", "3.00", "2.00 to 4.50", "1.00"]
+    assert cells[6:] == ["b", "70.0%", "n/a", NOT_REACHED, NOT_REACHED, "2.00"]
+    assert list(df.columns)[2:4] == ["csat_low", "csat_high"]  # the frame is unchanged
+
+
+def test_long_tables_collapse_and_detail_columns_wait_to_be_asked_for():
+    from crmlib.formats import Column, Kind, attach
+    from crmlib.tables import COLLAPSE_AFTER
+
+    n = COLLAPSE_AFTER + 5
+    df = attach(
+        pd.DataFrame({"name": [f"c{i}" for i in range(n)], "lift": range(n), "id": range(n)}),
+        id=Column(Kind.COUNT, detail=True),
+    )
+    html = style_table(df).data
+    assert f"data-rows='{n}' data-show='{COLLAPSE_AFTER}'" in html
+    assert html.count("<tr class='crm-more'>") == n - COLLAPSE_AFTER
+    assert "data-details='1'" in html
+    assert html.count("class='crm-detail'") == n + 1  # its header and every cell
+    # numbers to sort by, not their text; text columns carry none
+    assert "<td style='text-align:right' data-v='16.0'>16</td>" in html
+    assert "<td style='text-align:left'>c16</td>" in html
+    short = style_table(df.head(COLLAPSE_AFTER + 2)).data  # hiding 2 rows helps nobody
+    assert "data-rows" not in short and "crm-more" not in short

@@ -38,6 +38,11 @@ MODEL_CHOICE_RULE = (
 NO_HOLDOUT: str = "No holdout check on this data (the reason is given in this section)."
 
 
+#: A holdout error of the total predicted purchases above this share (either way) is
+#: called large in the report's verdict (:meth:`HoldoutCheck.findings`).
+LARGE_HOLDOUT_ERROR: float = 0.20
+
+
 @dataclass
 class HoldoutCheck:
     """The inputs of the holdout check, or why it cannot be made on this data.
@@ -69,6 +74,40 @@ class HoldoutCheck:
     def ok(self) -> bool:
         """Whether the check can be shown."""
         return not self.problems
+
+    def findings(self) -> list[str]:
+        """Return the caveat a reader of the lifetime-value forecast must not miss.
+
+        When the check was made: how far the chosen model's total predicted purchases in
+        the holdout weeks were from what the customers did (the relative error of the
+        total), called large past :data:`LARGE_HOLDOUT_ERROR`. When it could not be made:
+        that the forecast is unchecked. The report states it among its verdicts.
+        """
+        if not self.ok or self.model is None or len(self.calibration) == 0:
+            return [
+                "The lifetime-value forecast is unchecked: the holdout check could not be made "
+                "on this data (see the section on the purchase model)."
+            ]
+        cal = self.calibration
+        weeks = float(cal["duration_holdout"].iloc[0])
+        predicted = float(self.model.expected_purchases(weeks, cal).sum())
+        actual = float(cal.frequency_holdout.sum())
+        if actual <= 0:
+            return [
+                f"The lifetime-value forecast is unchecked: the customers made no purchase in "
+                f"the {weeks:.0f} holdout weeks to compare {self.chosen}'s prediction with."
+            ]
+        error = (predicted - actual) / actual
+        size = (
+            "a large error: read the forecast as a rough guide"
+            if abs(error) > LARGE_HOLDOUT_ERROR
+            else "read the forecast within that margin"
+        )
+        return [
+            f"The lifetime-value forecast was checked on the last {weeks:.0f} weeks, which its "
+            f"fit did not see: {self.chosen} predicted {predicted:,.0f} purchases where the "
+            f"customers made {actual:,.0f} ({error:+.0%}); {size}."
+        ]
 
     def comparison(self) -> pd.DataFrame:
         """Return :func:`holdout_comparison` of the chosen model; no rows, saying why,

@@ -10,6 +10,7 @@ The functions are re-exported by :mod:`crmlib.metrics.campaigns`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -29,7 +30,9 @@ __all__ = [
 ]
 
 
-def results_table(df: pd.DataFrame, columns: dict[str, Column]) -> pd.DataFrame:
+def results_table(
+    df: pd.DataFrame, columns: dict[str, Column], details: Iterable[str] = ()
+) -> pd.DataFrame:
     """Return the ``columns`` of ``df``, in that order, declared for display.
 
     Parameters
@@ -40,6 +43,9 @@ def results_table(df: pd.DataFrame, columns: dict[str, Column]) -> pd.DataFrame:
         ``{source column: declaration}`` in display order: kind (money, rate, points,
         p-value, ...), readable label, and ``na="n/a"`` where a value does not exist (a ratio
         over zero cost, no control group).
+    details : iterable of str
+        Columns behind the conclusion, shown in a report when the reader asks
+        (:attr:`crmlib.formats.Column.detail`).
 
     Returns
     -------
@@ -48,7 +54,11 @@ def results_table(df: pd.DataFrame, columns: dict[str, Column]) -> pd.DataFrame:
         declarations attached: :func:`crmlib.tables.style_table` formats and labels them.
     """
     out = df[list(columns)].reset_index(drop=True).copy()
-    return attach(out, **{c: replace(spec, na="n/a") for c, spec in columns.items()})
+    details = set(details)
+    return attach(
+        out,
+        **{c: replace(spec, na="n/a", detail=c in details) for c, spec in columns.items()},
+    )
 
 
 def _intervals(low: pd.Series, high: pd.Series) -> list[tuple[float, float] | None]:
@@ -102,11 +112,12 @@ def league_table(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Declared for display (``n/a`` where a ratio does not exist): campaign, name,
-        channel, start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI, lift
-        (percentage points) with its 95% interval, then, ranked, the expected incremental
-        gross profit with its interval, incremental ROI and the evidence; unranked, the
-        p-value, incremental revenue, incremental ROI and the verdict.
+        Declared for display (``n/a`` where a ratio does not exist), the conclusion first:
+        name, then, ranked, the evidence, the expected incremental gross profit with its
+        interval and incremental ROI; unranked, the verdict, incremental ROI, incremental
+        revenue and p-value; then lift (percentage points) with its 95% interval, channel,
+        start, cost, targeted, conversion rate, attributed revenue, ROAS, ROI and the
+        campaign id.
     """
     ranked = "rank" in results.columns
     if ranked:
@@ -123,9 +134,29 @@ def league_table(results: pd.DataFrame) -> pd.DataFrame:
         lift_interval=_intervals(order.lift_low, order.lift_high),
         start=pd.to_datetime(order.start_date).dt.strftime("%Y-%m-%d"),
     )
-    columns = {
-        "campaign_id": _col(TEXT, "campaign"),
-        "name": _col(TEXT, "name"),
+    columns = {"name": _col(TEXT, "name")}  # the conclusion first, the inputs after it
+    if ranked:
+        order = order.assign(
+            profit_interval=_intervals(
+                order.expected_incremental_profit_low, order.expected_incremental_profit_high
+            )
+        )
+        columns |= {
+            "evidence": _col(TEXT, "evidence"),
+            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
+            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
+        }
+    else:
+        columns |= {
+            "verdict": _col(TEXT, "verdict"),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "p_value": _col(Kind.PVALUE, "p-value"),
+        }
+    columns |= {
+        "lift": _col(POINTS, "lift"),
+        "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
         "channel": _col(TEXT, "channel"),
         "start": _col(TEXT, "start"),
         "cost": _col(MONEY_, "cost"),
@@ -134,29 +165,10 @@ def league_table(results: pd.DataFrame) -> pd.DataFrame:
         "revenue": _col(MONEY_, "attributed revenue"),
         "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
         "roi": _col(RATE_, "ROI on gross profit"),
-        "lift": _col(POINTS, "lift"),
-        "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+        "campaign_id": _col(TEXT, "campaign"),
     }
-    if ranked:
-        order = order.assign(
-            profit_interval=_intervals(
-                order.expected_incremental_profit_low, order.expected_incremental_profit_high
-            )
-        )
-        columns |= {
-            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
-            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
-            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
-            "evidence": _col(TEXT, "evidence"),
-        }
-    else:
-        columns |= {
-            "p_value": _col(Kind.PVALUE, "p-value"),
-            "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
-            "verdict": _col(TEXT, "verdict"),
-        }
-    return results_table(order, columns)
+    details = ("start", "conversion_rate", "revenue", "roas", "roi", "campaign_id")
+    return results_table(order, columns, details)
 
 
 @keeps_reason
@@ -196,10 +208,10 @@ def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFram
     Returns
     -------
     pandas.DataFrame
-        Declared for display: group, cost, attributed revenue, ROAS, ROI, cost per
-        conversion, revenue per contact, campaigns measured, pooled lift and its 95%
-        interval, incremental revenue and its 95% interval, incremental ROAS, incremental
-        ROI.
+        Declared for display, the conclusion first: group, incremental ROI, incremental
+        ROAS, pooled lift and its 95% interval, incremental revenue and its 95% interval,
+        campaigns measured, cost, attributed revenue, ROAS, ROI, cost per conversion,
+        revenue per contact.
     """
     df = channels.assign(
         lift_interval=_intervals(channels.lift_low, channels.lift_high),
@@ -211,20 +223,21 @@ def channel_table(channels: pd.DataFrame, *, by: str = "channel") -> pd.DataFram
         df,
         {
             by: _col(TEXT, by),
+            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
+            "incremental_roas": _col(Kind.NUMBER, "incremental ROAS", decimals=2),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
+            "campaigns_measured": _col(COUNT, "campaigns with control"),
             "cost": _col(MONEY_, "cost"),
             "revenue": _col(MONEY_, "attributed revenue"),
             "roas": _col(Kind.NUMBER, "ROAS", decimals=2),
             "roi": _col(RATE_, "ROI on gross profit"),
             "cost_per_conversion": _col(MONEY_, "cost per conversion"),
             "revenue_per_contact": _col(MONEY_, "revenue per contact"),
-            "campaigns_measured": _col(COUNT, "campaigns with control"),
-            "lift": _col(POINTS, "lift"),
-            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
-            "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
-            "incremental_roas": _col(Kind.NUMBER, "incremental ROAS", decimals=2),
-            "incremental_roi": _col(RATE_, "incremental ROI on gross profit"),
         },
+        details=("roas", "roi", "cost_per_conversion", "revenue_per_contact"),
     )
 
 
@@ -237,11 +250,11 @@ def lift_table(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Declared for display: campaign, name, treated customers and conversions, control
-        customers and conversions, treated and control conversion rates (per assigned
-        customer), lift and its 95% interval, relative lift, p-value, test, smallest
-        detectable lift, incremental conversions, incremental revenue and its 95% interval,
-        verdict.
+        Declared for display, the conclusion first: name, verdict, lift and its 95%
+        interval, smallest detectable lift, p-value, incremental revenue and its 95%
+        interval, treated and control conversion rates (per assigned customer), treated
+        customers and conversions, control customers and conversions, relative lift,
+        incremental conversions, test, campaign id.
     """
     order = results.assign(_lift=results.lift.fillna(-np.inf)).sort_values(
         ["_lift", "campaign_id"], ascending=[False, True]
@@ -253,25 +266,37 @@ def lift_table(results: pd.DataFrame) -> pd.DataFrame:
     return results_table(
         order,
         {
-            "campaign_id": _col(TEXT, "campaign"),
             "name": _col(TEXT, "name"),
+            "verdict": _col(TEXT, "verdict"),
+            "lift": _col(POINTS, "lift"),
+            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
+            "detectable_lift": _col(POINTS, "detectable lift"),
+            "p_value": _col(Kind.PVALUE, "p-value"),
+            "incremental_revenue": _col(MONEY_, "incremental revenue"),
+            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
+            "treated_rate": _col(RATE_, "treated conversion rate (per assigned customer)"),
+            "control_rate": _col(RATE_, "control conversion rate (per assigned customer)"),
             "targeted": _col(COUNT, "treated"),
             "converted": _col(COUNT, "treated conversions"),
             "control_n": _col(COUNT, "control"),
             "control_converted": _col(COUNT, "control conversions"),
-            "treated_rate": _col(RATE_, "treated conversion rate (per assigned customer)"),
-            "control_rate": _col(RATE_, "control conversion rate (per assigned customer)"),
-            "lift": _col(POINTS, "lift"),
-            "lift_interval": _col(POINTS, "lift 95% interval", interval=True),
             "relative_lift": _col(RATE_, "relative lift"),
-            "p_value": _col(Kind.PVALUE, "p-value"),
-            "test": _col(TEXT, "test"),
-            "detectable_lift": _col(POINTS, "detectable lift"),
             "incremental_conversions": _col(Kind.NUMBER, "incremental conversions", decimals=2),
-            "incremental_revenue": _col(MONEY_, "incremental revenue"),
-            "revenue_interval": _col(MONEY_, "incremental revenue 95% interval", interval=True),
-            "verdict": _col(TEXT, "verdict"),
+            "test": _col(TEXT, "test"),
+            "campaign_id": _col(TEXT, "campaign"),
         },
+        details=(
+            "treated_rate",
+            "control_rate",
+            "targeted",
+            "converted",
+            "control_n",
+            "control_converted",
+            "relative_lift",
+            "incremental_conversions",
+            "test",
+            "campaign_id",
+        ),
     )
 
 
@@ -282,11 +307,11 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Declared for display: rank, evidence, segment, channel, campaigns, targeted,
-        control customers, conversion rate, allocated cost, attributed revenue, ROI, the
-        cell's own lift with its 95% interval, the lift after shrinkage toward the channel
-        with its interval, and the expected incremental gross profit with its interval and
-        per unit of cost (what the ranking follows).
+        Declared for display, the conclusion first: rank, segment, channel, evidence, the
+        expected incremental gross profit with its interval and per unit of cost (what the
+        ranking follows), the lift after shrinkage toward the channel with its interval,
+        the cell's own lift with its interval, campaigns, targeted, control customers,
+        conversion rate, allocated cost, attributed revenue, ROI.
     """
     df = plan.assign(
         lift_interval=_intervals(plan.lift_low, plan.lift_high),
@@ -299,9 +324,16 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
         df,
         {
             "rank": _col(COUNT, "rank"),
-            "evidence": _col(TEXT, "evidence"),
             "segment": _col(TEXT, "segment"),
             "channel": _col(TEXT, "channel"),
+            "evidence": _col(TEXT, "evidence"),
+            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
+            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
+            "expected_profit_per_cost": _col(RATE_, "per unit of cost"),
+            "shrunk_lift": _col(POINTS, "lift, shrunk to the channel"),
+            "shrunk_interval": _col(POINTS, "shrunk lift 95% interval", interval=True),
+            "lift": _col(POINTS, "cell lift"),
+            "lift_interval": _col(POINTS, "cell lift 95% interval", interval=True),
             "campaigns": _col(COUNT, "campaigns"),
             "targeted": _col(COUNT, "targeted"),
             "measured_control": _col(COUNT, "control customers"),
@@ -309,14 +341,18 @@ def plan_table(plan: pd.DataFrame) -> pd.DataFrame:
             "cost": _col(MONEY_, "cost"),
             "revenue": _col(MONEY_, "attributed revenue"),
             "roi": _col(RATE_, "ROI on gross profit"),
-            "lift": _col(POINTS, "cell lift"),
-            "lift_interval": _col(POINTS, "cell lift 95% interval", interval=True),
-            "shrunk_lift": _col(POINTS, "lift, shrunk to the channel"),
-            "shrunk_interval": _col(POINTS, "shrunk lift 95% interval", interval=True),
-            "expected_incremental_profit": _col(MONEY_, "expected incremental gross profit"),
-            "profit_interval": _col(MONEY_, "its 95% interval", interval=True),
-            "expected_profit_per_cost": _col(RATE_, "per unit of cost"),
         },
+        details=(
+            "lift",
+            "lift_interval",
+            "campaigns",
+            "targeted",
+            "measured_control",
+            "conversion_rate",
+            "cost",
+            "revenue",
+            "roi",
+        ),
     )
 
 

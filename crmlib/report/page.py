@@ -4,7 +4,9 @@ with the KPI tiles, the context table, a table of contents and failure notices.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import html
 import json
 import os
@@ -337,7 +339,7 @@ def _prepare_cells(nb, page: _Page) -> None:
             elif out.get("output_type") == "stream":
                 continue  # warnings and prints (paths, library noise) stay in the notebook
             elif isinstance(data.get("text/html"), str) and data["text/html"].startswith(
-                "<table class='crm-table'>"
+                "<table class='crm-table'"
             ):
                 data["text/html"] = _breakable_headers(data["text/html"])
             elif KPI_MIMETYPE in data:
@@ -483,7 +485,24 @@ def _page_parts(page: _Page) -> dict[str, str]:
         "header_html": header,
         "summary_html": summary,
         "footer_html": footer,
+        "script": PAGE_SCRIPT,
+        "csp": CONTENT_SECURITY_POLICY,
     }
+
+
+#: The page's only script (``templates/crm/report.js``): sortable tables, long tables
+#: collapsed. The same bytes on every page; nothing in it comes from the data.
+PAGE_SCRIPT: str = (_TEMPLATES / "crm" / "report.js").read_text(encoding="utf-8")
+
+#: What the page may load or run: nothing from anywhere, images only as ``data:`` URIs,
+#: inline styles, and the one script whose hash this is. Whatever a table cell might hold
+#: (every cell is escaped anyway), a browser would refuse to run any other script.
+CONTENT_SECURITY_POLICY: str = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    + "'; base-uri 'none'; form-action 'none'"
+)
 
 
 _HEADING = re.compile(r"<h([1-3])([^>]*)>(.*?)</h\1>", re.S)

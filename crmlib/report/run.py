@@ -28,6 +28,7 @@ from crmlib.errors import ParameterError, redact
 from crmlib.record import recorded_specs
 from crmlib.report.index import build_index
 from crmlib.report.page import export_html, harvest_kpis
+from crmlib.report.progress import progress_engine
 
 #: Seconds a notebook cell may run before its notebook fails (``render(cell_timeout=...)``).
 DEFAULT_CELL_TIMEOUT: int = 1800
@@ -188,11 +189,13 @@ def _run_one(
     missing: list[str],
     cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
     banner: Sequence[str] = (),
+    say: Callable[[str], None] | None = None,
 ) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook.
 
     A cell running longer than ``cell_timeout`` seconds is stopped and the notebook fails
-    with a message naming the cell and the limit.
+    with a message naming the cell and the limit. Each section that starts is said with
+    ``say`` (default: a line on stderr, as from a worker process).
     """
     import nbformat
     import papermill
@@ -214,6 +217,7 @@ def _run_one(
             log_output=False,
             kernel_manager_class=_ipc_kernel_manager(),
             execution_timeout=cell_timeout,
+            engine_name=progress_engine(path.stem, say),
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{_cell_label(nb_out, exc.cell_index)}: {exc.ename}: " + (
@@ -448,7 +452,7 @@ def render(
         else:
             for i, a in enumerate(jobs_params, 1):
                 say(f"[{i}/{len(books)}] {a[0].stem} ...")
-                results.append(_run_one(*a))
+                results.append(_run_one(*a, say=say))
                 _say_result(say, i, len(books), results[-1])
         run_parameters = {k: v for k, v in params.items()}
         with _lock(out_root):

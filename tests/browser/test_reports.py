@@ -140,6 +140,85 @@ def test_printing_gives_a_clean_document(browser, sample_render):
         assert widest <= paper, f"{path.name}: a table {widest} px wide on {paper} px of paper"
 
 
+def test_key_tables_fit_a_desktop_screen(browser, sample_render):
+    """At 1400 px no table of any report scrolls sideways: the columns carrying the
+    conclusion come first and the columns behind it open on request ("Show N more
+    columns"); the print emulation of each report is kept as a picture too."""
+    result, out = sample_render
+    (ARTIFACTS / "desktop1400").mkdir(parents=True, exist_ok=True)
+    for path in sorted((out / result.as_of).glob("*.html")):
+        page, problems = _open(browser, path, width=1400)
+        scrolling = page.evaluate(
+            "[...document.querySelectorAll('table.crm-table')]"
+            ".filter(t => t.scrollWidth > t.clientWidth + 1)"
+            ".map(t => (t.caption ? t.caption.textContent : '').slice(0, 60))"
+        )
+        page.screenshot(path=str(ARTIFACTS / "desktop1400" / f"{path.stem}.png"), full_page=True)
+        page.emulate_media(media="print")
+        page.screenshot(path=str(ARTIFACTS / f"print-{path.stem}.png"), full_page=True)
+        print(f"screenshots: desktop1400/{path.stem}.png, print-{path.stem}.png")
+        page.context.close()
+        assert not problems, f"{path.name}: {problems}"
+        assert not scrolling, f"{path.name}: tables scrolling sideways at 1400 px: {scrolling}"
+
+
+def test_tables_sort_and_collapse_without_a_network(browser, sample_render):
+    """The page's own script: a long table shows its first rows and opens on request; a
+    click on a header sorts by the number behind each cell (not its text), missing values
+    last; the detail columns open on request."""
+    result, out = sample_render
+    page, problems = _open(browser, out / result.as_of / "03_cmm.html", width=1400)
+    table = page.locator("table.crm-table[data-rows]").first
+    total = int(table.get_attribute("data-rows"))
+    visible = "t => [...t.tBodies[0].rows].filter(r => r.offsetParent !== null).length"
+    assert table.evaluate(visible) == int(table.get_attribute("data-show")) < total
+    page.locator("button.crm-open:not(.crm-columns)").first.click()
+    assert table.evaluate(visible) == total
+    headers = table.locator("thead th")
+    names = headers.all_inner_texts()
+    col = next(i for i, h in enumerate(names) if h.startswith("expected incremental"))
+    keys = (
+        "(t, c) => [...t.tBodies[0].rows].map(r => r.cells[c].getAttribute('data-v'))"
+        ".map(v => v === null ? null : parseFloat(v))"
+    )
+    before = table.evaluate(keys, col)
+    buttons = page.locator("button.crm-open").count()
+    headers.nth(col).locator("button").click()
+    assert page.locator("button.crm-open").count() == buttons  # sorting adds nothing
+    ascending = table.evaluate(keys, col)
+    numbers = [v for v in before if v is not None]
+    assert ascending[: len(numbers)] == sorted(numbers)
+    assert ascending[len(numbers) :] == [None] * (len(before) - len(numbers))
+    headers.nth(col).locator("button").click()
+    assert table.evaluate(keys, col)[: len(numbers)] == sorted(numbers, reverse=True)
+    detail = table.locator("th.crm-detail").first
+    assert not detail.is_visible()
+    page.locator("button.crm-columns").nth(1).click()  # the league table's own button
+    assert detail.is_visible()
+    page.context.close()
+    assert not problems, problems
+
+
+def test_the_page_runs_no_other_script(browser, sample_render, tmp_path):
+    """Whatever a page came to hold, its Content-Security-Policy lets only the package's
+    own script run: an inline script and an event handler slipped into a copy are refused."""
+    result, out = sample_render
+    text = (out / result.as_of / "04_csm.html").read_text(encoding="utf-8")
+    hostile = (
+        "<script>document.title = 'ran'</script>"
+        "<img src='data:,' onerror=\"document.title = 'ran too'\">"
+    )
+    copy = tmp_path / "copy.html"
+    copy.write_text(text.replace("</main>", hostile + "</main>"), encoding="utf-8")
+    page, problems = _open(browser, copy, width=1400)
+    title = page.title()
+    sortable = page.locator("button.crm-sort").count()
+    page.context.close()
+    assert "ran" not in title
+    assert sortable > 0, "the page's own script did not run"
+    assert any("Content Security Policy" in p for p in problems), problems
+
+
 def test_index_loads_cleanly_and_links_every_report(browser, sample_render):
     result, out = sample_render
     page, problems = _open(browser, out / "index.html")

@@ -309,6 +309,48 @@ def test_open_tickets_and_their_age(con):
     }
 
 
+def _weeks(levels: list[int], last: str = "2026-03-29") -> pd.DataFrame:
+    ends = pd.date_range(end=last, periods=len(levels), freq="7D")
+    return pd.DataFrame({"week_end": ends, "open_at_week_end": levels})
+
+
+@pytest.mark.parametrize(
+    ("levels", "said"),
+    [
+        # 4 weeks before the 28-day period end 2026-03-01, then 4 weeks: 3 rises, 1 dip
+        (
+            [90, 95, 100, 100, 110, 108, 130, 150],
+            "The backlog rose in 3 of the period's 4 weeks, from 100 open tickets on "
+            "2026-03-01 to 150 on 2026-03-29 (+50%).",
+        ),
+        (
+            [50, 60, 200, 200, 180, 160, 150, 100],
+            "The backlog fell in 4 of the period's 4 weeks, from 200 open tickets on "
+            "2026-03-01 to 100 on 2026-03-29 (-50%).",
+        ),
+        ([0, 0, 0, 100, 101, 99, 105, 109], None),  # +9%: steady, nothing to say
+        ([0, 0, 0, 0, 5, 9, 12, 20], None),  # no backlog to compare with
+    ],
+)
+def test_the_backlog_trend_is_a_verdict_when_it_moved(levels, said):
+    found = svc.backlog_findings(_weeks(levels), dt.date(2026, 3, 29), 28)
+    assert found == ([said] if said else [])
+
+
+def test_sla_targets_read_as_a_table():
+    targets = svc.sla_targets({"urgent": [1, 8], "low": [24, 120.5]})
+    assert targets.to_dict("records") == [
+        {"priority": "urgent", "first_response_target": 1.0, "resolution_target": 8.0},
+        {"priority": "low", "first_response_target": 24.0, "resolution_target": 120.5},
+    ]
+    from crmlib.tables import style_table
+
+    html = style_table(targets).data
+    assert ">first response within</th>" in html and ">120.5 h</td>" in html
+    shown = style_table(svc.sla_targets({"low": [24, 120]}, {"start": "09:00", "end": "17:00"}))
+    assert ">24.0 business h</td>" in shown.data
+
+
 def test_backlog_by_week_by_hand(con):
     df = svc.backlog_by_week(con, AS_OF)
     # weeks from Monday 2024-11-25 (T7 created Sunday 2024-12-01) to Monday 2025-03-17.

@@ -52,6 +52,7 @@ from crmlib.metrics.service.quality import (
 from crmlib.metrics.service.sla import (
     sla_attainment,
     sla_clock_text,
+    sla_targets,
     sla_targets_text,
     sla_tickets,
     validate_sla_hours,
@@ -66,6 +67,7 @@ from crmlib.metrics.service.times import (
 from crmlib.metrics.service.volume import (
     backlog_age,
     backlog_by_week,
+    backlog_findings,
     open_ticket_count,
     tickets_created,
 )
@@ -83,6 +85,7 @@ __all__ = [
     "open_ticket_count",
     "backlog_age",
     "backlog_by_week",
+    "backlog_findings",
     "ticket_durations",
     "kaplan_meier_times",
     "survival_curves",
@@ -90,6 +93,7 @@ __all__ = [
     "resolution_times",
     "validate_sla_hours",
     "sla_clock_text",
+    "sla_targets",
     "sla_targets_text",
     "validate_business_hours",
     "BusinessHours",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 
 import ibis
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.formats import Kind, Kpi, declare_kpis
-from crmlib.metrics.core import (
-    TOTAL_LABEL,
-)
+from crmlib.metrics.core import CSAT_KPI, RATING_MAX, SATISFIED_MIN_SCORE, TOTAL_LABEL
 from crmlib.metrics.service.base import DEFAULT_SLA_HOURS, _lacks, tickets_seen
 from crmlib.metrics.service.quality import reopen_rates, satisfaction
 from crmlib.metrics.service.sla import sla_attainment, sla_tickets
@@ -25,6 +24,17 @@ from crmlib.warehouse import (
     fetch,
     why_empty,
 )
+
+#: The report's CSAT as it records it (``csat_pct`` of :func:`service_kpis`), named apart
+#: from the communications report's contact CSAT so the index and history never mix them.
+TICKET_CSAT_KPI = replace(
+    CSAT_KPI,
+    name="ticket_csat_pct",
+    label="CSAT of tickets",
+    definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
+    "rated ticket created in the period, in percent; unrated tickets are not counted.",
+)
+declare_kpis(TICKET_CSAT_KPI)
 
 declare_kpis(
     Kpi("tickets_total", Kind.COUNT, "Tickets", definition="Tickets created in the period."),
@@ -142,8 +152,17 @@ declare_kpis(
 
 
 def headline_kpis(kpis: dict) -> dict:
-    """Return the KPIs of :func:`service_kpis` without its ``problems`` (not a KPI)."""
-    return {name: value for name, value in kpis.items() if name != "problems"}
+    """Return the KPIs of :func:`service_kpis` as the report records them.
+
+    Its ``problems`` (not a KPI) are left out and ``csat_pct`` is recorded as
+    ``ticket_csat_pct`` (:data:`TICKET_CSAT_KPI`), apart from the contacts' CSAT of the
+    communications report.
+    """
+    return {
+        ("ticket_csat_pct" if name == "csat_pct" else name): value
+        for name, value in kpis.items()
+        if name != "problems"
+    }
 
 
 def service_kpis(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import ibis
 import ibis.expr.types as ir
@@ -13,7 +14,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
-from crmlib.formats import RATE, attach, number
+from crmlib.formats import RATE, Column, Kind, attach, number
 from crmlib.metrics.core import (
     TOTAL_LABEL,
     with_rate,
@@ -85,6 +86,42 @@ def sla_targets_text(sla_hours: Mapping) -> str:
     targets = validate_sla_hours(sla_hours)
     parts = [f"{p} {r:g} h / {s:g} h" for p, (r, s) in targets.items()]
     return ", ".join(parts) + " (first response / resolution)"
+
+
+def sla_targets(sla_hours: Mapping, business_hours: Mapping | None = None) -> pd.DataFrame:
+    """Return the SLA targets as a table: one row per priority, the two targets in hours.
+
+    Parameters
+    ----------
+    sla_hours : mapping
+        ``{priority: [first response hours, resolution hours]}``
+        (:func:`validate_sla_hours`).
+    business_hours : mapping, optional
+        The business hours the targets are counted in; the unit then reads "business h".
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``priority``, ``first_response_target``, ``resolution_target`` (declared durations),
+        in the order given.
+
+    Examples
+    --------
+    >>> sla_targets({"urgent": [1, 8]}).to_dict("records")
+    [{'priority': 'urgent', 'first_response_target': 1.0, 'resolution_target': 8.0}]
+    """
+    targets = validate_sla_hours(sla_hours)
+    unit = "h" if validate_business_hours(business_hours) is None else "business h"
+    df = pd.DataFrame(
+        [(p, float(r), float(s)) for p, (r, s) in targets.items()],
+        columns=["priority", "first_response_target", "resolution_target"],
+    )
+    hours = Column(Kind.DURATION, decimals=1, unit=unit)
+    return attach(
+        df,
+        first_response_target=replace(hours, label="first response within"),
+        resolution_target=replace(hours, label="resolved within"),
+    )
 
 
 def sla_clock_text(business_hours: Mapping | None) -> str:

@@ -195,3 +195,63 @@ def backlog_by_week(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
     df = _int_cols(df.reset_index(), ["created", "resolved", "open_at_week_end"])
     df["week_end"] = (df.week_start + pd.Timedelta(days=6)).clip(upper=pd.Timestamp(as_of))
     return df[cols]
+
+
+#: A backlog that moved by less than this share over the reporting period is called steady
+#: (no verdict); past it the report states the rise or fall (:func:`backlog_findings`).
+BACKLOG_CHANGE: float = 0.10
+
+
+def backlog_findings(backlog: pd.DataFrame, as_of: dt.date, lookback_days: int) -> list[str]:
+    """Return the backlog's trend over the reporting period, when it moved, as a verdict.
+
+    Compares the open tickets at the end of the last week ended before the period with the
+    open tickets at ``as_of`` (the backlog now), and counts the period's weeks that ended
+    higher than the week before. A change of less than :data:`BACKLOG_CHANGE` of the
+    starting backlog says nothing (empty list).
+
+    Parameters
+    ----------
+    backlog : pandas.DataFrame
+        :func:`backlog_by_week`.
+    as_of : datetime.date
+        Last day seen.
+    lookback_days : int
+        The reporting period.
+
+    Returns
+    -------
+    list of str
+        One sentence, e.g. "The backlog rose in 11 of the period's 13 weeks, from 251 open
+        tickets on 2026-04-05 to 394 on 2026-06-30 (+57%)."
+
+    Examples
+    --------
+    >>> import datetime as dt, pandas as pd
+    >>> weeks = pd.DataFrame({"week_end": pd.to_datetime(["2026-01-04", "2026-01-11",
+    ...     "2026-01-18"]), "open_at_week_end": [10, 14, 20]})
+    >>> said = backlog_findings(weeks, dt.date(2026, 1, 18), 14)
+    >>> print(said[0])  # doctest: +NORMALIZE_WHITESPACE
+    The backlog rose in 2 of the period's 2 weeks, from 10 open tickets on 2026-01-04 to 20
+    on 2026-01-18 (+100%).
+    """
+    if len(backlog) == 0:
+        return []
+    start = pd.Timestamp(as_of - dt.timedelta(days=int(lookback_days)))
+    ends = pd.to_datetime(backlog.week_end)
+    before = backlog[ends <= start]
+    during = backlog[ends > start]
+    if len(before) == 0 or len(during) == 0:
+        return []
+    first, last = before.iloc[-1], during.iloc[-1]
+    a, b = int(first.open_at_week_end), int(last.open_at_week_end)
+    levels = [a, *during.open_at_week_end.astype(int)]
+    if a == 0 or abs(b - a) < BACKLOG_CHANGE * a:
+        return []
+    up = b > a
+    moved = sum((y > x) if up else (y < x) for x, y in zip(levels, levels[1:]))
+    return [
+        f"The backlog {'rose' if up else 'fell'} in {moved} of the period's {len(during)} "
+        f"weeks, from {a:,} open tickets on {pd.Timestamp(first.week_end):%Y-%m-%d} to "
+        f"{b:,} on {pd.Timestamp(last.week_end):%Y-%m-%d} ({(b - a) / a:+.0%})."
+    ]
