@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,35 @@ def test_index_is_rebuilt_from_dated_folders(tiny_data, books, tmp_path):
 
     shutil.rmtree(out / "2025-03-01")
     assert "2025-03-01" not in build_index(out).read_text()
+
+
+def test_the_first_run_on_the_index_compares_with_the_previous_period(tmp_path):
+    """Before any earlier run, each KPI's change is against the previous period the report
+    recorded: money and counts in percent, rates in points, coloured by the KPI's good
+    direction; no change for a KPI declared not comparable."""
+    import crmlib.metrics.customers
+    import crmlib.segment  # noqa: F401  (declares n_segments, not comparable)
+    from crmlib.formats import kpi_spec
+
+    folder = tmp_path / "2026-06-30"
+    folder.mkdir()
+    now = {"revenue_total": 120.0, "repeat_customer_rate": 0.30, "n_segments": 5}
+    before = {"revenue_total": 100.0, "repeat_customer_rate": 0.25, "n_segments": 4}
+    (folder / "kpis.json").write_text(json.dumps({"01_cdm": now}))
+    book = {
+        "name": "01_cdm",
+        "status": "ok",
+        "currency": "EUR",
+        "kpi_specs": [kpi_spec(k, v).as_dict() for k, v in now.items()],
+        "previous_period": {"label": "2026-01-02 to 2026-04-01", "values": before},
+    }
+    (folder / "run.json").write_text(json.dumps({"as_of": "2026-06-30", "notebooks": [book]}))
+    index = build_index(tmp_path).read_text()
+    rows = dict(re.findall(r"<th scope='row'[^>]*>([^<]+)</th>.*?<td class='num ([^']*)'", index))
+    assert "▲ +20.0% (better)" in index and "▲ +5.0 pp (better)" in index
+    assert "title='previous period (2026-01-02 to 2026-04-01): EUR 100.00'" in index
+    assert rows["Revenue"].split() == ["up", "better"]
+    assert rows["Customer segments"].split() == ["none", "neutral"]  # compare=False
 
 
 def test_harvest_takes_every_record_call():

@@ -56,11 +56,12 @@ def build_index(out_root: str | os.PathLike) -> Path:
 
     Newest run first. Per run and report: a link to the report and to the executed notebook,
     its status (a failed or skipped report says so in words), and each recorded KPI with its
-    value, the change against the previous run that recorded it (arrow, signed percentage
-    and a colour that only repeats them) and a small inline SVG line of the KPI across all
-    runs. KPIs are labelled and formatted by the declarations the run stored
-    (:class:`crmlib.formats.Kpi`). Deleting a dated folder removes it from the index on the
-    next rebuild. Every text is HTML-escaped; the page loads nothing from elsewhere.
+    value, the change against the previous run that recorded it, else against the previous
+    period of the same length the report recorded (arrow, signed percentage or percentage
+    points, coloured by whether the change is good for the KPI; the tooltip says which) and
+    a small inline SVG line of the KPI across all runs. KPIs are labelled and formatted by
+    the declarations the run stored (:class:`crmlib.formats.Kpi`). Deleting a dated folder
+    removes it from the index on the next rebuild. Every text is HTML-escaped; the page loads nothing from elsewhere.
     """
     out_root = Path(out_root)
     runs = _runs(out_root)  # newest first
@@ -140,6 +141,8 @@ def _card(
         specs[spec.name] = spec
     order = [k for k in specs if k in kpis] + sorted(k for k in kpis if k not in specs)
     currency = str(status.get("currency") or "")
+    period = status.get("previous_period")
+    period = period if isinstance(period, dict) and isinstance(period.get("values"), dict) else {}
     rows = [
         _row(
             key,
@@ -150,6 +153,7 @@ def _card(
             currency,
             older,
             series,
+            period,
         )
         for key in order
     ]
@@ -174,8 +178,9 @@ def _row(
     currency: str,
     older: list[tuple[str, dict, dict]],
     series: dict[tuple[str, str], list[tuple[str, float]]],
+    period: dict | None = None,
 ) -> dict:
-    from crmlib.summary import format_change
+    from crmlib.summary import change_tone, format_change
 
     def text(v: object) -> str:
         return format_value(v, spec, currency=currency, compact=True)
@@ -187,17 +192,23 @@ def _row(
             prev_name, prev = name, candidate
             break
     change, direction, tip = "", "none", ""
-    if _is_number(value) and _is_number(prev):
-        direction, change = format_change(prev, value, spec.good)
-        tip = f"previous run {prev_name}: {text(prev)}"
+    source = f"previous run {prev_name}"
+    before = (period or {}).get("values", {}).get(key)
+    if prev is None and _is_number(before):
+        # no earlier run: the previous period of the same length, as the report compares
+        prev, source = before, f"previous period ({(period or {}).get('label', '')})"
+    if _is_number(value) and _is_number(prev) and spec.compare:
+        direction, change = format_change(prev, value, spec.good, kind=spec.kind)
+        tip = f"{source}: {text(prev)}"
     elif isinstance(value, str) and isinstance(prev, str) and prev != value:
-        change, tip = "changed", f"previous run {prev_name}: {prev}"
+        change, tip = "changed", f"{source}: {prev}"
     points = series.get((nb, key), [])
     return {
         "label": spec.label,
         "definition": spec.definition,
         "value": text(value),
         "direction": direction,
+        "tone": change_tone(direction, spec.good),
         "change": change,
         "tip": tip,
         "spark": _sparkline(points, run_name, spec.label, text) if points else None,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crmlib import config
 from crmlib.errors import ParameterError, redact
-from crmlib.record import recorded_specs
+from crmlib.record import recorded_previous, recorded_specs
 from crmlib.report.index import build_index
 from crmlib.report.page import export_html, harvest_kpis
 from crmlib.report.progress import progress_engine
@@ -50,6 +50,8 @@ class NotebookResult:
     title: str = ""
     currency: str = ""
     kpi_specs: list[dict] = field(default_factory=list)  # declarations, in recorded order
+    #: the previous period the notebook recorded: ``{"label": ..., "values": {...}}``
+    previous_period: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -236,12 +238,15 @@ def _run_one(
             error = f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
     kpis: dict = {}
     specs: list[dict] = []
+    previous: dict = {}
     currency = ""
     title = str(nbformat.read(str(path), as_version=4).metadata.get("crm", {}).get("title", ""))
     if nb_out.exists():
         nb = nbformat.read(str(nb_out), as_version=4)
         kpis = harvest_kpis(nb)
         specs = [k.as_dict() for k in recorded_specs(nb)]
+        label, _, values = recorded_previous(nb)
+        previous = {"label": label, "values": values} if values else {}
         try:
             currency = export_html(nb_out, out_dir / f"{path.stem}.html", banner)
         except Exception as exc:
@@ -255,6 +260,7 @@ def _run_one(
         title=title,
         currency=currency,
         kpi_specs=specs,
+        previous_period=previous,
     )
 
 
