@@ -61,7 +61,8 @@ def build_index(out_root: str | os.PathLike) -> Path:
     points, coloured by whether the change is good for the KPI; the tooltip says which) and
     a small inline SVG line of the KPI across all runs. KPIs are labelled and formatted by
     the declarations the run stored (:class:`crmlib.formats.Kpi`). Deleting a dated folder
-    removes it from the index on the next rebuild. Every text is HTML-escaped; the page loads nothing from elsewhere.
+    removes it from the index on the next rebuild. Every text is HTML-escaped; the page
+    loads nothing from elsewhere.
     """
     out_root = Path(out_root)
     runs = _runs(out_root)  # newest first
