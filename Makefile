@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 PYTEST_ARGS ?=
 LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks)
 
-.PHONY: help setup report test lint format lab sample bench clean
+.PHONY: help setup report test lint format lab sample bench bench-ingest clean
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ SIZE ?= 1000000
 
 bench: $(DEV_STAMP) ## Scale benchmark, e.g. make bench SIZE=1000000 (updates benchmarks/RESULTS.md)
 	$(BIN)/python -m benchmarks.run --size $(SIZE) --write
+
+bench-ingest: $(DEV_STAMP) ## Ingestion vs a plain DuckDB load, e.g. make bench-ingest SIZE=3000000
+	$(BIN)/python -m benchmarks.ingest --size $(SIZE) --write
 
 clean: ## Remove the venv, caches and rendered reports
 	rm -rf $(VENV) .cache reports .pytest_cache

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from crmlib.errors import ParameterError
 
 __all__ = [
     "PROJECT_ROOT",
@@ -14,7 +17,9 @@ __all__ = [
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",
+    "INGEST_MEMORY_LIMIT",
     "QUARANTINE_ROWS_LINKED",
+    "ingest_memory_limit",
 ]
 
 #: Root of the source checkout (the folder holding ``pyproject.toml``).
@@ -31,6 +36,27 @@ DEFAULT_CURRENCY: str = "EUR"
 DEFAULT_SEED: int = 42
 #: Quarantined rows per table written beside a report; the rest stay in the warehouse.
 QUARANTINE_ROWS_LINKED: int = 10_000
+
+#: Memory the engine may use while it validates and loads exports; past it, DuckDB spills
+#: to a temporary folder. Environment variable ``CRM_INGEST_MEMORY`` overrides it (e.g.
+#: ``4GB``).
+INGEST_MEMORY_LIMIT: str = "2GB"
+
+
+def ingest_memory_limit() -> str:
+    """Return the ingestion memory limit: ``$CRM_INGEST_MEMORY`` or the default.
+
+    Raises
+    ------
+    ParameterError
+        When the variable is not a size such as ``2GB`` or ``1500MB``.
+    """
+    value = os.environ.get("CRM_INGEST_MEMORY", "").strip() or INGEST_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.I):
+        raise ParameterError(
+            f"CRM_INGEST_MEMORY={value!r} is not a memory size; use e.g. 2GB or 1500MB"
+        )
+    return value
 
 
 def cache_dir() -> Path:

@@ -163,3 +163,78 @@ def test_control_rows_are_found_however_the_group_is_spelled(tmp_path):
     )
     _, report = _ingest(folder)
     assert report.tables["campaign_contacts"].warnings == {"conversion_without_click": 2}
+
+
+#: Texts the plain-first parsers must read exactly as the full parsers do: plain spellings
+#: (taken by the direct casts) beside every shape that must go the long way.
+_SPELLINGS = {
+    "id": [
+        "C0001", "c-1_x", "12", "12.0", "+12.00", " C1", "C1\u200b", "Ｃ１", "e\u0301", "",
+        "A B", "1e5", "-7",
+    ],
+    "timestamp": [
+        "2026-06-30", "2026-06-30 10:05", "2026-06-30T10:05:07", "2026-06-30 10:05:07.123456",
+        "2026-02-30", "2026-06-30T10:05:07+02:00", "2026-06-30 10:05:07Z", "2026/06/30",
+        "30.06.2026 10:05", "45000", "2026年6月30日", "12/31/2026", "2026-6-3", "0001-01-01",
+        "20260630",
+    ],
+    "money": [
+        "12", "12.5", "12.50", "-12.50", "-0", "0012.30", "12.345", "12.3456", "1,234.50",
+        "1.234,50", "1,500", "(25.00)", "25.00-", "€ 9.99", "99999999999999999999", "1e3",
+        "--5", "12.",
+    ],
+    "number": [
+        "4", "4.5", "-4.25", "4.1234", "1.500", "0.500", "1,5", "1 234,5", "1e3", "5.", "abc",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(_SPELLINGS))
+@pytest.mark.parametrize("convention", [".", ",", None])
+def test_plain_first_parsers_read_every_text_as_the_full_parser(kind, convention):
+    from crmlib.ingest.values import _parse
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE v (t VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[t] for t in _SPELLINGS[kind]])
+    fast = _parse(kind, "t", "%m/%d/%Y", convention)
+    full = _parse(kind, "t", "%m/%d/%Y", convention, plain_first=False)
+    rows = con.execute(f"SELECT t, {fast}, {full} FROM v").fetchall()
+    assert [(t, a) for t, a, _ in rows] == [(t, b) for t, _, b in rows]
+    assert any(a is not None for _, a, _ in rows) and any(a is None for _, a, _ in rows)
+
+
+def test_long_lines_load_under_the_memory_limit_and_past_the_reader_limit_say_so(
+    tmp_path, monkeypatch
+):
+    """The engine works under the configured memory limit (spilling to a private folder):
+    a 3 MB field loads; a line longer than MAX_LINE_BYTES stops the file with one line
+    naming it, quoting none of its content."""
+    from crmlib.ingest import files
+
+    monkeypatch.setenv("CRM_INGEST_MEMORY", "1500MB")
+    tables = {
+        "customers.csv": "customer_id,signup_date\nC1,2025-01-01\n",
+        "orders.csv": "order_id,customer_id,order_date,revenue,category\n"
+        f"A,C1,2025-01-09,1,{'x' * 3_000_000}\nB,C1,2025-01-09,2,toys\n",
+    }
+    con, report = _ingest(write_tables(tmp_path / "long", tables))
+    assert report.tables["orders"].rows_loaded == 2
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.3 GiB"
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 1_000_000)
+    with pytest.raises(DataContractError) as caught:
+        _ingest(write_tables(tmp_path / "longer", tables))
+    assert str(caught.value).endswith(
+        "orders.csv: cannot be read (not a readable CSV or Parquet file)"
+    )
+    assert "xxx" not in str(caught.value)
+
+
+def test_the_ingestion_memory_limit_must_be_a_size(monkeypatch):
+    from crmlib.config import ingest_memory_limit
+    from crmlib.errors import ParameterError
+
+    monkeypatch.setenv("CRM_INGEST_MEMORY", "lots; DROP TABLE x")
+    with pytest.raises(ParameterError, match="CRM_INGEST_MEMORY='lots; DROP TABLE x' is not a"):
+        ingest_memory_limit()

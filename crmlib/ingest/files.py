@@ -294,11 +294,17 @@ def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> list[
     return cols
 
 
+#: Longest CSV line read (bytes); a longer line is quarantined as ``malformed_line``. The
+#: reader's buffer is 16 times this, and must fit the ingestion memory limit
+#: (:data:`crmlib.config.INGEST_MEMORY_LIMIT`).
+MAX_LINE_BYTES: int = 64 * 1024 * 1024
+
+
 def _csv_source(source: Path, **options: str) -> str:
     extra = "".join(f", {k}={v}" for k, v in options.items())
     return (
         f"read_csv({_lit(str(source))}, all_varchar=true, auto_detect=true, "
-        "sample_size=-1, max_line_size=268435456, store_rejects=true, "
+        f"sample_size=-1, max_line_size={MAX_LINE_BYTES}, store_rejects=true, "
         f"rejects_table='_rej_errors', rejects_scan='_rej_scans'{extra or ', header=true'})"
     )
 

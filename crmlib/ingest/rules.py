@@ -27,6 +27,7 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     # from 1 in file order (rowid can start anywhere inside a transaction)
     first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
     inner = [f"rowid - {int(first)} + 1 AS _row"]
+    parsed = []  # computed from the cleaned texts, once they are materialized
     ids = []
     for i, col in enumerate(present):
         raw = _q(mapping[col.name])
@@ -35,7 +36,7 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
             _number_convention(con, raw) if col.kind in ("money", "number", "rating") else None
         )
         inner.append(f"{_clean(raw)} AS c{i}")
-        inner.append(f"{_parse(col.kind, f'c{i}', slash, convention)} AS p{i}")
+        parsed.append(f"{_parse(col.kind, f'c{i}', slash, convention)} AS p{i}")
         if col.kind == "id":
             ids.append(i)
             inner.append(f"{raw} AS r{i}")
@@ -87,16 +88,26 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     for col, other in table.not_before.items():
         if col in index and other in index:
             checks.append((f"p{index[col]} < p{index[other]}", "time_before_created", col))
-    rule = "CASE " + " ".join(f"WHEN {c} THEN {_lit(r)}" for c, r, _ in checks) + " END"
-    column = "CASE " + " ".join(f"WHEN {c} THEN {_lit(n)}" for c, _, n in checks) + " END"
+    # the first broken check's number; its rule and column are looked up from it, so each
+    # condition is evaluated once per row
+    first_broken = "CASE " + " ".join(f"WHEN {c} THEN {k}" for k, (c, _, _) in enumerate(checks, 1))
+    rules = "[" + ", ".join(_lit(r) for _, r, _ in checks) + "]"
+    columns = "[" + ", ".join(_lit(n) for _, _, n in checks) + "]"
     lookalike = " OR ".join(f"(c{i} IS NOT NULL AND p{i} IS DISTINCT FROM r{i})" for i in ids)
     outer = ["_row"]
     outer += [f"p{i} AS {_q(col.name)}" for i, col in enumerate(present)]
     outer += [f"{_q('x_' + _normalize(c))} AS {_q(_extra_name(c))}" for c in extras]
-    outer += [f"{rule} AS _rule", f"{column} AS _column", f"({lookalike or 'FALSE'}) AS _lookalike"]
+    outer += [f"{rules}[_k] AS _rule", f"{columns}[_k] AS _column"]
+    outer += [f"({lookalike or 'FALSE'}) AS _lookalike"]
+    # each stage is materialized: a parser refers to its cleaned text several times and a
+    # check to its parsed value, and DuckDB would otherwise compute the expression behind
+    # a name at every reference
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT {', '.join(outer)} "
-        f"FROM (SELECT {', '.join(inner)} FROM _raw)"
+        f"CREATE OR REPLACE TEMP TABLE _parsed AS "
+        f"WITH t AS MATERIALIZED (SELECT {', '.join(inner)} FROM _raw), "
+        f"s AS MATERIALIZED (SELECT *, {', '.join(parsed)} FROM t), "
+        f"k AS (SELECT *, {first_broken + ' END' if checks else 'NULL'} AS _k FROM s) "
+        f"SELECT {', '.join(outer)} FROM k"
     )
     # duplicate keys among the rows still valid
     keys = ", ".join(_q(k) for k in table.key)
