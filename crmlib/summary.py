@@ -444,7 +444,7 @@ def best_and_worst(
             Kpi(
                 f"{end}_{key}_value",
                 kind,
-                metric,
+                f"{end.title()} {thing}'s {_lower_first(metric)}",
                 unit=unit,
                 decimals=digits,
                 per=known.per,

@@ -238,3 +238,20 @@ def test_the_ingestion_memory_limit_must_be_a_size(monkeypatch):
     monkeypatch.setenv("CRM_INGEST_MEMORY", "lots; DROP TABLE x")
     with pytest.raises(ParameterError, match="CRM_INGEST_MEMORY='lots; DROP TABLE x' is not a"):
         ingest_memory_limit()
+
+
+def test_ingestion_runs_inside_a_notebook_kernel(tiny_data):
+    """A notebook may build the warehouse itself (open_report on fresh exports): the
+    engine settings of ingestion must be accepted inside Jupyter too (DuckDB refuses to
+    change its progress bar there without ipywidgets)."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = (
+        "import duckdb\nfrom crmlib.ingest import ingest_folder\n"
+        f"report = ingest_folder({str(tiny_data)!r}, duckdb.connect())\n"
+        "print(report.tables['orders'].rows_loaded)"
+    )
+    nb = new_notebook(cells=[new_code_cell(code)])
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    assert nb.cells[0].outputs[0]["text"] == "5\n"

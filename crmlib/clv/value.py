@@ -354,7 +354,7 @@ declare_kpis(
     Kpi(
         "share_customers_p_alive_below_50",
         Kind.RATE,
-        "Buyers more likely gone than active",
+        "Buyers predicted to have stopped buying (P(alive) < 50%)",
         per="buyer",
         good="lower",
         definition="Buyers whose modelled probability of still being a customer is below "

@@ -159,4 +159,7 @@ def _bounded_memory(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
     con.execute(f"SET memory_limit = {_lit(config.ingest_memory_limit())}")
     con.execute(f"SET temp_directory = {_lit(str(spill))}")
     con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")  # a terminal widget, not a log line
+    try:  # the bar is a terminal widget, not a log line
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # inside Jupyter DuckDB refuses the setting without ipywidgets
+        pass

@@ -130,7 +130,7 @@ declare_kpis(
     Kpi(
         "median_customer_value",
         Kind.MONEY,
-        "Median customer value",
+        "Median customer value (gross margin per month)",
         per="customer-month",
         good="higher",
         definition="Median over buyers of each one's gross margin per month as a customer: "
@@ -139,7 +139,7 @@ declare_kpis(
     Kpi(
         "avg_customer_value",
         Kind.MONEY,
-        "Average customer value",
+        "Average customer value (gross margin per month)",
         per="customer-month",
         good="higher",
         definition="Gross margin (revenue - cost) of all valid orders up to as_of / the "
