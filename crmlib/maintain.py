@@ -45,7 +45,7 @@ from crmlib.contract import TABLES, WHITESPACE
 from crmlib.errors import DataContractError, ParameterError
 from crmlib.ingest.base import LOAD_ORDER, _first_line, _lit, _q
 from crmlib.ingest.files import find_table_files
-from crmlib.ingest.load import _ingest_table
+from crmlib.ingest.load import _ingest_table, bounded_memory
 from crmlib.ingest.report import IngestReport, _store_report
 from crmlib.warehouse import _locked, check_duckdb_file
 
@@ -318,15 +318,18 @@ def _upsert(
     results = []
     con.execute("BEGIN TRANSACTION")
     try:
-        for name in LOAD_ORDER:
-            if name not in files:
-                continue
-            incoming = f"_incoming_{name}"
-            report.tables[name] = _ingest_table(con, TABLES[name], files[name], incoming, encoding)
-            counts = _merge(con, name, incoming)
-            counts.quarantined = report.tables[name].rows_quarantined
-            con.execute(f"DROP TABLE {_q(incoming)}")
-            results.append(counts)
+        with bounded_memory(con):  # the same limits as a first ingest
+            for name in LOAD_ORDER:
+                if name not in files:
+                    continue
+                incoming = f"_incoming_{name}"
+                report.tables[name] = _ingest_table(
+                    con, TABLES[name], files[name], incoming, encoding
+                )
+                counts = _merge(con, name, incoming)
+                counts.quarantined = report.tables[name].rows_quarantined
+                con.execute(f"DROP TABLE {_q(incoming)}")
+                results.append(counts)
         _store_report(con, report)
         con.execute("COMMIT")
     except Exception:

@@ -219,9 +219,26 @@ def test_long_lines_load_under_the_memory_limit_and_past_the_reader_limit_say_so
         "orders.csv": "order_id,customer_id,order_date,revenue,category\n"
         f"A,C1,2025-01-09,1,{'x' * 3_000_000}\nB,C1,2025-01-09,2,toys\n",
     }
-    con, report = _ingest(write_tables(tmp_path / "long", tables))
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GB'")
+    limits = []
+    from crmlib.ingest import load
+
+    real = load._ingest_table
+
+    def spy(c, *args, **kwargs):
+        limits.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return real(c, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_ingest_table", spy)
+    report = ingest_folder(write_tables(tmp_path / "long", tables), con)
     assert report.tables["orders"].rows_loaded == 2
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.3 GiB"
+    assert set(limits) == {"1.3 GiB"}  # every table under the limit ...
+    # ... and the caller's connection gets its own limit back (to the precision DuckDB
+    # shows it in: 3GB reads "2.7 GiB")
+    restored = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert restored.endswith(" GiB") and abs(float(restored.split()[0]) - 2.7) <= 0.15
+    monkeypatch.setattr(load, "_ingest_table", real)
     monkeypatch.setattr(files, "MAX_LINE_BYTES", 1_000_000)
     with pytest.raises(DataContractError) as caught:
         _ingest(write_tables(tmp_path / "longer", tables))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -135,31 +137,50 @@ def ingest_folder(
                 f"the {name} table is required (columns: {', '.join(TABLES[name].required)})"
             )
     report = IngestReport(source=str(folder))
-    spill = Path(tempfile.mkdtemp(prefix="crm-ingest-"))
-    try:
-        _bounded_memory(con, spill)
+    with bounded_memory(con):
         for name in LOAD_ORDER:
             if name in files:
                 report.tables[name] = _ingest_table(
                     con, TABLES[name], files[name], encoding=encoding
                 )
         _store_report(con, report)
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
     return report
 
 
-def _bounded_memory(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
-    """Let the engine use at most :func:`crmlib.config.ingest_memory_limit` and spill the
-    rest to ``spill`` (a private temporary folder), whatever the size of the exports.
+#: The engine settings ingestion changes, restored afterwards on the caller's connection.
+_SETTINGS: tuple[str, ...] = ("memory_limit", "temp_directory", "preserve_insertion_order")
+
+
+@contextmanager
+def bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run ingestion under :func:`crmlib.config.ingest_memory_limit`, spilling the rest to
+    a private temporary folder, whatever the size of the exports; restore the connection's
+    own settings afterwards (to the precision DuckDB reports them in: a caller's
+    connection is not left limited).
 
     Insertion order is preserved explicitly: the loaded tables keep the files' row order
-    without a sort (the same data gives the same tables).
+    without a sort (the same data gives the same tables). Used by :func:`ingest_folder`
+    and by the warehouse upsert (:mod:`crmlib.maintain`).
     """
-    con.execute(f"SET memory_limit = {_lit(config.ingest_memory_limit())}")
-    con.execute(f"SET temp_directory = {_lit(str(spill))}")
-    con.execute("SET preserve_insertion_order = true")
-    try:  # the bar is a terminal widget, not a log line
-        con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:  # inside Jupyter DuckDB refuses the setting without ipywidgets
-        pass
+    saved = {
+        name: con.execute(f"SELECT current_setting({_lit(name)})").fetchone()[0]
+        for name in _SETTINGS
+    }
+    spill = Path(tempfile.mkdtemp(prefix="crm-ingest-"))
+    try:
+        con.execute(f"SET memory_limit = {_lit(config.ingest_memory_limit())}")
+        con.execute(f"SET temp_directory = {_lit(str(spill))}")
+        con.execute("SET preserve_insertion_order = true")
+        try:  # the bar is a terminal widget, not a log line
+            con.execute("SET enable_progress_bar = false")
+        except duckdb.Error:  # inside Jupyter DuckDB refuses the setting without ipywidgets
+            pass
+        yield
+    finally:
+        for name, value in saved.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            try:
+                con.execute(f"SET {name} = {_lit(text)}")
+            except duckdb.Error:  # e.g. a temporary folder in use cannot be switched
+                pass
+        shutil.rmtree(spill, ignore_errors=True)
