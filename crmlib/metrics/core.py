@@ -30,6 +30,7 @@ in the engine; only aggregates are fetched.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import ibis
 import ibis.expr.types as ir
@@ -48,6 +49,7 @@ __all__ = [
     "SATISFIED_MIN_SCORE",
     "SATISFIED_SCORES",
     "TOTAL_LABEL",
+    "csat_kpi",
     "event_window",
     "events",
     "satisfied",
@@ -78,6 +80,21 @@ CSAT_KPI = Kpi(
     standard="Top-2-box CSAT (4-5 of 5), as help desks and surveys report it.",
 )
 declare_kpis(CSAT_KPI)
+
+
+def csat_kpi(name: str, label: str, rated: str, unrated: str) -> Kpi:
+    """Return :data:`CSAT_KPI` as one report records it: its own name, label and population.
+
+    >>> csat_kpi("ticket_csat_pct", "CSAT of tickets", "ticket", "tickets").definition
+    'Ratings of 4 or 5 (of 1-5) per rated ticket, in percent; unrated tickets are not counted.'
+    """
+    return replace(
+        CSAT_KPI,
+        name=name,
+        label=label,
+        definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
+        f"rated {rated}, in percent; unrated {unrated} are not counted.",
+    )
 
 
 def satisfied(score: ir.NumericValue) -> ir.BooleanValue:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import replace
 
 import ibis
 import pandas as pd
@@ -18,7 +17,7 @@ from crmlib.metrics.communications.base import (
 )
 from crmlib.metrics.communications.effectiveness import satisfaction, success_rates
 from crmlib.metrics.communications.frequency import contact_frequency, not_contacted_summary
-from crmlib.metrics.core import CSAT_KPI, RATING_MAX, SATISFIED_MIN_SCORE
+from crmlib.metrics.core import csat_kpi
 from crmlib.metrics.customers import customers_as_of
 from crmlib.warehouse import (
     fetch,
@@ -83,12 +82,8 @@ declare_kpis(
 #: The report's CSAT as it records it: ``csat_pct`` of :func:`communication_kpis` named
 #: apart from the service report's ticket CSAT, so the index and the history never mix
 #: the two (66% of rated contacts and 77% of rated tickets are different numbers).
-CONTACT_CSAT_KPI = replace(
-    CSAT_KPI,
-    name="contact_csat_pct",
-    label="CSAT of contacts",
-    definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
-    "rated communication of the period, in percent; unrated communications are not counted.",
+CONTACT_CSAT_KPI = csat_kpi(
+    "contact_csat_pct", "CSAT of contacts", "communication of the period", "communications"
 )
 declare_kpis(CONTACT_CSAT_KPI)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import replace
 
 import ibis
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.formats import Kind, Kpi, declare_kpis
-from crmlib.metrics.core import CSAT_KPI, RATING_MAX, SATISFIED_MIN_SCORE, TOTAL_LABEL
+from crmlib.metrics.core import TOTAL_LABEL, csat_kpi
 from crmlib.metrics.service.base import DEFAULT_SLA_HOURS, _lacks, tickets_seen
 from crmlib.metrics.service.quality import reopen_rates, satisfaction
 from crmlib.metrics.service.sla import sla_attainment, sla_tickets
@@ -27,12 +26,8 @@ from crmlib.warehouse import (
 
 #: The report's CSAT as it records it (``csat_pct`` of :func:`service_kpis`), named apart
 #: from the communications report's contact CSAT so the index and history never mix them.
-TICKET_CSAT_KPI = replace(
-    CSAT_KPI,
-    name="ticket_csat_pct",
-    label="CSAT of tickets",
-    definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
-    "rated ticket created in the period, in percent; unrated tickets are not counted.",
+TICKET_CSAT_KPI = csat_kpi(
+    "ticket_csat_pct", "CSAT of tickets", "ticket created in the period", "tickets"
 )
 declare_kpis(TICKET_CSAT_KPI)
 
