@@ -316,9 +316,11 @@ def _upsert(
         _require_first_tables(export, files)
     report = IngestReport(source=str(export))
     results = []
-    con.execute("BEGIN TRANSACTION")
-    try:
-        with bounded_memory(con):  # the same limits as a first ingest
+    # the limits are set and restored outside the transaction: restoring a temporary
+    # folder that holds spilled data fails, and any failure inside a transaction aborts it
+    with bounded_memory(con):  # the same limits as a first ingest
+        con.execute("BEGIN TRANSACTION")
+        try:
             for name in LOAD_ORDER:
                 if name not in files:
                     continue
@@ -330,11 +332,11 @@ def _upsert(
                 counts.quarantined = report.tables[name].rows_quarantined
                 con.execute(f"DROP TABLE {_q(incoming)}")
                 results.append(counts)
-        _store_report(con, report)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+            _store_report(con, report)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
     con.execute("CHECKPOINT")
     return results
 

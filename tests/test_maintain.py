@@ -566,3 +566,24 @@ def test_reports_mentioning_lists_without_deleting(tmp_path):
     df = delete_customers(wh, [ID], confirm=True, reports=reports)
     assert df.attrs["reports_mentioning"] == expected
     assert all((reports / name).exists() for name in files)
+
+
+def test_an_upsert_that_spills_to_disk_commits(tmp_path, monkeypatch):
+    """Found at one million customers: restoring the temporary folder after an upsert that
+    spilled failed inside the transaction and aborted it ("Current transaction is
+    aborted"). Reproduced at 30,000 customers under an 80 MB limit."""
+    from crmlib.sample import write_sample
+
+    export = tmp_path / "export"
+    write_sample(export, 30_000, seed=3, fmt="parquet")
+    monkeypatch.setenv("CRM_INGEST_MEMORY", "80MB")
+    counts = {c.table: c for c in upsert_export(export, tmp_path / "w.duckdb")}
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    loaded = con.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert loaded == counts["orders"].inserted > 300_000
+    con.close()
+    # a limit too small to work in says which setting to raise, not DuckDB's message
+    monkeypatch.setenv("CRM_INGEST_MEMORY", "20MB")
+    with pytest.raises(crmlib.CrmError, match="more memory than its limit CRM_INGEST_MEMORY=20MB"):
+        upsert_export(export, tmp_path / "small.duckdb")
+    assert not (tmp_path / "small.duckdb").exists()

@@ -13,7 +13,7 @@ import duckdb
 
 from crmlib import config
 from crmlib.contract import TABLES, Table
-from crmlib.errors import DataContractError
+from crmlib.errors import CrmError, DataContractError
 from crmlib.ingest.base import LOAD_ORDER, REQUIRED_TABLES, _lit, _q
 from crmlib.ingest.files import _read_raw, find_table_files
 from crmlib.ingest.report import IngestReport, TableReport, _store_report
@@ -175,7 +175,13 @@ def bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute("SET enable_progress_bar = false")
         except duckdb.Error:  # inside Jupyter DuckDB refuses the setting without ipywidgets
             pass
-        yield
+        try:
+            yield
+        except duckdb.OutOfMemoryException:
+            raise CrmError(
+                f"ingestion needs more memory than its limit CRM_INGEST_MEMORY="
+                f"{config.ingest_memory_limit()}; raise it, e.g. CRM_INGEST_MEMORY=4GB"
+            ) from None
     finally:
         for name, value in saved.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
