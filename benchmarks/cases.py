@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -53,7 +54,7 @@ CASES: list[Case] = [
     Case("01_cdm", "headline = cm.headline_kpis(", "var:headline",
          _keys(sql.order_summary, "orders_total", "revenue_total"),
          _keys(pdi.order_summary, "orders_total", "revenue_total")),
-    Case("01_cdm", "cm.customer_values(", "var:values", sql.customer_values,
+    Case("01_cdm", "cm.customer_value_table(", "var:values", sql.customer_values,
          pdi.customer_values, ["customer_id"]),
     Case("01_cdm", "activity_summary(", "var:activity", sql.activity_summary,
          pdi.activity_summary),
@@ -69,7 +70,7 @@ CASES: list[Case] = [
          sparse=["customers"]),
     Case("01_cdm", "cm.orders_by_month(", "var:monthly", sql.orders_by_month,
          pdi.orders_by_month, ["month", "channel"]),
-    Case("01_cdm", "segment.customer_features(", "var:features", sql.customer_features,
+    Case("01_cdm", "segment.features_table(", "var:features", sql.customer_features,
          pdi.customer_features, ["customer_id"]),
     Case("01_cdm", "segment.category_mix(", "var:mix", sql.category_mix, pdi.category_mix,
          ["segment", "category"]),
@@ -79,13 +80,13 @@ CASES: list[Case] = [
          pdi.rfm_summary(False), ["customer_id"]),
     Case("01_cdm", "holdout = clv.holdout_check(", "var:holdout.calibration", sql.rfm_summary(True),
          pdi.rfm_summary(True), ["customer_id"]),
-    Case("01_cdm", "cm.cohort_retention(", "var:cohorts", sql.cohort_retention,
+    Case("01_cdm", "cohorts = cohort_retention(", "var:cohorts", sql.cohort_retention,
          pdi.cohort_retention, ["cohort", "months_since_first"],
          ["cohort_customers", "active_customers", "retention"], sparse=["active_customers"]),
     # 02_ctm
-    Case("02_ctm", "with_segments(customer_segments,", "var:segments", sql.customer_segments,
+    Case("02_ctm", "with_segments(customer_segment_table,", "var:segments", sql.customer_segments,
          pdi.customer_segments, ["customer_id"]),
-    Case("02_ctm", "with_values(cm.customer_values,", "var:values", sql.customer_values,
+    Case("02_ctm", "with_values(cm.customer_value_table,", "var:values", sql.customer_values,
          pdi.customer_values, ["customer_id"]),
     Case("02_ctm", "ctm.contact_conversion,", "var:conversion", sql.contact_conversion,
          pdi.contact_conversion, ["channel"]),
@@ -122,8 +123,12 @@ def crmlib_value(step_result, case: Case):
     if kind == "var":  # a variable, or an attribute of one ("holdout.calibration")
         name, _, attribute = what.partition(".")
         value = step_result.values[name]
-        return getattr(value, attribute) if attribute else value
-    return step_result.captured[int(what)]
+        value = getattr(value, attribute) if attribute else value
+    else:
+        value = step_result.captured[int(what)]
+    if isinstance(value, ir.Table):  # an engine table the report summarises: checked whole
+        value = value.to_pyarrow().to_pandas()
+    return value
 
 
 def _normal(df: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,11 @@ _COLUMNS = {
 }
 
 
+def _frame(value):
+    """A notebook variable as pandas: engine tables (segments, clusters) are fetched whole."""
+    return value if isinstance(value, pd.DataFrame) else value.to_pyarrow().to_pandas()
+
+
 def load(folder: Path) -> dict[str, pd.DataFrame]:
     """Read every table the benchmarked steps use (``pd.read_parquet``)."""
     return {
@@ -194,7 +199,7 @@ def customer_features(t, ns):
 
 
 def category_mix(t, ns):
-    seg = ns["features"].assign(segment=ns["clusters"])[["customer_id", "segment"]]
+    seg = _frame(ns["clusters"])[["customer_id", "segment"]]  # crmlib's assignment
     o = _valid(t, ns).merge(seg, on="customer_id")
     o["category"] = _label(o.category)
     df = (
@@ -408,7 +413,8 @@ def satisfaction_by_month(t, ns):
 
 def contact_frequency_by_segment(t, ns):
     n = _comms(t, ns).groupby("customer_id").size().rename("contacts")
-    per = _customers(t, ns)[["customer_id"]].merge(ns["segments"], on="customer_id", how="left")
+    segments = _frame(ns["segments"])
+    per = _customers(t, ns)[["customer_id"]].merge(segments, on="customer_id", how="left")
     per["contacts"] = per.customer_id.map(n).fillna(0).astype(int)
     per["segment"] = per.segment.fillna("unassigned")
     df = per.groupby("segment").contacts.agg(
@@ -469,8 +475,7 @@ def campaign_results(t, ns):
 
 def _segments(ns) -> pd.DataFrame:
     """The notebook's segments as a DataFrame (the campaign report keeps them in the engine)."""
-    seg = ns["segments"]
-    return seg if isinstance(seg, pd.DataFrame) else seg.to_pandas()
+    return _frame(ns["segments"])
 
 
 def participation_by_segment(t, ns):

@@ -50,7 +50,12 @@ FIT_WORDS = (
     "holdout_comparison(",
     "holdout_error(",
 )
-SEGMENTATION_STEPS = ("segment.customer_features(", "segment.CustomerSegmenter(", "segment_names(")
+SEGMENTATION_STEPS = (
+    "segment.features_table(",
+    "segment.sample_features(",
+    "segment.CustomerSegmenter(",
+    "assign_table(",
+)
 CLV_FIT_STEPS = ("clv.fit_value_models(",)
 
 

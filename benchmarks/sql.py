@@ -17,6 +17,11 @@ import pandas as pd
 INVALID = "('cancelled', 'canceled', 'refunded', 'returned')"
 
 
+def _frame(value):
+    """A notebook variable as pandas: engine tables (segments, clusters) are fetched whole."""
+    return value if isinstance(value, pd.DataFrame) else value.to_pyarrow().to_pandas()
+
+
 def _ts(day: dt.date, days: int = 0) -> str:
     return f"TIMESTAMP '{(dt.datetime.combine(day, dt.time()) + dt.timedelta(days=days))}'"
 
@@ -196,7 +201,7 @@ def customer_features(con, ns):
 
 
 def category_mix(con, ns):
-    seg = ns["features"].assign(segment=ns["clusters"])[["customer_id", "segment"]]
+    seg = _frame(ns["clusters"])[["customer_id", "segment"]]  # crmlib's assignment
     seg = seg.astype({"segment": str})
     con.register("bench_segments", seg)
     try:
@@ -456,7 +461,7 @@ def satisfaction_by_month(con, ns):
 
 
 def contact_frequency_by_segment(con, ns):
-    con.register("bench_segments", ns["segments"][["customer_id", "segment"]])
+    con.register("bench_segments", _frame(ns["segments"])[["customer_id", "segment"]])
     end = _ts(ns["as_of"], 1)
     try:
         return q(
@@ -530,8 +535,7 @@ _SEGMENT_KEYS = ["campaign_id", "customer_id"]
 
 def _segments(ns) -> pd.DataFrame:
     """The notebook's segments as a DataFrame (the campaign report keeps them in the engine)."""
-    seg = ns["segments"]
-    return seg if isinstance(seg, pd.DataFrame) else seg.to_pandas()
+    return _frame(ns["segments"])
 
 
 def participation_by_segment(con, ns):

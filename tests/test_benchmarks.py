@@ -63,7 +63,7 @@ def test_sql_and_pandas_equal_crmlib(runs, warehouse, tables, case):
 
 
 def test_compare_catches_a_difference(runs, warehouse):
-    case = next(c for c in CASES if c.match == "cm.customer_values(")
+    case = next(c for c in CASES if c.match == "cm.customer_value_table(")
     steps, ns = runs[case.notebook]
     expected = crmlib_value(find_step(steps, case), case)
     got = case.sql(warehouse, ns)

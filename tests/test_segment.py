@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -366,3 +367,114 @@ def test_needs_analysis_without_a_category_column(tiny_data):
     segs = pd.DataFrame({"customer_id": ["C1"], "segment": ["x"]})
     assert segment.category_mix(con, dt.date(2025, 3, 20), segs).empty
     assert segment.category_trends(con, dt.date(2025, 3, 20)).empty
+
+
+# --------------------------------------------------------------------------------------
+# in the engine: nothing per customer leaves it (issue 18)
+# --------------------------------------------------------------------------------------
+
+
+def test_engine_profiles_by_hand(con):
+    """The hand-computed profile of test_segment_profiles_by_hand, from engine tables."""
+    f = segment.features_table(con, AS_OF)  # A, B, C
+    labels = ibis.memtable({"customer_id": ["A", "B", "C"], "segment": ["x", "x", "y"]})
+    p = segment.segment_profiles(f, labels).set_index("segment")
+    assert p.customers.to_dict() == {"x": 2, "y": 1}
+    assert p.revenue.to_dict() == {"x": 200.0, "y": 10.0}
+    assert p.recency_days_mean["x"] == 23.5 and p.recency_days_median["x"] == 23.5
+    assert p.revenue_share["x"] == pytest.approx(200 / 210)
+    assert segment.segment_profiles(f, labels, order=["y", "x"]).segment.tolist() == ["y", "x"]
+    cross = segment.segment_crosstab(labels, labels.mutate(segment=labels.customer_id))
+    assert cross.set_index("rfm_segment").to_dict("index") == {
+        "x": {"A": 1, "B": 1, "C": 0, "customers": 2},
+        "y": {"A": 0, "B": 0, "C": 1, "customers": 1},
+    }
+    with pytest.raises(crmlib.CrmError, match="segments should be an engine table"):
+        segment.segment_profiles(f, ["x", "x", "y"])
+
+
+def test_engine_standardized_profiles_by_hand():
+    e2 = np.exp(2.0) - 1  # log1p(e2) = 2: mean 1, population sd 1, so z = -1 and +1
+    f = ibis.memtable(
+        pd.DataFrame({"customer_id": ["L", "H"], **{c: [0.0, e2] for c in segment.FEATURES}})
+    )
+    labels = ibis.memtable({"customer_id": ["L", "H"], "segment": ["low", "high"]})
+    z = segment.standardized_profiles(f, labels, order=["low", "high"])
+    np.testing.assert_allclose(z.loc["low"], -1.0)
+    np.testing.assert_allclose(z.loc["high"], 1.0)
+
+
+def test_engine_segmentation_equals_the_pandas_one_on_the_sample(sample_con):
+    """RFM scores, cluster assignment, profiles, z-scores and crosstab: the engine path of
+    the report against the pandas/scikit-learn path on every customer of the sample."""
+    con = sample_con
+    as_of = crmlib.resolve_as_of(con, "")
+    table = segment.features_table(con, as_of)
+    frame = segment.customer_features(con, as_of)
+    rfm = crmlib.warehouse.fetch(segment.rfm_segment_table(table).order_by("customer_id"))
+    expected = segment.rfm_segments(frame)
+    for col in ("r_score", "f_score", "m_score", "segment"):
+        assert rfm[col].tolist() == expected[col].tolist(), col
+    # the sample holds every customer (3,000 < size): the same fit as on the full frame
+    sample = segment.sample_features(table, size=200_000, seed=42)
+    assert sample.customer_id.tolist() == frame.customer_id.tolist()
+    model = segment.CustomerSegmenter(random_state=42).fit(sample)
+    reference = segment.CustomerSegmenter(random_state=42).fit(frame)
+    clusters = model.assign_table(table)
+    got = crmlib.warehouse.fetch(clusters.order_by("customer_id"))
+    np.testing.assert_array_equal(got.cluster, reference.predict(frame))  # scikit-learn
+    names = reference.segment_names(reference.labels_)
+    assert got.segment.tolist() == list(names)
+    pd.testing.assert_frame_equal(
+        segment.segment_profiles(table, clusters, order=model.names_),
+        segment.segment_profiles(frame, names, order=reference.names_),
+        check_dtype=False,
+    )
+    pd.testing.assert_frame_equal(
+        segment.standardized_profiles(table, clusters),
+        segment.standardized_profiles(frame, names),
+        check_dtype=False,
+        check_names=False,
+    )
+    pd.testing.assert_frame_equal(
+        segment.segment_crosstab(segment.rfm_segment_table(table), clusters),
+        segment.segment_crosstab(expected.segment, names),
+        check_dtype=False,
+    )
+
+
+def test_a_seeded_sample_is_bounded_repeatable_and_sorted(sample_con):
+    table = segment.features_table(sample_con, crmlib.resolve_as_of(sample_con, ""))
+    a = segment.sample_features(table, size=500, seed=1)
+    assert len(a) == 500 and a.attrs["population"] == 3000
+    assert a.customer_id.is_monotonic_increasing and a.customer_id.is_unique
+    assert (
+        a.customer_id.tolist()
+        == segment.sample_features(table, size=500, seed=1).customer_id.tolist()
+    )
+    b = segment.sample_features(table, size=500, seed=2)
+    assert 0 < len(set(a.customer_id) & set(b.customer_id)) < 200  # about 500 * 500 / 3000
+    with pytest.raises(crmlib.CrmError, match="size=0 should be a positive whole number"):
+        segment.sample_features(table, size=0)
+
+
+def test_clusters_fitted_on_a_sample_assign_like_a_full_fit():
+    """The accuracy of fitting on a sample: on 4 planted groups (4 x 5,000 customers), a fit
+    on a seeded sample of 2,000 assigns every customer as the fit on all 20,000 does, and
+    says it was fitted on a sample."""
+    X, truth = _blobs(5000, seed=1)
+    table = ibis.memtable(X)
+    full = segment.CustomerSegmenter(n_segments=4, random_state=0).fit(X)
+    sample = segment.sample_features(table, size=2000, seed=3)
+    model = segment.CustomerSegmenter(n_segments=4, random_state=0).fit(sample)
+    got = crmlib.warehouse.fetch(model.assign_table(table).order_by("customer_id"))
+    agreement = float((got.cluster.to_numpy() == full.labels_).mean())
+    print(f"\nsampled fit (2,000 of 20,000): {agreement:.4%} of customers as the full fit")
+    assert agreement == 1.0
+    assert adjusted_rand_score(truth, got.cluster) == 1.0
+    assert model.notes_ == [
+        "The clusters were fitted on a seeded sample of 2,000 of the 20,000 customers; every "
+        "customer is then assigned to the nearest cluster centre."
+    ]
+    with pytest.raises(crmlib.CrmError, match="not fitted yet"):
+        segment.CustomerSegmenter().assign_table(table)

@@ -82,6 +82,23 @@ CSAT_KPI = Kpi(
 declare_kpis(CSAT_KPI)
 
 
+def positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an int when it is a whole number >= 1 (not a bool).
+
+    Raises
+    ------
+    ParameterError
+        Otherwise, naming the parameter.
+    """
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ParameterError(f"{name}={value!r} should be a positive whole number")
+    return int(value)
+
+
 def csat_kpi(name: str, label: str, rated: str, unrated: str) -> Kpi:
     """Return :data:`CSAT_KPI` as one report records it: its own name, label and population.
 
@@ -227,13 +244,14 @@ def with_rate(
     return df
 
 
-def segments_table(segments: pd.DataFrame) -> ir.Table:
+def segments_table(segments: pd.DataFrame | ir.Table) -> ir.Table:
     """Return ``customer_id`` → ``segment`` as an engine table, to join with event tables.
 
     Parameters
     ----------
-    segments : pandas.DataFrame
+    segments : pandas.DataFrame or ibis.expr.types.Table
         Columns ``customer_id`` and ``segment``, one row per customer, e.g.
+        :func:`crmlib.segment.customer_segment_table` (an engine table, used as it is) or
         :func:`crmlib.segment.customer_segments`; or with a ``campaign_id`` column too, one
         row per campaign and customer (:func:`crmlib.segment.segments_at_campaign_start`).
         Rows without an id are dropped; the columns become text.
@@ -241,7 +259,8 @@ def segments_table(segments: pd.DataFrame) -> ir.Table:
     Returns
     -------
     ibis.expr.types.Table
-        An in-memory table (``ibis.memtable``) of ``customer_id`` and ``segment``.
+        ``customer_id`` and ``segment`` (and ``campaign_id``): the engine table's columns,
+        or an in-memory table (``ibis.memtable``) of the frame's.
 
     Raises
     ------
@@ -250,10 +269,21 @@ def segments_table(segments: pd.DataFrame) -> ir.Table:
     """
     import pyarrow as pa
 
+    if isinstance(segments, ir.Table) and {"customer_id", "segment"} <= set(segments.columns):
+        keys = ["campaign_id", "customer_id"] if "campaign_id" in segments.columns else []
+        keys = keys or ["customer_id"]
+        return segments.select(
+            *[segments[k].cast("string").name(k) for k in keys],
+            segment=segments.segment.cast("string"),
+        ).filter(lambda t: t.customer_id.notnull())
     if not isinstance(segments, pd.DataFrame) or not {"customer_id", "segment"} <= set(
         segments.columns
     ):
-        found = list(segments.columns) if isinstance(segments, pd.DataFrame) else type(segments)
+        found = (
+            list(segments.columns)
+            if isinstance(segments, pd.DataFrame | ir.Table)
+            else type(segments)
+        )
         raise ParameterError(
             f"segments should be a DataFrame with columns customer_id and segment (found "
             f"{found}); e.g. crmlib.segment.customer_segments(con, as_of)"

@@ -24,9 +24,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
-from crmlib.errors import ParameterError
 from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
-from crmlib.metrics.core import event_window, events, with_rate
+from crmlib.metrics.core import event_window, events, positive_int
 from crmlib.metrics.text import code_in, label
 from crmlib.warehouse import (
     day_end,
@@ -55,7 +54,8 @@ __all__ = [
     "order_summary",
     "customer_values",
     "top_customers",
-    "cohort_retention",
+    "customer_value_table",
+    "customer_value_summary",
 ]
 
 #: Order statuses that do not count as a sale.
@@ -423,7 +423,7 @@ def headline_kpis(
     as_of: dt.date,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     *,
-    values: pd.DataFrame | None = None,
+    values: ir.Table | pd.DataFrame | None = None,
 ) -> dict[str, float | int | None]:
     """Return the headline KPIs of the customer report, in the order it shows them.
 
@@ -432,8 +432,8 @@ def headline_kpis(
 
     Parameters
     ----------
-    values : pandas.DataFrame, optional
-        :func:`customer_values` at ``as_of``, when the caller has it already.
+    values : ibis.expr.types.Table or pandas.DataFrame, optional
+        :func:`customer_value_table` at ``as_of``, when the caller has it already.
 
     Returns
     -------
@@ -446,7 +446,7 @@ def headline_kpis(
     base = customer_base_summary(con, as_of, lookback_days)
     sales = order_summary(con, as_of, lookback_days)
     value_summary = customer_value_summary(
-        customer_values(con, as_of) if values is None else values
+        customer_value_table(con, as_of) if values is None else values
     )
     return {
         "customers_total": base["customers_total"],
@@ -485,7 +485,7 @@ def headline_notes(kpis: Mapping[str, object]) -> list[str]:
     return notes
 
 
-def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
+def customer_value_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     """Return the classic customer value of every customer with a valid order by ``as_of``.
 
     ``customer_value = (revenue - cost) / lifetime_months`` where revenue and cost are the
@@ -497,10 +497,11 @@ def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        One row per customer, sorted by ``customer_value`` descending then id: columns
-        ``customer_id``, ``orders``, ``revenue``, ``cost``, ``first_order``,
-        ``lifetime_months``, ``customer_value``.
+    ibis.expr.types.Table
+        An engine table (nothing is fetched), one row per customer: ``customer_id``,
+        ``orders``, ``revenue``, ``cost``, ``first_order``, ``lifetime_months``,
+        ``customer_value``. Summarise it with :func:`customer_value_summary`,
+        :func:`top_customers` or :func:`crmlib.metrics.distributions.histogram`.
     """
     o = valid_orders(con, as_of)
     cost = o.cost.fill_null(0) if has_columns(o, "cost") else ibis.literal(0).cast("decimal(18,2)")
@@ -516,8 +517,17 @@ def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
     seconds = (end.epoch_seconds() - per.first_order.epoch_seconds()).cast("float64")
     months = seconds / ibis.literal(86400.0 * DAYS_PER_MONTH, type="float64")
     per = per.mutate(lifetime_months=ibis.greatest(months, ibis.literal(1.0, type="float64")))
-    per = per.mutate(customer_value=(per.revenue - per.cost) / per.lifetime_months)
+    return per.mutate(customer_value=(per.revenue - per.cost) / per.lifetime_months)
+
+
+def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
+    """Return :func:`customer_value_table` fetched, highest value first (ties by id).
+
+    One row per customer: for analysing a customer base that fits in memory. The reports
+    summarise :func:`customer_value_table` in the engine instead.
+    """
     # ordered in the engine: pandas takes ~4 s to sort a million (float, string) keys
+    per = customer_value_table(con, as_of)
     return fetch(per.order_by([ibis.desc("customer_value"), "customer_id"]))
 
 
@@ -527,7 +537,7 @@ def top_customers(
     *,
     n: int = 10,
     mask: bool = True,
-    values: pd.DataFrame | None = None,
+    values: ir.Table | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the ``n`` customers of highest customer value, with contact details.
 
@@ -537,18 +547,27 @@ def top_customers(
         How many customers.
     mask : bool, default=True
         Mask names, e-mails and phones (:func:`crmlib.privacy.mask_pii`).
-    values : pandas.DataFrame, optional
-        The result of :func:`customer_values`, to avoid computing it twice.
+    values : ibis.expr.types.Table or pandas.DataFrame, optional
+        :func:`customer_value_table` (or :func:`customer_values`), to avoid computing it
+        twice.
 
     Returns
     -------
     pandas.DataFrame
         ``customer_id``, the customer's ``name``/``email``/``phone`` when present, then the
-        columns of :func:`customer_values`.
+        columns of :func:`customer_value_table`; highest value first, ties by id.
     """
     from crmlib.privacy import PII_COLUMNS, mask_pii
 
-    top = (values if values is not None else customer_values(con, as_of)).head(n)
+    n = positive_int("n", n)
+    values = customer_value_table(con, as_of) if values is None else values
+    if isinstance(values, ir.Table):  # the top n leave the engine, not the customer base
+        order = [ibis.desc("customer_value"), "customer_id"]
+        top = fetch(values.order_by(order).limit(n))
+    else:
+        top = values.sort_values(
+            ["customer_value", "customer_id"], ascending=[False, True], ignore_index=True
+        ).head(n)
     c = require_table(con, "customers")
     pii = [col for col in PII_COLUMNS if col in c.columns]
     ids = top.customer_id.tolist()
@@ -564,107 +583,8 @@ def top_customers(
     )
 
 
-def cohort_retention(
-    con: ibis.BaseBackend,
-    as_of: dt.date,
-    *,
-    months: int | None = None,
-    include_partial_month: bool = False,
-) -> pd.DataFrame:
-    """Return monthly cohort retention: who orders again, month by month.
-
-    A customer's cohort is the calendar month of their first valid order; a cohort's
-    retention ``k`` months later is the share of its customers with at least one valid
-    order in calendar month ``cohort + k`` (``k = 0`` is 100 % by construction). A cell is
-    only *observable* when that calendar month has ended by ``as_of`` (with
-    ``include_partial_month``, when it has started): cells not yet observable are NaN,
-    not 0, so a heatmap leaves them blank.
-
-    Parameters
-    ----------
-    con : ibis.BaseBackend
-        Warehouse connection.
-    as_of : datetime.date
-        Last day seen.
-    months : int, optional
-        Keep only the cohorts of the last ``months`` calendar months up to ``as_of``.
-    include_partial_month : bool, default=False
-        Count the month of ``as_of`` as observable even when it has not ended (its
-        retention is then understated).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (cohort, months since first order), every cohort with
-        ``months_since_first`` from 0 to the largest observable offset of the oldest cohort:
-        ``cohort`` (first day of the month, datetime64), ``months_since_first`` (int),
-        ``cohort_customers`` (int), ``active_customers`` (nullable int, NA when not
-        observable), ``retention`` = active_customers / cohort_customers (NaN when not
-        observable) and its 95 % Wilson interval ``retention_low``, ``retention_high``.
-        Sorted by cohort, then months.
-    """
-    o = valid_orders(con, as_of)
-    active = o.select("customer_id", month=o.order_date.truncate("M")).distinct()
-    first = active.group_by("customer_id").aggregate(cohort=active.month.min())
-    joined = active.join(first, "customer_id")
-    offset = (joined.month.year() - joined.cohort.year()) * 12 + (
-        joined.month.month() - joined.cohort.month()
-    )
-    counts = fetch(
-        joined.group_by([joined.cohort, offset.name("months_since_first")]).aggregate(
-            active_customers=joined.count()
-        )
-    )
-    # every customer is active in the month of their first order, so a cohort's size is
-    # its count at offset 0 (one query instead of two passes over the orders)
-    sizes = counts.loc[counts.months_since_first == 0, ["cohort", "active_customers"]]
-    sizes = sizes.rename(columns={"active_customers": "cohort_customers"}).reset_index(drop=True)
-    columns = [
-        "cohort",
-        "months_since_first",
-        "cohort_customers",
-        "active_customers",
-        "retention",
-        "retention_low",
-        "retention_high",
-    ]
-    as_of_month = pd.Timestamp(as_of.year, as_of.month, 1)
-    month_complete = (as_of + dt.timedelta(days=1)).month != as_of.month
-    last_observable = (
-        as_of_month
-        if (include_partial_month or month_complete)
-        else as_of_month - pd.DateOffset(months=1)
-    )
-    sizes["cohort"] = pd.to_datetime(sizes.cohort)
-    if months is not None:
-        if int(months) != months or months < 1:
-            raise ParameterError(f"months={months!r} should be a positive whole number")
-        oldest = as_of_month - pd.DateOffset(months=int(months) - 1)
-        sizes = sizes[sizes.cohort >= oldest]
-    if sizes.empty:
-        return pd.DataFrame(columns=columns)
-    cohorts = sizes.sort_values("cohort", ignore_index=True)
-    oldest_cohort = cohorts.cohort.iloc[0]
-    span = (as_of_month.year - oldest_cohort.year) * 12 + (as_of_month.month - oldest_cohort.month)
-    grid = pd.MultiIndex.from_product(
-        [cohorts.cohort, range(span + 1)], names=["cohort", "months_since_first"]
-    ).to_frame(index=False)
-    grid = grid.merge(cohorts, on="cohort")
-    counts["cohort"] = pd.to_datetime(counts.cohort)
-    grid = grid.merge(counts, on=["cohort", "months_since_first"], how="left")
-    cohort_index = grid.cohort.dt.year * 12 + grid.cohort.dt.month - 1
-    month_index = cohort_index + grid.months_since_first
-    observable = month_index <= last_observable.year * 12 + last_observable.month - 1
-    active_n = grid.active_customers.fillna(0).astype("int64")
-    grid["cohort_customers"] = grid.cohort_customers.astype("int64")
-    grid["active_customers"] = active_n.astype("Int64").where(observable, pd.NA)
-    grid["_active"] = active_n
-    grid = with_rate(grid, "_active", "cohort_customers", "retention", mask=observable)
-    return grid.sort_values(["cohort", "months_since_first"], ignore_index=True)[columns]
-
-
-def customer_value_summary(values: pd.DataFrame) -> dict[str, float]:
-    """Return the headline customer value from :func:`customer_values`, as a ratio of sums.
+def customer_value_summary(values: ir.Table | pd.DataFrame) -> dict[str, float]:
+    """Return the headline customer value of :func:`customer_value_table`, as a ratio of sums.
 
     ``avg_customer_value = sum(revenue - cost) / sum(lifetime_months)`` over the customers
     with a valid order: the margin the customer base earns per customer-month, where a
@@ -672,18 +592,39 @@ def customer_value_summary(values: pd.DataFrame) -> dict[str, float]:
     ``median_customer_value`` is the median of the per-customer values, for the typical
     customer.
 
+    Parameters
+    ----------
+    values : ibis.expr.types.Table or pandas.DataFrame
+        :func:`customer_value_table` (summarised in the engine) or :func:`customer_values`.
+
     Returns
     -------
     dict
         ``avg_customer_value``, ``median_customer_value`` (NaN without customers),
         ``customers_valued``, ``margin_total``, ``customer_months``.
     """
-    margin = float((values.revenue - values.cost).sum())
-    months = float(values.lifetime_months.sum())
+    if isinstance(values, ir.Table):
+        row = fetch(
+            values.aggregate(
+                margin=(values.revenue - values.cost).sum(),
+                months=values.lifetime_months.sum(),
+                median=values.customer_value.median(),
+                n=values.count(),
+            )
+        ).iloc[0]
+        n = int(row.n)
+        margin = float(row.margin) if n else 0.0
+        months = float(row.months) if n else 0.0
+        median = float(row["median"]) if n else float("nan")
+    else:
+        n = len(values)
+        margin = float((values.revenue - values.cost).sum())
+        months = float(values.lifetime_months.sum())
+        median = float(values.customer_value.median())
     return {
         "avg_customer_value": margin / months if months else float("nan"),
-        "median_customer_value": float(values.customer_value.median()),
-        "customers_valued": len(values),
+        "median_customer_value": median,
+        "customers_valued": n,
         "margin_total": margin,
         "customer_months": months,
     }

@@ -607,7 +607,7 @@ def plot_stacked_monthly(
 
 
 def plot_hist(
-    values: pd.Series,
+    values: pd.Series | pd.DataFrame,
     *,
     title: str,
     xlabel: str,
@@ -622,11 +622,25 @@ def plot_hist(
 
     Values above the quantile are drawn in the last bin (the title says so), so a few
     extreme customers do not flatten the rest of the distribution.
+
+    ``values`` is either the values (a Series) or bins counted in the engine
+    (:func:`crmlib.metrics.distributions.histogram`: ``left``, ``right``, ``count``; its
+    own ``clip_quantile`` then applies and ``bins``/``log`` are not used).
     """
     if values is None or len(values) == 0:
         return _unavailable(ax, title, empty_message, data=values)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
+    if isinstance(values, pd.DataFrame):
+        clip_quantile = values.attrs.get("clip_quantile")
+        if clip_quantile is not None:
+            title = f"{title} (top {1 - clip_quantile:.0%} folded into the last bin)"
+        edges = [*values.left.to_numpy(dtype=float), float(values.right.iloc[-1])]
+        centers = (values.left + values.right).to_numpy(dtype=float) / 2
+        sns.histplot(
+            x=centers, weights=values["count"].to_numpy(), bins=edges, ax=ax, color=PALETTE[0]
+        )
+        return _finish(ax, title, xlabel, ylabel)
     v = pd.Series(values).dropna()
     if clip_quantile is not None and len(v):
         hi = v.quantile(clip_quantile)

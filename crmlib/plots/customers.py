@@ -318,7 +318,7 @@ def plot_cohort_retention(
     Parameters
     ----------
     cohorts : pandas.DataFrame
-        :func:`crmlib.metrics.customers.cohort_retention` (NaN = not observable).
+        :func:`crmlib.metrics.cohorts.cohort_retention` (NaN = not observable).
     annotate_max : int, default=16
         Write the percentage into the cells when there are at most this many columns.
     """

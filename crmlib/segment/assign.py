@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of
 from crmlib.segment.clusters import CustomerSegmenter
-from crmlib.segment.features import NO_ORDERS_SEGMENT, _features_expr, customer_features
-from crmlib.segment.rfm import _rfm_segments_expr, rfm_segments
+from crmlib.segment.features import NO_ORDERS_SEGMENT, customer_features, features_table
+from crmlib.segment.rfm import rfm_segment_table, rfm_segments
 from crmlib.warehouse import fetch
 
 
@@ -59,12 +60,7 @@ def customer_segments(
         raise ParameterError(f"method={method!r} should be 'rfm' or 'cluster'")
     everyone = customers_as_of(con, as_of).select("customer_id")
     if method == "rfm" and features is None:
-        seg = _rfm_segments_expr(_features_expr(con, as_of), **kwargs)  # type: ignore[arg-type]
-        joined = everyone.outer_join(seg, everyone.customer_id == seg.customer_id)
-        expr = joined.select(
-            customer_id=ibis.coalesce(everyone.customer_id, seg.customer_id),
-            segment=seg.segment.fill_null(NO_ORDERS_SEGMENT),
-        )
+        expr = customer_segment_table(con, as_of, **kwargs)  # type: ignore[arg-type]
         return fetch(expr.order_by("customer_id"))
     feats = customer_features(con, as_of) if features is None else features
     if method == "rfm":
@@ -75,6 +71,32 @@ def customer_segments(
     else:
         names = np.zeros(0, dtype=str)
     return _segments_of_everyone(fetch(everyone.order_by("customer_id")).customer_id, feats, names)
+
+
+def customer_segment_table(
+    con: ibis.BaseBackend,
+    as_of: dt.date,
+    *,
+    segment_config: dict | None = None,
+) -> ir.Table:
+    """Return the RFM segment of every customer at ``as_of`` as an engine table.
+
+    :func:`customer_segments` with ``method="rfm"``, computed and kept in the engine
+    (nothing is fetched), for the reports that join segments to contacts.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        ``customer_id``, ``segment``: every customer signed up by ``as_of``
+        (:data:`NO_ORDERS_SEGMENT` without a valid order) and every buyer.
+    """
+    everyone = customers_as_of(con, as_of).select("customer_id")
+    seg = rfm_segment_table(features_table(con, as_of), segment_config=segment_config)
+    joined = everyone.outer_join(seg, everyone.customer_id == seg.customer_id)
+    return joined.select(
+        customer_id=ibis.coalesce(everyone.customer_id, seg.customer_id),
+        segment=seg.segment.fill_null(NO_ORDERS_SEGMENT),
+    )
 
 
 def _segments_of_everyone(ids: pd.Series, feats: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
@@ -154,7 +176,7 @@ def segments_at_campaign_start(
     for day, ids in starts.campaign_id.astype(str).groupby(days.to_numpy(), sort=True):
         pairs = contacts.filter(contacts.campaign_id.isin(ids.tolist()))
         pairs = pairs.select("campaign_id", "customer_id").distinct()
-        seg = _rfm_segments_expr(_features_expr(con, day), segment_config=segment_config)
+        seg = rfm_segment_table(features_table(con, day), segment_config=segment_config)
         joined = pairs.left_join(seg, pairs.customer_id == seg.customer_id)
         parts.append(
             joined.select(

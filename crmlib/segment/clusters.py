@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -254,6 +256,12 @@ class CustomerSegmenter:
         self.cluster_value_ = value[order]
         self.labels_ = self._relabel[raw]
         self.names_ = self.name_clusters(self.cluster_centers_, list(self.features))
+        population = X.attrs.get("population")
+        if population is not None and population > n:
+            self.notes_.append(
+                f"The clusters were fitted on a seeded sample of {n:,} of the {population:,} "
+                "customers; every customer is then assigned to the nearest cluster centre."
+            )
         return self
 
     def _choose_k(self, Z: np.ndarray) -> int:
@@ -299,6 +307,65 @@ class CustomerSegmenter:
             raise ParameterError("this CustomerSegmenter is not fitted yet; call fit() first")
         Z = self._standardize(self._matrix(X))
         return self._relabel[self.kmeans_.predict(Z)]
+
+    def assign_table(self, features: ir.Table) -> ir.Table:
+        """Return the nearest cluster of every row of ``features``, computed in the engine.
+
+        The same rule as :meth:`predict` (the nearest standardized centre, the lower id on
+        a tie) written as an expression, so a model fitted on a sample
+        (:func:`crmlib.segment.sample_features`) assigns every customer without fetching
+        them.
+
+        Parameters
+        ----------
+        features : ibis.expr.types.Table
+            :func:`crmlib.segment.features_table` (columns ``customer_id`` and the
+            features, all >= 0).
+
+        Returns
+        -------
+        ibis.expr.types.Table
+            ``customer_id``, ``cluster`` (id, 0 = most valuable) and ``segment`` (name).
+        """
+        if not hasattr(self, "kmeans_"):
+            raise ParameterError("this CustomerSegmenter is not fitted yet; call fit() first")
+        cols = list(self.features)
+        missing = [c for c in ["customer_id", *cols] if c not in features.columns]
+        if missing:
+            raise ParameterError(
+                f"features have no column(s) {', '.join(missing)}; use features_table()"
+            )
+
+        def f64(x: float) -> ir.FloatingScalar:
+            return ibis.literal(float(x), type="float64")
+
+        z = {
+            c: ((features[c].cast("float64") + f64(1)).ln() - f64(m)) / f64(s)
+            for c, m, s in zip(cols, self.mean_, self.scale_)
+        }
+        dist = features.select(
+            "customer_id",
+            **{
+                f"_d{i}": sum(((z[c] - f64(center[j])) ** 2 for j, c in enumerate(cols)))
+                for i, center in enumerate(self.cluster_centers_)
+            },
+        )
+        d = [dist[f"_d{i}"] for i in range(self.n_segments_)]
+        if len(d) == 1:
+            cluster = ibis.literal(0, type="int64")
+        else:
+            nearest = ibis.least(*d)
+            cluster = ibis.cases(
+                *[(d[i] == nearest, i) for i in range(len(d) - 1)], else_=len(d) - 1
+            )
+        out = dist.select("customer_id", cluster=cluster.cast("int64"))
+        names = self.names_
+        name = (
+            ibis.cases(*[(out.cluster == i, n) for i, n in enumerate(names[:-1])], else_=names[-1])
+            if len(names) > 1
+            else ibis.literal(names[0])
+        )
+        return out.mutate(segment=name)
 
     def fit_predict(self, X: pd.DataFrame, y: object = None) -> np.ndarray:
         """Fit and return the cluster ids of ``X``."""

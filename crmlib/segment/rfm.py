@@ -156,15 +156,28 @@ def rfm_segments(
     return scored
 
 
-def _rfm_segments_expr(
+def rfm_segment_table(
     features: ir.Table,
     *,
     segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
 ) -> ir.Table:
-    """:func:`rfm_segments` in the engine: ``customer_id``, ``segment`` of every buyer.
+    """Return :func:`rfm_segments` computed in the engine (nothing is fetched).
 
-    The scores are :func:`rfm_scores`'s ``1 + floor(bins * w / n)`` with ``w``, the
-    customers strictly worse, counted by ``rank()`` (0-based, ties share the lowest).
+    The scores are :func:`rfm_scores`'s ``1 + floor(5 * w / n)`` with ``w``, the customers
+    strictly worse, counted by ``rank()`` (0-based, ties share the lowest), over the rows of
+    ``features``; the rules are those of :func:`rfm_segments`.
+
+    Parameters
+    ----------
+    features : ibis.expr.types.Table
+        :func:`crmlib.segment.features_table`.
+    segment_config : mapping, optional
+        As for :func:`rfm_segments`.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        ``features`` with ``r_score``, ``f_score``, ``m_score`` (int) and ``segment``.
     """
     rules = _checked_rules(segment_config)
     bins = 5  # rfm_scores' default, which rfm_segments uses
@@ -174,18 +187,17 @@ def _rfm_segments_expr(
         worse = ibis.rank().over(order_by=worse_first).cast("float64")
         return (1 + (bins * worse / n).floor()).cast("int64")
 
-    scored = features.select(
-        "customer_id",
-        r=score(ibis.desc(features.recency_days)),
-        f=score(features.frequency),
-        m=score(features.monetary),
+    scored = features.mutate(
+        r_score=score(ibis.desc(features.recency_days)),
+        f_score=score(features.frequency),
+        m_score=score(features.monetary),
     )
     branches = []
     for name, rule in rules:
         cond = ibis.literal(True)
         for letter, (lo, hi) in rule.items():
-            cond &= scored[letter].between(lo, hi)
+            cond &= scored[f"{letter}_score"].between(lo, hi)
         branches.append((cond, name))
     other = ibis.literal(OTHER_SEGMENT)
     segment = ibis.cases(*branches, else_=other) if branches else other
-    return scored.select("customer_id", segment=segment)
+    return scored.mutate(segment=segment)

@@ -8,6 +8,7 @@ import pytest
 
 import crmlib
 from crmlib.metrics import customers as cm
+from crmlib.metrics.cohorts import cohort_retention
 
 AS_OF = dt.date(2025, 3, 20)
 
@@ -137,7 +138,7 @@ def test_cohort_retention_by_hand(tmp_path):
 
     con = crmlib.connect(write_tables(tmp_path / "cohorts", COHORTS))
     # as_of 2025-04-15: April has not ended, so April cells are not observable (NaN)
-    df = cm.cohort_retention(con, dt.date(2025, 4, 15))
+    df = cohort_retention(con, dt.date(2025, 4, 15))
     assert df.cohort_customers.groupby(df.cohort).first().tolist() == [2, 1, 1]
     got = _grid(df)
     nan = float("nan")
@@ -169,20 +170,20 @@ def test_cohort_retention_partial_and_complete_months(tmp_path):
     from tests.conftest import write_tables
 
     con = crmlib.connect(write_tables(tmp_path / "cohorts", COHORTS))
-    partial = _grid(cm.cohort_retention(con, dt.date(2025, 4, 15), include_partial_month=True))
+    partial = _grid(cohort_retention(con, dt.date(2025, 4, 15), include_partial_month=True))
     # April counts: January cohort P (1 of 2), February cohort R (1 of 1), April cohort S
     assert partial[("2025-01", 3)] == 0.5
     assert partial[("2025-02", 2)] == 1.0
     assert partial[("2025-04", 0)] == 1.0
     assert np.isnan(partial[("2025-02", 3)])  # May
     # on the last day of April the month is complete: the same numbers by default
-    complete = _grid(cm.cohort_retention(con, dt.date(2025, 4, 30)))
+    complete = _grid(cohort_retention(con, dt.date(2025, 4, 30)))
     assert complete[("2025-01", 3)] == 0.5 and complete[("2025-04", 0)] == 1.0
     # only the cohorts of the last 2 months (March and April): April's S
-    recent = cm.cohort_retention(con, dt.date(2025, 4, 30), months=2)
+    recent = cohort_retention(con, dt.date(2025, 4, 30), months=2)
     assert _grid(recent) == {("2025-04", 0): 1.0}
     with pytest.raises(ValueError, match="months=0 should be a positive whole number"):
-        cm.cohort_retention(con, dt.date(2025, 4, 30), months=0)
+        cohort_retention(con, dt.date(2025, 4, 30), months=0)
 
 
 def test_an_as_of_before_any_signup_gives_zeros(con):
@@ -193,8 +194,10 @@ def test_an_as_of_before_any_signup_gives_zeros(con):
     assert activity_summary(con, early) == {"customers_active": 0, "customers_inactive": 0}
 
 
-def test_customer_value_summary_is_a_ratio_of_sums(con):
-    s = cm.customer_value_summary(cm.customer_values(con, AS_OF))
+@pytest.mark.parametrize("source", ["engine", "pandas"])
+def test_customer_value_summary_is_a_ratio_of_sums(con, source):
+    table = cm.customer_value_table(con, AS_OF)  # summarised in the engine
+    s = cm.customer_value_summary(table if source == "engine" else cm.customer_values(con, AS_OF))
     # C1 margin 160.50 - 65 = 95.50 over 79 / 30.4375 months; C2 margin 40 over 1 month
     months = 79 / 30.4375 + 1
     assert s["avg_customer_value"] == pytest.approx((95.50 + 40) / months)
@@ -202,6 +205,17 @@ def test_customer_value_summary_is_a_ratio_of_sums(con):
     assert s["avg_customer_value"] != pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
     assert s["median_customer_value"] == pytest.approx((95.50 / (79 / 30.4375) + 40) / 2)
     assert s["customers_valued"] == 2
+
+
+def test_top_customers_are_ranked_in_the_engine(con):
+    """C1 95.50 / (79 / 30.4375) = 36.79 per month, C2 40 per month: C2 first."""
+    top = cm.top_customers(con, AS_OF, n=1, values=cm.customer_value_table(con, AS_OF))
+    assert top.customer_id.tolist() == ["C2"]
+    assert top.customer_value.iloc[0] == pytest.approx(40.0)
+    both = cm.top_customers(con, AS_OF, n=5)
+    assert both.customer_id.tolist() == ["C2", "C1"]
+    with pytest.raises(crmlib.CrmError, match="n=0 should be a positive whole number"):
+        cm.top_customers(con, AS_OF, n=0)
 
 
 def test_new_customers_per_month_keep_empty_months_as_zero(con):

@@ -56,12 +56,7 @@ def _with_segments(
         seg = camp.select("campaign_id", segment=label(camp.target_segment, missing="unspecified"))
         joined = contacts.left_join(seg, "campaign_id").drop("campaign_id_right")
     elif "campaign_id" in segments.columns:  # each customer's segment when the campaign began
-        seg = segments if isinstance(segments, ir.Table) else segments_table(segments)
-        seg = seg.select(
-            campaign_id=seg.campaign_id.cast("string"),
-            customer_id=seg.customer_id.cast("string"),
-            segment=seg.segment,
-        )
+        seg = segments_table(segments)
         joined = contacts.left_join(
             seg,
             [

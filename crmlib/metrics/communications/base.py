@@ -11,10 +11,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.errors import ParameterError
-from crmlib.metrics.core import (
-    TOTAL_LABEL,
-    events,
-)
+from crmlib.metrics.core import TOTAL_LABEL, events
 from crmlib.metrics.text import clean_code, label
 
 #: Outcomes that count as a successful contact unless the caller passes its own set.
@@ -38,16 +35,6 @@ WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 _LABELS = ("channel", "direction", "outcome")
-
-
-def _positive_int(name: str, value: int) -> int:
-    try:
-        ok = not isinstance(value, bool) and int(value) == value and value >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ParameterError(f"{name}={value!r} should be a positive whole number")
-    return int(value)
 
 
 def _outcome_set(success_outcomes: Iterable[str]) -> list[str]:

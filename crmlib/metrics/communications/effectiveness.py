@@ -19,7 +19,6 @@ from crmlib.metrics.communications.base import (
     _int_columns,
     _keys,
     _outcome_set,
-    _positive_int,
     _total_row,
     communications_as_of,
 )
@@ -28,6 +27,7 @@ from crmlib.metrics.core import (
     satisfied,
     with_rate,
 )
+from crmlib.metrics.core import positive_int as _positive_int
 from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.metrics.text import cleaned
 from crmlib.warehouse import (

@@ -15,7 +15,6 @@ from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.communications.base import (
     DEFAULT_NOT_CONTACTED_DAYS,
     _int_columns,
-    _positive_int,
     communications_as_of,
 )
 from crmlib.metrics.core import (
@@ -23,7 +22,8 @@ from crmlib.metrics.core import (
     segments_table,
     with_rate,
 )
-from crmlib.metrics.customers import customer_values, customers_as_of
+from crmlib.metrics.core import positive_int as _positive_int
+from crmlib.metrics.customers import customer_value_table, customers_as_of
 from crmlib.warehouse import (
     day_end,
     fetch,
@@ -184,12 +184,27 @@ def _last_contacts(con: ibis.BaseBackend, as_of: dt.date, days: int) -> ir.Table
     return joined.filter(joined.last_contact.isnull() | (joined.last_contact < cutoff))
 
 
+def _value_table(
+    con: ibis.BaseBackend, as_of: dt.date, values: ir.Table | pd.DataFrame | None
+) -> ir.Table | None:
+    """``values`` as an engine table: built when None, None when an empty frame (a section
+    whose orders table is missing: :class:`crmlib.tables.Requirement`)."""
+    if values is None:
+        return customer_value_table(con, as_of)
+    if isinstance(values, pd.DataFrame):
+        if values.empty:
+            return None
+        cols = ["customer_id", "orders", "revenue", "customer_value"]
+        return ibis.memtable(values[cols])
+    return values
+
+
 def not_contacted_summary(
     con: ibis.BaseBackend,
     as_of: dt.date,
     days: int = DEFAULT_NOT_CONTACTED_DAYS,
     *,
-    values: pd.DataFrame | None = None,
+    values: ir.Table | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return how many customers were not contacted in the last ``days`` days, and their value.
 
@@ -201,9 +216,10 @@ def not_contacted_summary(
     ----------
     days : int, default=90
         The window.
-    values : pandas.DataFrame, optional
-        :func:`crmlib.metrics.customers.customer_values` (to avoid computing it twice); an
-        empty frame skips the value columns (they are then NaN).
+    values : ibis.expr.types.Table or pandas.DataFrame, optional
+        :func:`crmlib.metrics.customers.customer_value_table` (to avoid building it twice).
+        Without a customer with a valid order, or with an empty frame, the value columns
+        are NaN.
 
     Returns
     -------
@@ -230,17 +246,26 @@ def not_contacted_summary(
         "revenue_not_contacted": np.nan,
         "revenue_share": np.nan,
     }
-    if values is None:
-        values = customer_values(con, as_of)
-    if len(values):
-        ids = fetch(nc.select("customer_id"))
-        mine = values[values.customer_id.isin(ids.customer_id)]
-        revenue_all = float(values.revenue.sum())
-        row.update(
-            with_orders=len(mine),
-            revenue_not_contacted=round(float(mine.revenue.sum()), 2),
-            revenue_share=float(mine.revenue.sum()) / revenue_all if revenue_all else np.nan,
-        )
+    values = _value_table(con, as_of, values)  # None without orders: value columns NaN
+    if values is not None:
+        mine = nc.select("customer_id").join(values, "customer_id")
+        totals = fetch(
+            values.aggregate(
+                valued=values.count(),
+                revenue_all=values.revenue.sum(),
+                with_orders=mine.count().as_scalar(),
+                revenue_mine=mine.revenue.sum().as_scalar(),
+            )
+        ).iloc[0]
+        if int(totals.valued):
+            revenue_all = float(totals.revenue_all)
+            mine_revenue = totals.revenue_mine
+            revenue_mine = float(mine_revenue) if pd.notna(mine_revenue) else 0.0
+            row.update(
+                with_orders=int(totals.with_orders),
+                revenue_not_contacted=round(revenue_mine, 2),
+                revenue_share=revenue_mine / revenue_all if revenue_all else np.nan,
+            )
     return attach(
         pd.DataFrame([row]),
         revenue_not_contacted=MONEY,
@@ -256,12 +281,13 @@ def top_not_contacted(
     *,
     n: int = 10,
     mask: bool = True,
-    values: pd.DataFrame | None = None,
+    values: ir.Table | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Return the most valuable customers not contacted in the last ``days`` days.
 
-    Value is :func:`crmlib.metrics.customers.customer_values` (margin per month of
+    Value is :func:`crmlib.metrics.customers.customer_value_table` (margin per month of
     relationship); customers without a valid order have no known value and are not listed.
+    The ranking runs in the engine: only the ``n`` customers leave it.
 
     Parameters
     ----------
@@ -269,8 +295,9 @@ def top_not_contacted(
         How many customers.
     mask : bool, default=True
         Mask names, e-mails and phones (:func:`crmlib.privacy.mask_pii`).
-    values : pandas.DataFrame, optional
-        :func:`crmlib.metrics.customers.customer_values`, to avoid computing it twice.
+    values : ibis.expr.types.Table or pandas.DataFrame, optional
+        :func:`crmlib.metrics.customers.customer_value_table`, to avoid building it twice
+        (an empty frame: nobody is listed).
 
     Returns
     -------
@@ -282,21 +309,20 @@ def top_not_contacted(
     """
     from crmlib.privacy import PII_COLUMNS, mask_pii
 
-    values = values if values is not None else customer_values(con, as_of)
+    n = _positive_int("n", n)
+    values = _value_table(con, as_of, values)
     nc = _last_contacts(con, as_of, days)
     c = require_table(con, "customers")
     pii = [col for col in PII_COLUMNS if col in c.columns]
     cols = ["customer_id", *pii, "last_contact", "days_since_contact", "orders", "revenue"]
     cols.append("customer_value")
-    if len(values) == 0:
+    if values is None:
         return pd.DataFrame(columns=cols)
-    ids = fetch(nc.select("customer_id", "last_contact"))
-    top = (
-        values[["customer_id", "orders", "revenue", "customer_value"]]
-        .merge(ids, on="customer_id", how="inner")
-        .sort_values(["customer_value", "customer_id"], ascending=[False, True])
-        .head(n)
-    )
+    joined = values.join(nc.select("customer_id", "last_contact"), "customer_id")
+    ranked = joined.select("customer_id", "orders", "revenue", "customer_value", "last_contact")
+    top = fetch(ranked.order_by([ibis.desc("customer_value"), "customer_id"]).limit(n))
+    if top.empty:
+        return pd.DataFrame(columns=cols)
     last = pd.to_datetime(top.last_contact)
     top["days_since_contact"] = (pd.Timestamp(as_of) - last.dt.normalize()).dt.days.astype(float)
     details = fetch(

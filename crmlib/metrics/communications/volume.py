@@ -17,10 +17,10 @@ from crmlib.metrics.communications.base import (
     WEEKDAYS,
     _int_columns,
     _keys,
-    _positive_int,
     _present,
     communications_as_of,
 )
+from crmlib.metrics.core import positive_int as _positive_int
 from crmlib.warehouse import (
     day_end,
     fetch,

@@ -1,0 +1,88 @@
+"""Distributions of a per-customer value, computed in the engine: only the bins (40 rows)
+leave it, whatever the number of customers."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmlib.errors import ParameterError
+from crmlib.metrics.core import positive_int
+from crmlib.warehouse import fetch
+
+__all__ = ["histogram"]
+
+#: Columns of :func:`histogram`.
+HISTOGRAM_COLUMNS = ["left", "right", "count"]
+
+
+def _column(table: ir.Table, column: str) -> ir.NumericColumn:
+    if not isinstance(table, ir.Table) or column not in table.columns:
+        found = list(table.columns) if isinstance(table, ir.Table) else type(table).__name__
+        raise ParameterError(
+            f"histogram needs an engine table with a column {column!r} (found {found}); "
+            "e.g. crmlib.metrics.customers.customer_value_table(con, as_of)"
+        )
+    return table[column].cast("float64")
+
+
+def histogram(
+    table: ir.Table,
+    column: str,
+    *,
+    bins: int = 40,
+    clip_quantile: float | None = 0.99,
+) -> pd.DataFrame:
+    """Return ``bins`` equal-width bins of ``table[column]``, counted in the engine.
+
+    The bins are those of ``numpy.histogram(values, bins)`` after clipping the values at
+    their ``clip_quantile`` quantile (linear interpolation, as ``pandas.Series.quantile``):
+    from the smallest value to the clipping point, the last bin closed, so values above
+    the quantile are counted in the last bin. NULLs are left out.
+
+    Parameters
+    ----------
+    table : ibis.expr.types.Table
+        One row per unit counted (e.g. per customer).
+    column : str
+        The numeric column.
+    bins : int, default=40
+        Number of bins.
+    clip_quantile : float or None, default=0.99
+        Fold values above this quantile into the last bin; None keeps the full range.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left``, ``right`` (bin edges) and ``count`` (int), one row per bin; empty when
+        there is no value. ``attrs["clip_quantile"]`` holds ``clip_quantile``.
+    """
+    if clip_quantile is not None and not 0 < float(clip_quantile) <= 1:
+        raise ParameterError(f"clip_quantile={clip_quantile!r} should be in (0, 1] or None")
+    bins = positive_int("bins", bins)
+    v = _column(table, column)
+    top = v.max() if clip_quantile is None else v.quantile(float(clip_quantile))
+    bounds = fetch(table.aggregate(lo=v.min(), hi=top, n=v.count()))
+    n = int(bounds.n.iloc[0])
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(HISTOGRAM_COLUMNS, "ffi")})
+    empty.attrs["clip_quantile"] = clip_quantile
+    if n == 0:
+        return empty
+    lo, hi = float(bounds.lo.iloc[0]), float(bounds.hi.iloc[0])
+    if hi <= lo:  # one value: numpy's range (lo - 0.5, lo + 0.5)
+        lo, hi = lo - 0.5, lo + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    known = table.filter(v.notnull())  # before least(): it skips NULLs in DuckDB
+    x = known[column].cast("float64")
+    norm = ibis.literal(bins / (hi - lo), type="float64")
+    clipped = ibis.least(x, ibis.literal(hi, type="float64"))
+    index = ((clipped - ibis.literal(lo, type="float64")) * norm).floor().cast("int64")
+    binned = known.select(bin=ibis.least(ibis.greatest(index, 0), bins - 1))
+    counts = fetch(binned.group_by("bin").aggregate(count=binned.count()))
+    out = pd.DataFrame({"left": edges[:-1], "right": edges[1:]})
+    per_bin = counts.set_index(counts["bin"].astype("int64"))["count"]
+    out["count"] = per_bin.reindex(range(bins)).fillna(0).to_numpy(dtype="int64")
+    out.attrs["clip_quantile"] = clip_quantile
+    return out
