@@ -76,7 +76,7 @@ CASES: list[Case] = [
          ["segment", "category"]),
     Case("01_cdm", "segment.category_trends(", "var:trends", sql.category_trends,
          pdi.category_trends, ["category"]),
-    Case("01_cdm", "summary = clv.rfm_summary(", "var:summary", sql.rfm_summary(False),
+    Case("01_cdm", "summary = clv.summary_table(", "var:summary", sql.rfm_summary(False),
          pdi.rfm_summary(False), ["customer_id"]),
     Case("01_cdm", "holdout = clv.holdout_check(", "var:holdout.calibration", sql.rfm_summary(True),
          pdi.rfm_summary(True), ["customer_id"]),

@@ -42,7 +42,11 @@ def summary(res: dict) -> dict:
     a_all = sum(s["median"] for s in engine)
     seg = sum(s["median"] for s in steps if any(w in s["full"] for w in _SEG))
     clv_fit = sum(s["median"] for s in steps if any(w in s["full"] for w in _CLV))
-    clv_query = sum(s["median"] for s in steps if "summary = clv.rfm_summary(" in s["full"])
+    clv_query = sum(
+        s["median"]
+        for s in steps
+        if any(w in s["full"] for w in ("clv.sample_summary(", "clv.value_forecast_table("))
+    )
     out = {
         "a_covered": a_cov,
         "b_sql": b,

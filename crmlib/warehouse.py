@@ -56,12 +56,13 @@ __all__ = [
     "period_bounds",
     "previous_period_end",
     "fetch",
+    "fetch_sample",
     "MAX_FETCH_ROWS",
     "day_end",
 ]
 
 #: Largest result a metric may pull out of the engine (guards against raw tables in pandas).
-MAX_FETCH_ROWS: int = 2_000_000
+MAX_FETCH_ROWS: int = 250_000
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _SCHEMA_VERSION = "1"
 
@@ -663,3 +664,34 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
             "the engine first (see crmlib.warehouse.MAX_FETCH_ROWS)"
         )
     return table.to_pandas()
+
+
+def fetch_sample(
+    expr: ir.Table, *, size: int, seed: int = 0, key: str = "customer_id"
+) -> pd.DataFrame:
+    """Return a seeded sample of at most ``size`` rows of ``expr``, sorted by ``key``.
+
+    The sample is drawn in the engine: the ``size`` rows of smallest ``hash(key || seed)``
+    (the same rows for the same data, seed and engine). With ``size`` rows or fewer, all of
+    them, so a model fitted on the sample of a small base is the model of every row. Only
+    the sample leaves the engine, whatever the size of ``expr``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The sampled rows; ``attrs["population"]`` holds the number of rows of ``expr``.
+
+    Raises
+    ------
+    ParameterError
+        When ``size`` is not a positive whole number.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ParameterError(f"size={size!r} should be a positive whole number")
+    population = int(expr.count().execute())
+    if population > size:
+        hashed = (expr[key].cast("string") + ibis.literal(f"|{int(seed)}")).hash()
+        expr = expr.order_by([hashed, key]).limit(size)
+    sample = fetch(expr.order_by(key), max_rows=size)
+    sample.attrs["population"] = population
+    return sample

@@ -5,14 +5,14 @@ Three independent checks:
 
 1. **Size**: every engine call of the four notebooks (run step by step on the bundled sample
    by :mod:`benchmarks.notebook_calls`, which reads the notebooks themselves) runs with the
-   fetch guard lowered from 2,000,000 rows to the number of customers (3,000): a raw orders
+   fetch guard lowered from 250,000 rows to the number of customers (3,000): a raw orders
    (35,006 rows), communications (15,802) or campaign_contacts (9,004) table would raise.
    And every step fetches at most :data:`BOUND` = 1,500 rows, half the customers (the
    largest aggregates are bounded by time, not customers: Kaplan-Meier durations grouped
-   by distinct minute, 1,006 rows; the cohort grid, 465), so no step fetches one row per
-   customer (the clusters' sample is set to 1,500 customers, the ``segment_sample``
-   parameter), except the steps of :data:`PER_CUSTOMER_STEPS`, which
-   issue 18 has not moved into the engine yet and which must still be there.
+   by distinct minute, 1,006 rows; distinct customer ages T of the lifetime-value
+   forecast, 830; the cohort grid, 465), so no step fetches one row per customer: the
+   samples the clusters and the lifetime-value models are fitted on are set to 1,500
+   customers (the ``segment_sample`` and ``clv_sample`` parameters).
 2. **Shape**: every query leaving the engine, including any that bypassed
    :func:`crmlib.warehouse.fetch`, is inspected: its rows must come out of an aggregation
    (``GROUP BY`` / ``DISTINCT``) wherever they derive from an event table. This also covers
@@ -37,12 +37,7 @@ EVENT_TABLES = {"orders", "communications", "campaign_contacts", "tickets"}
 ROOT = warehouse.config.PROJECT_ROOT
 SAMPLE_CUSTOMERS = 3000  # data/sample/README.md: 3,000 customers after quarantine
 BOUND = 1500  # what a bounded step may fetch from the sample
-#: Steps that still fetch one row per customer: the lifetime-value models (BG/NBD and
-#: Gamma-Gamma on the per-customer summary, their forecast, histogram and top list).
-PER_CUSTOMER_STEPS = (
-    "holdout = clv.holdout_check(",
-    "summary = clv.rfm_summary(",
-)
+SAMPLES = {"segment_sample": BOUND, "clv_sample": BOUND}  # 01_cdm's sample sizes
 
 
 def raw_event_tables(expr) -> set[str]:
@@ -113,7 +108,7 @@ def notebook_runs():
     kwdefaults["max_rows"] = SAMPLE_CUSTOMERS
     try:
         return {
-            nb.stem: run_notebook(nb, params={"segment_sample": BOUND} if "01" in nb.stem else {})
+            nb.stem: run_notebook(nb, params=SAMPLES if nb.stem.startswith("01") else {})
             for nb in NOTEBOOKS
         }
     finally:
@@ -137,20 +132,16 @@ def test_notebook_never_fetches_a_raw_event_table(notebook_runs, name):
         assert call.rows <= SAMPLE_CUSTOMERS, (source, call.rows)
         raw = raw_event_tables(call.expr)
         assert not raw, f"{source!r} fetched rows of {sorted(raw)} without aggregating"
-        if not source.startswith(PER_CUSTOMER_STEPS):
-            assert call.rows <= BOUND, f"{source!r} fetched {call.rows:,} rows: one per customer?"
+        assert call.rows <= BOUND, f"{source!r} fetched {call.rows:,} rows: one per customer?"
 
 
-def test_the_per_customer_steps_left_are_the_listed_ones(notebook_runs):
-    """The exceptions cannot hide a new per-customer step nor outlive their move."""
-    sources = [r.step.source for steps in notebook_runs.values() for r in steps]
-    for prefix in PER_CUSTOMER_STEPS:
-        found = [s for s in sources if s.startswith(prefix)]
-        assert len(found) == 1, prefix
-        step = next(
-            r for steps in notebook_runs.values() for r in steps if r.step.source == found[0]
-        )
-        assert max(c.rows for c in step.engine_calls) > BOUND, f"{prefix} is bounded now"
+def test_the_samples_are_drawn_and_bounded(notebook_runs):
+    """The fits used samples of the size asked, not the customer base."""
+    steps = notebook_runs["01_cdm"]
+    for prefix in ("sample = segment.sample_features(", "fit_sample = clv.sample_summary("):
+        step = next(r for r in steps if r.step.source.startswith(prefix))
+        rows = max(c.rows for c in step.engine_calls)
+        assert rows == BOUND, (prefix, rows)
 
 
 def test_every_metric_module_query_goes_through_fetch():

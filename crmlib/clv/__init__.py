@@ -34,6 +34,7 @@ Examples
 """
 
 from crmlib.clv.bgnbd import BetaGeoModel
+from crmlib.clv.forecast import p_alive_by_recency, top_forecast, value_forecast_table
 from crmlib.clv.gamma_gamma import GammaGammaModel
 from crmlib.clv.holdout import (
     MIN_CALIBRATION_WEEKS,
@@ -45,7 +46,13 @@ from crmlib.clv.holdout import (
     holdout_error_by_group,
 )
 from crmlib.clv.mbgnbd import ModifiedBetaGeoModel
-from crmlib.clv.summary import TIME_UNITS, rfm_summary
+from crmlib.clv.summary import (
+    TIME_UNITS,
+    rfm_summary,
+    sample_notes,
+    sample_summary,
+    summary_table,
+)
 from crmlib.clv.value import (
     DEFAULT_DISCOUNT_RATE,
     PURCHASE_MODELS,
@@ -72,6 +79,12 @@ __all__ = [
     "ModelAssumptionWarning",
     "ConvergenceWarning",
     "rfm_summary",
+    "summary_table",
+    "sample_summary",
+    "sample_notes",
+    "value_forecast_table",
+    "top_forecast",
+    "p_alive_by_recency",
     "BetaGeoModel",
     "GammaGammaModel",
     "customer_lifetime_value",

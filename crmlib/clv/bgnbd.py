@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -219,14 +221,29 @@ class BetaGeoModel(BaseEstimator):
         return pd.Series(values[inverse], index=summary.index, name="expected_purchases")
 
     def _conditional_expectation(self, t, x, tx, T) -> np.ndarray:
+        return self._purchase_factor(t, x, T) * self._alive(x, tx, T)
+
+    def _purchase_factor(self, t, x, T) -> np.ndarray:
+        """E[Y(t) | x, t_x, T] / P(alive): the part that does not depend on ``t_x``."""
         r, alpha, a, b = self._p()
         z = t / (alpha + T + t)
         head = (a + b + x - 1) / (a - 1)
         body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(
             r + x, b + x, a + b + x - 1, z
         )
-        alive = self._alive(x, tx, T)
-        return head * body * alive
+        return head * body
+
+    def _alive_expr(self, x: ir.NumericValue, tx: ir.NumericValue, T: ir.NumericValue):
+        """:meth:`probability_alive` as an engine expression of the summary's columns."""
+        r, alpha, a, b = (ibis.literal(float(v), type="float64") for v in self._p())
+        xf = x.cast("float64")
+        log_odds = (
+            a.ln()
+            - (b + ibis.greatest(xf, 1.0) - 1.0).ln()
+            + (r + xf) * ((alpha + T).ln() - (alpha + tx).ln())
+        )
+        alive = 1.0 / (1.0 + ibis.least(log_odds, 700.0).exp())  # exp(700) is finite
+        return ibis.ifelse(xf > 0, alive, 1.0)
 
     def _alive(self, x, tx, T) -> np.ndarray:
         r, alpha, a, b = self._p()

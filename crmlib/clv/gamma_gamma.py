@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -200,3 +202,10 @@ class GammaGammaModel(BaseEstimator):
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(x > 0, p * (v + m * x) / (p * x + q - 1), self.population_mean_spend_)
         return pd.Series(value, index=summary.index, name="expected_spend")
+
+    def _spend_expr(self, x: ir.NumericValue, m: ir.NumericValue) -> ir.FloatingValue:
+        """:meth:`expected_spend` as an engine expression of ``frequency`` and ``monetary``."""
+        p, q, v = (ibis.literal(float(c), type="float64") for c in self._p())
+        xf = x.cast("float64")
+        own = p * (v + m * xf) / (p * xf + q - 1.0)
+        return ibis.ifelse(xf > 0, own, float(self.population_mean_spend_))

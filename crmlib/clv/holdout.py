@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.clv.bgnbd import BetaGeoModel
-from crmlib.clv.summary import rfm_summary
+from crmlib.clv.summary import rfm_summary, sample_summary, summary_table
 from crmlib.clv.value import PURCHASE_MODELS, fit_problems
 from crmlib.errors import (
     ConvergenceWarning,
@@ -123,6 +123,8 @@ def holdout_check(
     holdout_weeks: int,
     *,
     min_calibration_weeks: int = MIN_CALIBRATION_WEEKS,
+    sample_size: int | None = None,
+    seed: int = 0,
 ) -> HoldoutCheck:
     """Fit BG/NBD on the history up to ``holdout_weeks`` before ``as_of``, if the data allows.
 
@@ -141,9 +143,19 @@ def holdout_check(
         Length of the holdout period.
     min_calibration_weeks : int, default=MIN_CALIBRATION_WEEKS
         Purchase history the calibration period must span.
+    sample_size : int, optional
+        Check on a seeded sample of at most this many customers
+        (:func:`crmlib.clv.sample_summary`; every customer when there are fewer), so that
+        only the sample leaves the engine; None checks on every customer.
+    seed : int, default=0
+        Which sample.
     """
     end = as_of - dt.timedelta(weeks=int(holdout_weeks))
-    calibration = rfm_summary(orders, observation_end=as_of, calibration_end=end)
+    if sample_size is None:
+        calibration = rfm_summary(orders, observation_end=as_of, calibration_end=end)
+    else:
+        table = summary_table(orders, observation_end=as_of, calibration_end=end)
+        calibration = sample_summary(table, size=sample_size, seed=seed)
     span = float(calibration["T"].max()) if len(calibration) else 0.0
     if span < min_calibration_weeks:
         have = f"{span:.0f} week(s)" if len(calibration) else "no order before it"

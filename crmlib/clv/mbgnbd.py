@@ -10,6 +10,8 @@ purchase drops out with probability ``p ~ Beta(a, b)``.
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 from scipy import special
 
@@ -86,14 +88,20 @@ class ModifiedBetaGeoModel(BetaGeoModel):
         value = b / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b + 1, a + b, z))
         return float(value) if value.ndim == 0 else value
 
-    def _conditional_expectation(self, t, x, tx, T) -> np.ndarray:
+    def _purchase_factor(self, t, x, T) -> np.ndarray:
         r, alpha, a, b = self._p()
         z = t / (alpha + T + t)
         head = (a + b + x) / (a - 1)
         body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(
             r + x, b + x + 1, a + b + x, z
         )
-        return head * body * self._alive(x, tx, T)
+        return head * body
+
+    def _alive_expr(self, x: ir.NumericValue, tx: ir.NumericValue, T: ir.NumericValue):
+        r, alpha, a, b = (ibis.literal(float(v), type="float64") for v in self._p())
+        xf = x.cast("float64")
+        log_odds = a.ln() - (b + xf).ln() + (r + xf) * ((alpha + T).ln() - (alpha + tx).ln())
+        return 1.0 / (1.0 + ibis.least(log_odds, 700.0).exp())
 
     def _alive(self, x, tx, T) -> np.ndarray:
         r, alpha, a, b = self._p()

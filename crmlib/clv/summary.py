@@ -14,7 +14,7 @@ import pandas as pd
 from crmlib.errors import (
     ParameterError,
 )
-from crmlib.warehouse import fetch
+from crmlib.warehouse import fetch, fetch_sample
 
 #: Days per unit of time of an RFM summary.
 TIME_UNITS: dict[str, float] = {"W": 7.0, "D": 1.0}
@@ -89,6 +89,77 @@ def rfm_summary(
         For an unknown ``time_unit``, a missing column, ``calibration_end`` not before
         ``observation_end``, negative revenue or empty ids, dates or revenue.
     """
+    table = summary_table(
+        orders,
+        observation_end=observation_end,
+        calibration_end=calibration_end,
+        time_unit=time_unit,
+        customer_id_col=customer_id_col,
+        date_col=date_col,
+        revenue_col=revenue_col,
+    )
+    # sorted by the engine, faster than pandas
+    rows = fetch(table.order_by("customer_id"))
+    return summary_frame(rows, time_unit=time_unit, customer_id_col=customer_id_col)
+
+
+def sample_summary(
+    table: ir.Table, *, size: int, seed: int = 0, time_unit: str = "W"
+) -> pd.DataFrame:
+    """Return a seeded sample of at most ``size`` customers of :func:`summary_table`, as
+    :func:`rfm_summary` gives it (:func:`crmlib.warehouse.fetch_sample`: every customer
+    when there are ``size`` or fewer; ``attrs["population"]`` holds how many there are)."""
+    rows = fetch_sample(table, size=size, seed=seed)
+    return summary_frame(rows, time_unit=time_unit)
+
+
+def sample_notes(sample: pd.DataFrame, fitted: str = "The lifetime-value models") -> list[str]:
+    """Return the sentence a reader needs when ``fitted`` used a sample, else nothing.
+
+    ``sample`` is :func:`sample_summary` (its ``attrs["population"]``).
+    """
+    population = sample.attrs.get("population")
+    if population is None or population <= len(sample):
+        return []
+    return [
+        f"{fitted} were fitted on a seeded sample of {len(sample):,} of the {population:,} "
+        "buyers; every buyer's forecast uses them."
+    ]
+
+
+def summary_frame(
+    rows: pd.DataFrame, *, time_unit: str = "W", customer_id_col: str = "customer_id"
+) -> pd.DataFrame:
+    """Return fetched rows of :func:`summary_table` as :func:`rfm_summary` gives them:
+    indexed by customer id, with ``attrs["time_unit"]``."""
+    out = rows.set_index("customer_id").rename_axis(customer_id_col)
+    for col in ("frequency", "frequency_holdout"):
+        if col in out:
+            out[col] = out[col].astype("int64")
+    out.attrs["time_unit"] = time_unit
+    if "population" in rows.attrs:
+        out.attrs["population"] = rows.attrs["population"]
+    return out
+
+
+def summary_table(
+    orders: pd.DataFrame | ir.Table,
+    *,
+    observation_end: str | dt.date,
+    calibration_end: str | dt.date | None = None,
+    time_unit: str = "W",
+    customer_id_col: str = "customer_id",
+    date_col: str = "order_date",
+    revenue_col: str = "revenue",
+) -> ir.Table:
+    """Return :func:`rfm_summary` as an engine table (nothing per customer is fetched).
+
+    Columns ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary`` (and with
+    ``calibration_end`` the holdout columns), computed as :func:`rfm_summary` documents;
+    one row per customer. The reports sample it
+    (:func:`crmlib.warehouse.fetch_sample`) to fit the models and forecast every row of it
+    in the engine (:func:`crmlib.clv.value_forecast_table`).
+    """
     if time_unit not in TIME_UNITS:
         raise ParameterError(f"time_unit={time_unit!r} should be one of {sorted(TIME_UNITS)}")
     obs_end = _as_date(observation_end, "observation_end")
@@ -126,28 +197,31 @@ def rfm_summary(
         per = per.left_join(hold, "cid").select(*cols, "days_holdout", "value_holdout")
     else:
         per = per.select(*cols)
-    df = fetch(per.order_by("cid"))  # sorted by the engine, faster than pandas
-    unit = TIME_UNITS[time_unit]
-    freq = df["days"].to_numpy(dtype="int64") - 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        monetary = np.where(freq > 0, df["repeat_value"].to_numpy(dtype=float) / freq, 0.0)
-    out = pd.DataFrame(
-        {
-            "frequency": freq,
-            "recency": df["recency_days"].to_numpy(dtype=float) / unit,
-            "T": df["T_days"].to_numpy(dtype=float) / unit,
-            "monetary": monetary,
-        },
-        index=pd.Index(df["cid"].to_numpy(), name=customer_id_col),
+    unit = ibis.literal(TIME_UNITS[time_unit], type="float64")
+    freq = (per["days"] - 1).cast("int64")
+    repeat = per.repeat_value.cast("float64")
+    out = per.select(
+        customer_id=per.cid,
+        frequency=freq,
+        recency=per.recency_days.cast("float64") / unit,
+        T=per.T_days.cast("float64") / unit,
+        monetary=ibis.ifelse(freq > 0, repeat / freq.cast("float64"), 0.0),
+        **(
+            {}
+            if cal_end is None
+            else {
+                "frequency_holdout": per.days_holdout.fill_null(0).cast("int64"),
+                "monetary_holdout": ibis.ifelse(
+                    per.days_holdout.fill_null(0) > 0,
+                    per.value_holdout.cast("float64") / per.days_holdout.cast("float64"),
+                    0.0,
+                ),
+                "duration_holdout": ibis.literal(
+                    (obs_end - cal_end).days / TIME_UNITS[time_unit], type="float64"
+                ),
+            }
+        ),
     )
-    if cal_end is not None:
-        n_hold = df["days_holdout"].fillna(0).to_numpy(dtype="int64")
-        v_hold = df["value_holdout"].fillna(0.0).to_numpy(dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["frequency_holdout"] = n_hold
-            out["monetary_holdout"] = np.where(n_hold > 0, v_hold / n_hold, 0.0)
-        out["duration_holdout"] = (obs_end - cal_end).days / unit
-    out.attrs["time_unit"] = time_unit
     return out
 
 

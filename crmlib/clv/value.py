@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -30,7 +31,8 @@ from crmlib.formats import (
 )
 from crmlib.metrics.campaigns.margin import Margin
 from crmlib.metrics.customers import DAYS_PER_MONTH
-from crmlib.warehouse import empty_frame, why_empty
+from crmlib.metrics.distributions import top_totals
+from crmlib.warehouse import empty_frame, fetch, why_empty
 
 #: What a figure or table of the forecast says when the models cannot be trusted (the
 #: reasons themselves are shown once, with the headline numbers).
@@ -277,14 +279,15 @@ def fit_problems(*models: object) -> list[str]:
 
 
 def value_concentration(
-    values: pd.Series, top_shares: tuple[float, ...] = (0.01, 0.1, 0.2, 0.5)
+    values: pd.Series | ir.NumericColumn, top_shares: tuple[float, ...] = (0.01, 0.1, 0.2, 0.5)
 ) -> pd.DataFrame:
     """Return the share of total value held by the top customers.
 
     Parameters
     ----------
-    values : pandas.Series
-        One value per customer (e.g. ``clv``).
+    values : pandas.Series or ibis.expr.types.NumericColumn
+        One value per customer (e.g. ``clv``); a column of an engine table (e.g. of
+        :func:`crmlib.clv.value_forecast_table`) is ranked and summed in the engine.
     top_shares : tuple of float
         Fractions of customers (0-1], highest value first.
 
@@ -294,26 +297,34 @@ def value_concentration(
         ``top_share_of_customers``, ``customers`` (ceil of the fraction), ``value``,
         ``share_of_value`` (value / total value, 0-1).
     """
-    v = np.sort(pd.Series(values).dropna().to_numpy(dtype=float))[::-1]
-    if len(v) == 0:
-        columns = ["top_share_of_customers", "customers", "value", "share_of_value"]
-        return empty_frame(columns, why_empty(values))
-    total = v.sum()
-    rows = []
+    columns = ["top_share_of_customers", "customers", "value", "share_of_value"]
     for share in top_shares:
         if not 0 < share <= 1:
             raise ParameterError(f"top share {share!r} should be in (0, 1]")
-        n = int(np.ceil(share * len(v) - 1e-9))
-        top = float(v[:n].sum())
-        rows.append(
-            {
-                "top_share_of_customers": share,
-                "customers": n,
-                "value": top,
-                "share_of_value": top / total if total > 0 else float("nan"),
-            }
-        )
-    return attach(pd.DataFrame(rows), value=MONEY, top_share_of_customers=RATE, share_of_value=RATE)
+    if isinstance(values, ir.Column):
+        tops = top_totals(values, top_shares)
+        if tops.empty:
+            return empty_frame(columns, "No customer has a value.")
+        rows = [
+            (s, int(k), v, v / total if total > 0 else float("nan"))
+            for s, k, v, total in tops.itertuples(index=False)
+        ]
+    else:
+        v = np.sort(pd.Series(values).dropna().to_numpy(dtype=float))[::-1]
+        if len(v) == 0:
+            return empty_frame(columns, why_empty(values))
+        total = v.sum()
+        rows = []
+        for share in top_shares:
+            n = int(np.ceil(share * len(v) - 1e-9))
+            top = float(v[:n].sum())
+            rows.append((share, n, top, top / total if total > 0 else float("nan")))
+    return attach(
+        pd.DataFrame(rows, columns=columns),
+        value=MONEY,
+        top_share_of_customers=RATE,
+        share_of_value=RATE,
+    )
 
 
 declare_kpis(
@@ -366,8 +377,11 @@ declare_kpis(
 )
 
 
-def forecast_summary(forecast: pd.DataFrame, margin: Margin | None = None) -> dict[str, object]:
-    """Return the headline numbers of :func:`customer_value_forecast`.
+def forecast_summary(
+    forecast: pd.DataFrame | ir.Table, margin: Margin | None = None
+) -> dict[str, object]:
+    """Return the headline numbers of :func:`customer_value_forecast` (a frame) or of
+    :func:`crmlib.clv.value_forecast_table` (an engine table: totals computed there).
 
     The forecast is of revenue (the Gamma-Gamma model values purchases at their price);
     ``clv_gross_profit_total`` puts it on gross profit with ``margin``
@@ -385,13 +399,29 @@ def forecast_summary(forecast: pd.DataFrame, margin: Margin | None = None) -> di
         are no customers, a model cannot be trusted (:func:`fit_problems`) or a forecast is
         NaN.
     """
-    n = len(forecast)
-    problems = list(forecast.attrs.get("fit_problems") or [])
-    if n and forecast.clv.isna().any():
-        problems.append(
-            f"{int(forecast.clv.isna().sum()):,} of {n:,} customers have no forecast value"
-        )
-    share_dead = float((forecast.p_alive < 0.5).sum() / n) if n else None
+    if isinstance(forecast, ir.Table):  # one row of totals leaves the engine
+        row = fetch(
+            forecast.aggregate(
+                n=forecast.count(),
+                missing=forecast.clv.isnull().sum(),
+                total=forecast.clv.sum(),
+                dead=(forecast.p_alive < 0.5).sum(),
+            )
+        ).iloc[0]
+        n = int(row.n)
+        missing = int(row.missing) if n else 0
+        total_clv = float(row.total) if n and not missing else None
+        dead = int(row.dead) if n else 0
+        problems = []
+    else:
+        n = len(forecast)
+        missing = int(forecast.clv.isna().sum()) if n else 0
+        total_clv = float(forecast.clv.sum()) if n and not missing else None
+        dead = int((forecast.p_alive < 0.5).sum()) if n else 0
+        problems = list(forecast.attrs.get("fit_problems") or [])
+    if missing:
+        problems.append(f"{missing:,} of {n:,} customers have no forecast value")
+    share_dead = dead / n if n else None
     if problems or not n:
         return {
             "customers": n,
@@ -402,7 +432,7 @@ def forecast_summary(forecast: pd.DataFrame, margin: Margin | None = None) -> di
             "clv_gross_profit_total": None,
             "problems": problems or ["no customer has a purchase to forecast from"],
         }
-    total = float(forecast.clv.sum())
+    total = total_clv
     top = value_concentration(forecast.clv, (0.1,)).share_of_value.iloc[0]
     return {
         "customers": n,

@@ -1,7 +1,9 @@
 """Distributions of a per-customer value, computed in the engine: only the bins (40 rows)
-leave it, whatever the number of customers."""
+or the totals of the top customers (one row) leave it, whatever the number of customers."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -12,7 +14,7 @@ from crmlib.errors import ParameterError
 from crmlib.metrics.core import positive_int
 from crmlib.warehouse import fetch
 
-__all__ = ["histogram"]
+__all__ = ["histogram", "top_totals"]
 
 #: Columns of :func:`histogram`.
 HISTOGRAM_COLUMNS = ["left", "right", "count"]
@@ -86,3 +88,44 @@ def histogram(
     out["count"] = per_bin.reindex(range(bins)).fillna(0).to_numpy(dtype="int64")
     out.attrs["clip_quantile"] = clip_quantile
     return out
+
+
+def top_totals(values: ir.NumericColumn, shares: Sequence[float]) -> pd.DataFrame:
+    """Return how much of the total of ``values`` the top fraction of rows holds, in the engine.
+
+    For each share ``s`` the ``ceil(s * n)`` largest of the ``n`` non-null values are summed
+    (ranked by ``row_number()``: ties do not change a sum); only one row leaves the engine.
+
+    Parameters
+    ----------
+    values : ibis.expr.types.NumericColumn
+        A column of an engine table, e.g. ``forecast.clv``.
+    shares : sequence of float
+        Fractions of rows, each in (0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``share``, ``rows`` (ceil(share * n)), ``value`` (their sum) and ``total`` (the sum
+        of all values); empty without a value.
+    """
+    shares = [float(s) for s in shares]
+    if any(not 0 < s <= 1 for s in shares):
+        raise ParameterError(f"top share in {shares!r} should be in (0, 1]")
+    table = values.name("_v").as_table()
+    table = table.filter(table._v.notnull())
+    n = int(fetch(table.aggregate(n=table.count())).n.iloc[0])
+    columns = ["share", "rows", "value", "total"]
+    if n == 0:
+        return pd.DataFrame(columns=columns)
+    cut = [int(np.ceil(s * n - 1e-9)) for s in shares]
+    ranked = table.mutate(_rank=ibis.row_number().over(order_by=ibis.desc(table._v)))
+    sums = {f"top{i}": ranked._v.sum(where=ranked._rank < k) for i, k in enumerate(cut)}
+    row = fetch(ranked.aggregate(total=ranked._v.sum(), **sums)).iloc[0]
+    return pd.DataFrame(
+        [
+            (s, k, float(row[f"top{i}"]), float(row.total))
+            for i, (s, k) in enumerate(zip(shares, cut))
+        ],
+        columns=columns,
+    )

@@ -12,10 +12,13 @@ import logging
 from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 
+import ibis.expr.types as ir
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import pandas as pd
 import seaborn as sns
+
+from crmlib.metrics.distributions import histogram
 
 __all__ = [
     "PALETTE",
@@ -607,7 +610,7 @@ def plot_stacked_monthly(
 
 
 def plot_hist(
-    values: pd.Series | pd.DataFrame,
+    values: pd.Series | pd.DataFrame | ir.Column,
     *,
     title: str,
     xlabel: str,
@@ -623,10 +626,13 @@ def plot_hist(
     Values above the quantile are drawn in the last bin (the title says so), so a few
     extreme customers do not flatten the rest of the distribution.
 
-    ``values`` is either the values (a Series) or bins counted in the engine
-    (:func:`crmlib.metrics.distributions.histogram`: ``left``, ``right``, ``count``; its
-    own ``clip_quantile`` then applies and ``bins``/``log`` are not used).
+    ``values`` is either the values (a Series), a column of an engine table (binned there
+    by :func:`crmlib.metrics.distributions.histogram`, ``log`` not used), or such bins
+    (``left``, ``right``, ``count``; their own ``clip_quantile`` applies).
     """
+    if isinstance(values, ir.Column):
+        name = values.get_name()
+        values = histogram(values.as_table(), name, bins=bins, clip_quantile=clip_quantile)
     if values is None or len(values) == 0:
         return _unavailable(ax, title, empty_message, data=values)
     if ax is None:

@@ -9,11 +9,13 @@ split that degrades to the total when the split column is missing. Labels from t
 
 from __future__ import annotations
 
+import ibis.expr.types as ir
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from crmlib.clv.forecast import p_alive_by_recency
 from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
@@ -220,11 +222,8 @@ def _short_axes(wide: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-_FREQ_GROUPS = [(0, 0, "0"), (1, 1, "1"), (2, 3, "2-3"), (4, 9, "4-9"), (10, np.inf, "10+")]
-
-
 def plot_p_alive_by_recency(
-    forecast: pd.DataFrame,
+    forecast: pd.DataFrame | ir.Table,
     *,
     title: str,
     time_label: str = "Weeks since the last purchase",
@@ -236,31 +235,18 @@ def plot_p_alive_by_recency(
 
     Parameters
     ----------
-    forecast : pandas.DataFrame
+    forecast : pandas.DataFrame or ibis.expr.types.Table
+        :func:`crmlib.clv.value_forecast_table` (averaged in the engine) or
         :func:`crmlib.clv.customer_value_forecast` (``time_since_last_purchase``,
-        ``frequency``, ``p_alive``).
+        ``frequency``, ``p_alive``); see :func:`crmlib.clv.p_alive_by_recency`.
     bins : int, default=12
         Equal-width bins of the time since the last purchase.
     """
-    if len(forecast) == 0:
+    long = p_alive_by_recency(forecast, bins)
+    if len(long) == 0:
         return _unavailable(ax, title, empty_message, data=forecast)
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
-    t = forecast.time_since_last_purchase.to_numpy(dtype=float)
-    edges = np.linspace(0, max(float(t.max()), 1e-9), bins + 1)
-    centre = (edges[:-1] + edges[1:]) / 2
-    which = np.clip(np.digitize(t, edges[1:-1]), 0, bins - 1)
-    x = forecast.frequency.to_numpy()
-    rows = []
-    for lo, hi, label in _FREQ_GROUPS:
-        sel = (x >= lo) & (x <= hi)
-        if not sel.any():
-            continue
-        df = pd.DataFrame({"bin": which[sel], "p": forecast.p_alive.to_numpy()[sel]})
-        means = df.groupby("bin").p.agg(["mean", "size"])
-        for b, row in means.iterrows():
-            rows.append({"t": centre[b], "p_alive": row["mean"], "group": label})
-    long = pd.DataFrame(rows)
     sns.lineplot(long, x="t", y="p_alive", hue="group", marker="o", errorbar=None, ax=ax)
     ax.legend(title="Repeat purchases", frameon=False, loc="center right")
     ax.set_ylim(-0.02, 1.02)

@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.metrics.customers import valid_orders
-from crmlib.warehouse import fetch
+from crmlib.warehouse import fetch, fetch_sample
 
 #: The per-customer features, in the order the segmenter uses them.
 FEATURES: tuple[str, ...] = ("recency_days", "frequency", "monetary", "tenure_days")
@@ -88,10 +88,9 @@ def features_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
 def sample_features(features: ir.Table, *, size: int = 200_000, seed: int = 0) -> pd.DataFrame:
     """Return a seeded sample of at most ``size`` rows of ``features``, fetched.
 
-    The sample is drawn in the engine: the ``size`` customers of smallest
-    ``hash(customer_id || seed)`` (the same customers for the same data, seed and engine),
-    sorted by ``customer_id``. With ``size`` customers or fewer, all of them, so the fit
-    on a small base is the fit on every customer.
+    :func:`crmlib.warehouse.fetch_sample`: drawn in the engine by a seeded hash of the
+    customer id, sorted by ``customer_id``; every customer when there are ``size`` or
+    fewer, so the fit on a small base is the fit on every customer.
 
     Parameters
     ----------
@@ -107,13 +106,4 @@ def sample_features(features: ir.Table, *, size: int = 200_000, seed: int = 0) -
     pandas.DataFrame
         The sampled rows; ``attrs["population"]`` holds the number of rows of ``features``.
     """
-    from crmlib.metrics.core import positive_int
-
-    size = positive_int("size", size)
-    population = int(fetch(features.aggregate(n=features.count())).n.iloc[0])
-    if population > size:
-        key = (features.customer_id.cast("string") + ibis.literal(f"|{int(seed)}")).hash()
-        features = features.order_by([key, "customer_id"]).limit(size)
-    sample = fetch(features.order_by("customer_id"), max_rows=size)
-    sample.attrs["population"] = population
-    return sample
+    return fetch_sample(features, size=size, seed=seed)
