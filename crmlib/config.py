@@ -18,6 +18,8 @@ __all__ = [
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",
     "INGEST_MEMORY_LIMIT",
+    "ENGINE_MEMORY_LIMIT",
+    "engine_memory_limit",
     "QUARANTINE_ROWS_LINKED",
     "ingest_memory_limit",
 ]
@@ -51,11 +53,31 @@ def ingest_memory_limit() -> str:
     ParameterError
         When the variable is not a size such as ``2GB`` or ``1500MB``.
     """
-    value = os.environ.get("CRM_INGEST_MEMORY", "").strip() or INGEST_MEMORY_LIMIT
+    return _memory_size("CRM_INGEST_MEMORY", INGEST_MEMORY_LIMIT)
+
+
+#: Memory a report's engine connection may use (each notebook has its own); past it,
+#: DuckDB spills joins, sorts and aggregates to a temporary folder. Environment variable
+#: ``CRM_ENGINE_MEMORY`` overrides it.
+ENGINE_MEMORY_LIMIT: str = "2GB"
+
+
+def engine_memory_limit() -> str:
+    """Return the memory limit of a report's DuckDB connection: ``$CRM_ENGINE_MEMORY`` or
+    :data:`ENGINE_MEMORY_LIMIT`.
+
+    Raises
+    ------
+    ParameterError
+        When the variable is not a size such as ``2GB`` or ``1500MB``.
+    """
+    return _memory_size("CRM_ENGINE_MEMORY", ENGINE_MEMORY_LIMIT)
+
+
+def _memory_size(variable: str, default: str) -> str:
+    value = os.environ.get(variable, "").strip() or default
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value, re.I):
-        raise ParameterError(
-            f"CRM_INGEST_MEMORY={value!r} is not a memory size; use e.g. 2GB or 1500MB"
-        )
+        raise ParameterError(f"{variable}={value!r} is not a memory size; use e.g. 2GB or 1500MB")
     return value
 
 

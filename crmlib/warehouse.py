@@ -313,6 +313,9 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
         check_duckdb_file(path, create=False)
     try:
         con = ibis.duckdb.connect(str(path), read_only=True)
+        # bounded memory first (spilling needs the temporary folder, which the file-access
+        # lock below would refuse to set)
+        con.raw_sql(f"SET memory_limit = '{config.engine_memory_limit()}'")
         for setting in _SAFE_SETTINGS:
             con.raw_sql(setting)
     except duckdb.Error as exc:

@@ -478,3 +478,18 @@ def test_clusters_fitted_on_a_sample_assign_like_a_full_fit():
     ]
     with pytest.raises(crmlib.CrmError, match="not fitted yet"):
         segment.CustomerSegmenter().assign_table(table)
+
+
+def test_features_of_an_earlier_day_from_the_daily_table_equal_a_fresh_computation(sample_con):
+    """segments_at_campaign_start scores each campaign's day from one daily table: the
+    features of every day equal features_table's own scan of the orders up to that day."""
+    from crmlib.segment.features import daily_orders, features_at
+
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    daily = daily_orders(sample_con, as_of)
+    for day in (as_of, as_of - dt.timedelta(days=100), dt.date(2025, 1, 31)):
+        got = crmlib.warehouse.fetch(features_at(daily, day).order_by("customer_id"))
+        want = crmlib.warehouse.fetch(
+            segment.features_table(sample_con, day).order_by("customer_id")
+        )
+        pd.testing.assert_frame_equal(got[want.columns], want, check_exact=True)

@@ -291,3 +291,16 @@ def test_previous_period_end_by_hand():
     start, _ = period_bounds(dt.date(2026, 6, 30), 90)
     assert start.date() == dt.date(2026, 4, 2)
     assert previous_period_end(dt.date(2024, 3, 1), 1) == dt.date(2024, 2, 29)
+
+
+def test_a_report_connection_has_bounded_engine_memory(tmp_path, monkeypatch):
+    """Each notebook's DuckDB connection works under CRM_ENGINE_MEMORY (default 2GB) and
+    spills past it, so renders stay bounded whatever the data (found at one million
+    customers: 17.6 GiB for the process tree without a limit)."""
+    monkeypatch.setenv("CRM_ENGINE_MEMORY", "512MB")
+    con = crmlib.connect(str(write_tables(tmp_path / "d", TINY)))
+    limit = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "488.2 MiB"  # 512 MB as DuckDB reports it
+    monkeypatch.setenv("CRM_ENGINE_MEMORY", "plenty")
+    with pytest.raises(crmlib.CrmError, match="CRM_ENGINE_MEMORY='plenty' is not a memory size"):
+        crmlib.config.engine_memory_limit()

@@ -12,7 +12,13 @@ import pandas as pd
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of
 from crmlib.segment.clusters import CustomerSegmenter
-from crmlib.segment.features import NO_ORDERS_SEGMENT, customer_features, features_table
+from crmlib.segment.features import (
+    NO_ORDERS_SEGMENT,
+    customer_features,
+    daily_orders,
+    features_at,
+    features_table,
+)
 from crmlib.segment.rfm import rfm_segment_table, rfm_segments
 from crmlib.warehouse import fetch
 
@@ -158,7 +164,8 @@ def segments_at_campaign_start(
     Returns
     -------
     ibis.expr.types.Table
-        An engine table (nothing is fetched): ``campaign_id``, ``customer_id``,
+        An engine table (nothing is fetched; materialized once in the engine as a
+        temporary table, ``Table.cache()``): ``campaign_id``, ``customer_id``,
         ``segment``, one row per contacted customer and campaign, for
         :func:`crmlib.metrics.campaigns.participation_by_segment` and
         ``segment_channel_plan``. A customer without a valid order before the campaign
@@ -173,10 +180,11 @@ def segments_at_campaign_start(
     contacts = con.table("campaign_contacts")
     days = pd.to_datetime(starts.start_date).dt.date - dt.timedelta(days=1)
     parts = []
+    daily = daily_orders(con, max(days)) if len(days) else None  # one scan of the orders
     for day, ids in starts.campaign_id.astype(str).groupby(days.to_numpy(), sort=True):
         pairs = contacts.filter(contacts.campaign_id.isin(ids.tolist()))
         pairs = pairs.select("campaign_id", "customer_id").distinct()
-        seg = rfm_segment_table(features_table(con, day), segment_config=segment_config)
+        seg = rfm_segment_table(features_at(daily, day), segment_config=segment_config)
         joined = pairs.left_join(seg, pairs.customer_id == seg.customer_id)
         parts.append(
             joined.select(
@@ -188,4 +196,6 @@ def segments_at_campaign_start(
     if not parts:
         schema = {"campaign_id": "string", "customer_id": "string", "segment": "string"}
         return ibis.memtable(pd.DataFrame(columns=list(schema)), schema=schema)
-    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+    # computed once and kept in the engine (a temporary table): every section of the
+    # campaign report joins it, and each scoring reads all orders up to its day
+    return (ibis.union(*parts) if len(parts) > 1 else parts[0]).cache()

@@ -78,6 +78,37 @@ def features_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
         frequency=o.count().cast("int64"),
         monetary=o.revenue.sum().cast("float64"),
     )
+    return _with_days(per, as_of)
+
+
+def daily_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
+    """Return the valid orders up to ``as_of`` per customer and day, materialized once in
+    the engine (``Table.cache()``): ``customer_id``, ``day``, ``orders``, ``revenue``.
+
+    :func:`features_at` reads the features of any earlier day from it, without scanning
+    the orders again.
+    """
+    o = valid_orders(con, as_of)
+    daily = o.group_by(["customer_id", o.order_date.date().name("day")]).aggregate(
+        orders=o.count(), revenue=o.revenue.sum()
+    )
+    return daily.cache()
+
+
+def features_at(daily: ir.Table, day: dt.date) -> ir.Table:
+    """Return :func:`features_table` as of ``day`` from :func:`daily_orders` (of a later or
+    the same day): the same numbers, summed from the days up to ``day``."""
+    d = daily.filter(daily.day <= ibis.date(day))
+    per = d.group_by("customer_id").aggregate(
+        first_order=d.day.min(),
+        last_order=d.day.max(),
+        frequency=d.orders.sum().cast("int64"),
+        monetary=d.revenue.sum().cast("float64"),
+    )
+    return _with_days(per, day)
+
+
+def _with_days(per: ir.Table, as_of: dt.date) -> ir.Table:
     end = ibis.date(as_of)
     return per.mutate(
         recency_days=end.delta(per.last_order, unit="day").cast("int64"),
