@@ -814,3 +814,21 @@ def test_sla_hours_are_calendar_hours_by_default(bh_con):
 def test_business_hours_are_checked(value, match):
     with pytest.raises(ParameterError, match=match):
         svc.validate_business_hours(value)
+
+
+def test_ticket_durations_are_bounded_by_the_period_not_the_fetch_guard(sample_con, monkeypatch):
+    """Found at three million customers: the grouped durations (at most 2 x the period's
+    minutes per group) outgrew the 250,000-row guard and 04_csm failed. Their fetch is
+    bounded by the period instead: here the guard is lowered to 10 rows and the 1,006 rows
+    of the sample still come back, while the guard still stops anything else."""
+    from crmlib import warehouse
+    from crmlib.metrics.service import times
+
+    monkeypatch.setattr(times, "MAX_FETCH_ROWS", 10)
+    monkeypatch.setitem(warehouse.fetch.__kwdefaults__, "max_rows", 10)
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    durations = times.ticket_durations(sample_con, as_of, 90, by="priority")
+    assert len(durations) > 10
+    assert len(durations) <= 2 * (90 * 1440 + 2) * durations.priority.nunique()
+    with pytest.raises(crmlib.CrmError, match="more than 10 rows"):
+        warehouse.fetch(sample_con.table("tickets"))

@@ -23,6 +23,7 @@ from crmlib.metrics.service.base import (
     tickets_seen,
 )
 from crmlib.warehouse import (
+    MAX_FETCH_ROWS,
     day_end,
     empty_frame,
     fetch,
@@ -51,10 +52,11 @@ def ticket_durations(
       in the tickets table, at most the end of ``as_of``) - the ticket is right-censored:
       still open, including tickets resolved *after* ``as_of``,
 
-    rounded to the nearest minute, and counts tickets per (group, minutes, event). At a
-    million tickets this returns at most (distinct minutes x 2) rows per group instead of
-    one row per ticket, and lifelines fits it with ``weights=tickets``, which for integer
-    weights is exactly the fit on the expanded rows. A minute is far below the precision the
+    rounded to the nearest minute, and counts tickets per (group, minutes, event). However
+    many tickets, this returns at most (distinct minutes x 2) rows per group instead of
+    one row per ticket (at most 259,204 for 90 days: the bound of its fetch), and
+    lifelines fits it with ``weights=tickets``, which for integer weights is exactly the
+    fit on the expanded rows. A minute is far below the precision the
     report shows (hours).
 
     Parameters
@@ -86,7 +88,14 @@ def ticket_durations(
     minutes = ((stop.epoch_seconds() - t.created_at.epoch_seconds()) / 60.0).round().cast("int64")
     keys = {**_group_keys(t, by), "minutes": minutes, "event": event}
     expr = t.group_by(**keys).aggregate(tickets=t.count()).order_by(list(keys))
-    df = fetch(expr)
+    # bounded by the period, not by the tickets: a duration runs from a creation in the
+    # period to at most the end of as_of, so a group has at most 2 x its minutes rows
+    per_group = 2 * (int(lookback_days) * 24 * 60 + 2)
+    groups = 1
+    if by:
+        g = t.select(_g=_group_keys(t, by)[by])
+        groups = max(1, int(fetch(g.aggregate(n=g._g.nunique())).n.iloc[0]))
+    df = fetch(expr, max_rows=max(MAX_FETCH_ROWS, per_group * groups))
     df["event"] = df.event.astype(bool)
     return _int_cols(df, ["minutes", "tickets"])[cols]
 
