@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from crmlib.clv.forecast import p_alive_by_recency
 from crmlib.plots._base import (
     FIGSIZE,
     PALETTE,
@@ -242,6 +241,10 @@ def plot_p_alive_by_recency(
     bins : int, default=12
         Equal-width bins of the time since the last purchase.
     """
+    # imported here: importing crmlib.plots must not import the models (and declare
+    # their KPIs) in a kernel that draws no forecast
+    from crmlib.clv.forecast import p_alive_by_recency
+
     long = p_alive_by_recency(forecast, bins)
     if len(long) == 0:
         return _unavailable(ax, title, empty_message, data=forecast)
