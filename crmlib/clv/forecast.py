@@ -25,12 +25,15 @@ import pandas as pd
 from crmlib.clv.summary import TIME_UNITS
 from crmlib.clv.value import (
     DEFAULT_DISCOUNT_RATE,
+    FORECAST_FORMATS,
     ValueModels,
+    _check_horizon,
     _months_to_units,
+    discounted_steps,
     value_forecast,
 )
 from crmlib.errors import ParameterError
-from crmlib.formats import MONEY, RATE, attach, number
+from crmlib.formats import attach
 from crmlib.metrics.core import positive_int
 from crmlib.warehouse import fetch
 
@@ -65,19 +68,14 @@ def _factors(
     """``F`` at the horizon and the discounted sum of its monthly steps, per (x, T)."""
     x = np.repeat(xs.astype(float), len(ts))
     big_t = np.tile(ts.astype(float), len(xs))
-    horizon = model._purchase_factor(_months_to_units(months, unit), x, big_t)
-    value = np.zeros(len(x))
-    previous = np.zeros(len(x))
-    for i in range(1, months + 1):
-        current = model._purchase_factor(_months_to_units(i, unit), x, big_t)
-        value += (current - previous) / (1 + rate) ** i
-        previous = current
     return pd.DataFrame(
         {
             "frequency": x.astype("int64"),
             "T": big_t,
-            "_purchases": horizon,
-            "_value": value,
+            "_purchases": model._purchase_factor(_months_to_units(months, unit), x, big_t),
+            "_value": discounted_steps(
+                lambda t: model._purchase_factor(t, x, big_t), months, rate, unit
+            ),
         }
     )
 
@@ -116,9 +114,7 @@ def value_forecast_table(
         ``months``), ``expected_spend`` and ``clv``, one row per customer. When the models
         cannot be trusted, :func:`crmlib.clv.value_forecast`'s empty frame, which says why.
     """
-    months = positive_int("months", months)
-    if not 0 <= discount_rate < 1:
-        raise ParameterError(f"discount_rate={discount_rate!r} should be a monthly rate in [0, 1)")
+    months = _check_horizon(months, discount_rate)
     if time_unit not in TIME_UNITS:
         raise ParameterError(f"time_unit={time_unit!r} should be one of {sorted(TIME_UNITS)}")
     if not models.ok:
@@ -158,14 +154,7 @@ def top_forecast(forecast: ir.Table | pd.DataFrame, n: int = 10) -> pd.DataFrame
     if isinstance(forecast, pd.DataFrame):
         return forecast.head(n)
     top = fetch(forecast.order_by([ibis.desc("clv"), "customer_id"]).limit(n))
-    return attach(
-        top[_FORECAST_COLUMNS],
-        expected_spend=MONEY,
-        clv=MONEY,
-        p_alive=RATE,
-        time_since_last_purchase=number(1),
-        expected_purchases=number(2),
-    )
+    return attach(top[_FORECAST_COLUMNS], **FORECAST_FORMATS)
 
 
 def p_alive_by_recency(forecast: ir.Table | pd.DataFrame, bins: int = 12) -> pd.DataFrame:

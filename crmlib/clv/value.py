@@ -4,6 +4,7 @@ trusted, the forecast's headline numbers and how concentrated the value is."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import ibis.expr.types as ir
@@ -50,6 +51,16 @@ def _months_to_units(months: float, time_unit: str) -> float:
     return months * DAYS_PER_MONTH / TIME_UNITS[time_unit]
 
 
+#: How the forecast's columns are shown (:func:`crmlib.formats.attach`).
+FORECAST_FORMATS = {
+    "expected_spend": MONEY,
+    "clv": MONEY,
+    "p_alive": RATE,
+    "time_since_last_purchase": number(1),
+    "expected_purchases": number(2),
+}
+
+
 def customer_lifetime_value(
     bgnbd: BetaGeoModel,
     gamma_gamma: GammaGammaModel,
@@ -82,22 +93,39 @@ def customer_lifetime_value(
     pandas.Series
         Named ``clv``, indexed like ``summary``, in currency units.
     """
-    if int(months) != months or months < 1:
-        raise ParameterError(f"months={months!r} should be a positive whole number")
-    if not 0 <= discount_rate < 1:
-        raise ParameterError(f"discount_rate={discount_rate!r} should be a monthly rate in [0, 1)")
+    months = _check_horizon(months, discount_rate)
     unit = getattr(bgnbd, "time_unit_", summary.attrs.get("time_unit", "W"))
     spend = gamma_gamma.expected_spend(summary).to_numpy()
     _check_summary(summary)
     uniq, _, inverse = _grouped(summary, ["frequency", "recency", "T"])
     x, tx, T = uniq[:, 0], uniq[:, 1], uniq[:, 2]
-    previous = np.zeros(len(uniq))
-    value = np.zeros(len(uniq))
-    for i in range(1, int(months) + 1):
-        current = bgnbd._conditional_expectation(_months_to_units(i, unit), x, tx, T)
-        value += (current - previous) / (1 + discount_rate) ** i
-        previous = current
+    value = discounted_steps(
+        lambda t: bgnbd._conditional_expectation(t, x, tx, T), months, discount_rate, unit
+    )
     return pd.Series(margin * spend * value[inverse], index=summary.index, name="clv")
+
+
+def _check_horizon(months: object, discount_rate: float) -> int:
+    """``months`` as an int after checking it and the monthly ``discount_rate``."""
+    if isinstance(months, bool) or int(months) != months or months < 1:
+        raise ParameterError(f"months={months!r} should be a positive whole number")
+    if not 0 <= discount_rate < 1:
+        raise ParameterError(f"discount_rate={discount_rate!r} should be a monthly rate in [0, 1)")
+    return int(months)
+
+
+def discounted_steps(
+    expected: Callable[[float], np.ndarray], months: int, discount_rate: float, unit: str
+) -> np.ndarray:
+    """Return ``Σ_{i=1..months} (E(i) - E(i-1)) / (1 + d)^i`` for ``E(i) = expected(t_i)``,
+    ``t_i`` being ``i`` months in ``unit`` (``E(0) = 0``): the discounted purchases of each
+    month, the sum :func:`customer_lifetime_value` multiplies by the spend."""
+    value = previous = 0.0
+    for i in range(1, months + 1):
+        current = expected(_months_to_units(i, unit))
+        value = value + (current - previous) / (1 + discount_rate) ** i
+        previous = current
+    return np.asarray(value)
 
 
 def customer_value_forecast(
@@ -129,14 +157,7 @@ def customer_value_forecast(
     out = out.sort_values(["clv", index_name], ascending=[False, True], ignore_index=True)
     out.attrs["time_unit"] = unit
     out.attrs["fit_problems"] = fit_problems(bgnbd, gamma_gamma)
-    return attach(
-        out,
-        expected_spend=MONEY,
-        clv=MONEY,
-        p_alive=RATE,
-        time_since_last_purchase=number(1),
-        expected_purchases=number(2),
-    )
+    return attach(out, **FORECAST_FORMATS)
 
 
 #: The purchase models a report can use, by name (chosen by the holdout check).

@@ -560,14 +560,9 @@ def top_customers(
     from crmlib.privacy import PII_COLUMNS, mask_pii
 
     n = positive_int("n", n)
-    values = customer_value_table(con, as_of) if values is None else values
-    if isinstance(values, ir.Table):  # the top n leave the engine, not the customer base
-        order = [ibis.desc("customer_value"), "customer_id"]
-        top = fetch(values.order_by(order).limit(n))
-    else:
-        top = values.sort_values(
-            ["customer_value", "customer_id"], ascending=[False, True], ignore_index=True
-        ).head(n)
+    values = _value_table(customer_value_table(con, as_of) if values is None else values)
+    # the top n leave the engine, not the customer base
+    top = fetch(values.order_by([ibis.desc("customer_value"), "customer_id"]).limit(n))
     c = require_table(con, "customers")
     pii = [col for col in PII_COLUMNS if col in c.columns]
     ids = top.customer_id.tolist()
@@ -581,6 +576,11 @@ def top_customers(
         customer_value=MONEY,
         lifetime_months=number(1),
     )
+
+
+def _value_table(values: ir.Table | pd.DataFrame) -> ir.Table:
+    """:func:`customer_values` (a frame) as an engine table, so one computation serves both."""
+    return values if isinstance(values, ir.Table) else ibis.memtable(values)
 
 
 def customer_value_summary(values: ir.Table | pd.DataFrame) -> dict[str, float]:
@@ -603,24 +603,19 @@ def customer_value_summary(values: ir.Table | pd.DataFrame) -> dict[str, float]:
         ``avg_customer_value``, ``median_customer_value`` (NaN without customers),
         ``customers_valued``, ``margin_total``, ``customer_months``.
     """
-    if isinstance(values, ir.Table):
-        row = fetch(
-            values.aggregate(
-                margin=(values.revenue - values.cost).sum(),
-                months=values.lifetime_months.sum(),
-                median=values.customer_value.median(),
-                n=values.count(),
-            )
-        ).iloc[0]
-        n = int(row.n)
-        margin = float(row.margin) if n else 0.0
-        months = float(row.months) if n else 0.0
-        median = float(row["median"]) if n else float("nan")
-    else:
-        n = len(values)
-        margin = float((values.revenue - values.cost).sum())
-        months = float(values.lifetime_months.sum())
-        median = float(values.customer_value.median())
+    values = _value_table(values)
+    row = fetch(
+        values.aggregate(
+            margin=(values.revenue - values.cost).sum(),
+            months=values.lifetime_months.sum(),
+            median=values.customer_value.median(),
+            n=values.count(),
+        )
+    ).iloc[0]
+    n = int(row.n)
+    margin = float(row.margin) if n else 0.0
+    months = float(row.months) if n else 0.0
+    median = float(row["median"]) if n else float("nan")
     return {
         "avg_customer_value": margin / months if months else float("nan"),
         "median_customer_value": median,
