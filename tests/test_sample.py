@@ -451,3 +451,112 @@ def test_invalid_parameters(kwargs: dict, message: str) -> None:
 def test_invalid_format(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="fmt must be 'csv' or 'parquet', got 'xlsx'"):
         write_sample(tmp_path, 200, fmt="xlsx")
+
+
+# ---------------------------------------------------------------------------------------
+# Streamed samples: written block by block beyond BLOCK_CUSTOMERS
+# ---------------------------------------------------------------------------------------
+def test_block_sizes_cover_the_sample_in_the_fewest_equal_blocks() -> None:
+    from crmlib.sample.build import BLOCK_CUSTOMERS, block_sizes
+
+    assert block_sizes(3000) == [3000]
+    assert block_sizes(BLOCK_CUSTOMERS) == [BLOCK_CUSTOMERS]
+    assert block_sizes(BLOCK_CUSTOMERS + 1) == [500_001, 500_000]
+    sizes = block_sizes(10_000_001)
+    assert (len(sizes), sum(sizes)) == (11, 10_000_001) and max(sizes) - min(sizes) <= 1
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory) -> tuple[Path, dict]:
+    """2,500 customers in three blocks (the block size lowered to 1,000)."""
+    import crmlib.sample.build as build
+
+    out = tmp_path_factory.mktemp("streamed")
+    saved, build.BLOCK_CUSTOMERS = build.BLOCK_CUSTOMERS, 1000
+    try:
+        messages: list[str] = []
+        write_sample(out, 2500, seed=7, fmt="parquet", progress=messages.append)
+    finally:
+        build.BLOCK_CUSTOMERS = saved
+    frames = {t: pq.read_table(out / f"{t}.parquet").to_pandas() for t in TABLES}
+    return out, {"frames": frames, "messages": messages}
+
+
+def test_a_streamed_sample_is_written_block_by_block(streamed) -> None:
+    _out, s = streamed
+    assert [m for m in s["messages"] if m.startswith("block")] == [
+        "block 1/3: 834 customers",
+        "block 2/3: 833 customers",
+        "block 3/3: 833 customers",
+    ]
+    cust = s["frames"]["customers"].dropna(subset=["signup_date"])
+    assert cust["customer_id"].str.len().eq(8).all()  # one width for the whole file
+    # 2,500 distinct customers with the first block's one stale duplicate
+    assert cust["customer_id"].nunique() == 2500 and len(cust) == 2501
+
+
+def test_a_streamed_sample_is_valid_apart_from_its_planted_rows(streamed) -> None:
+    """Ingest (written independently of the generator) quarantines exactly the 12 rows
+    planted in the first block, and every key is unique across blocks."""
+    import duckdb
+
+    from crmlib.ingest import ingest_folder
+
+    out, s = streamed
+    report = ingest_folder(out, duckdb.connect())
+    quarantined = {
+        (t, rule): n for t, r in report.tables.items() for rule, n in r.quarantined.items()
+    }
+    assert sum(quarantined.values()) == 12
+    assert set(quarantined) == {
+        ("customers", "duplicate_key"),
+        ("customers", "missing_required"),
+        ("orders", "duplicate_key"),
+        ("orders", "negative_value"),
+        ("orders", "unknown_customer"),
+        ("orders", "unparseable"),
+        ("orders", "missing_required"),
+        ("communications", "rating_out_of_range"),
+        ("communications", "negative_value"),
+        ("campaign_contacts", "unknown_campaign"),
+        ("campaign_contacts", "duplicate_key"),
+        ("tickets", "time_before_created"),
+    }
+    warnings = {w: n for r in report.tables.values() for w, n in r.warnings.items()}
+    assert warnings == {"invalid_email": 3, "order_before_signup": 2, "conversion_without_click": 3}
+    for t in report.tables.values():
+        assert t.rows_read == t.rows_loaded + t.rows_quarantined
+
+
+def test_every_block_contacts_the_same_campaigns_within_their_dates(streamed) -> None:
+    _out, s = streamed
+    camp = s["frames"]["campaigns"].set_index("campaign_id")
+    cc = s["frames"]["campaign_contacts"]
+    cc = cc[cc["campaign_id"].isin(camp.index)]
+    block = cc["customer_id"].str[1:].astype(int).map(lambda i: 0 if i <= 834 else 1 + (i > 1677))
+    per_block = cc.groupby(block)["campaign_id"].nunique()
+    assert (per_block >= 0.8 * len(camp)).all()  # each block reaches (nearly) every campaign
+    sent = pd.to_datetime(cc["sent_at"])
+    start = pd.to_datetime(cc["campaign_id"].map(camp["start_date"]))
+    end = pd.to_datetime(cc["campaign_id"].map(camp["end_date"])) + pd.Timedelta(days=1)
+    assert ((sent >= start) & (sent < end)).all()
+    # the cost counts every block's contacts: fixed 300-3000 plus the channel's per-contact cost
+    per_contact = {"email": 0.01, "sms": 0.05, "social": 0.30, "direct_mail": 0.90}
+    n = cc.drop_duplicates(["campaign_id", "customer_id"]).groupby("campaign_id").size()
+    variable = camp["channel"].map(per_contact) * n.reindex(camp.index, fill_value=0)
+    fixed = (camp["cost"] - variable)[camp["cost"] > 0]
+    assert fixed.between(299.99, 3000.01).all()
+    assert (camp["cost"] == 0).sum() == 1
+
+
+def test_a_streamed_sample_is_repeatable(streamed, tmp_path: Path) -> None:
+    import crmlib.sample.build as build
+
+    out, _s = streamed
+    saved, build.BLOCK_CUSTOMERS = build.BLOCK_CUSTOMERS, 1000
+    try:
+        write_sample(tmp_path, 2500, seed=7, fmt="parquet")
+    finally:
+        build.BLOCK_CUSTOMERS = saved
+    for t in TABLES:
+        assert (tmp_path / f"{t}.parquet").read_bytes() == (out / f"{t}.parquet").read_bytes(), t

@@ -7,7 +7,10 @@ arguments always give the same tables, byte for byte: every random draw comes fr
 per table, one for the planted problems) and the time span is fixed by ``start`` and
 ``end`` (the wall clock is never read). Everything is vectorised numpy / pyarrow: a
 million customers (~11.7M orders, ~5M communications, ~3M campaign contacts, ~1M tickets)
-are generated and written as Parquet in about 30 seconds on two cores.
+are generated and written as Parquet in about 30 seconds on two cores. Beyond a million
+customers :func:`write_sample` streams: it generates and appends blocks of at most
+:data:`crmlib.sample.build.BLOCK_CUSTOMERS`, so memory stays at one block's (3.4 GB peak at
+3M customers, was 9.6 GB); see its Notes for what a block shares with the others.
 
 What is planted
 ---------------

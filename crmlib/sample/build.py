@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 from crmlib.contract import TABLES, WARNINGS
 from crmlib.errors import ParameterError
 from crmlib.sample.arrays import _PAIRS, _fixed_width, _iso, _ln_quantile, _min_ln_quantile
+from crmlib.sample.campaigns import _campaign_cost, _make_campaigns
 from crmlib.sample.defects import _bad_emails, _key, _plant_bad_rows, _row
 from crmlib.sample.tables import (
+    _Ids,
     _join,
-    _make_campaigns,
     _make_communications,
     _make_customers,
     _make_orders,
@@ -40,6 +41,11 @@ from crmlib.sample.world import (
     SampleData,
     SampleTruth,
 )
+
+#: Customers per block of a streamed sample (:func:`write_sample`): a sample of at most this
+#: many is one block, the same as :func:`generate`; a larger one is written block by block,
+#: so generation holds one block (about 3.3 GB) in memory whatever the size.
+BLOCK_CUSTOMERS = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,22 +120,28 @@ def _build(
     end: str,
     bad_rows: bool,
     progress: Callable[[str], None] | None = None,
-) -> tuple[dict[str, pa.Table], SampleTruth]:
+    *,
+    block: int = 0,
+    ids: _Ids | None = None,
+    design: dict | None = None,
+) -> tuple[dict[str, pa.Table], SampleTruth | None, dict]:
+    """One block of customers and everything they did (the whole sample when ``block`` is 0
+    and no ``design`` is given); returns the tables, the planted truth (first block only)
+    and the campaign design with each campaign's contact count."""
     say = progress or (lambda _msg: None)
-    if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
-        raise ParameterError(f"n_customers must be an integer, got {n_customers!r}")
-    if n_customers < 100:
-        raise ParameterError(f"n_customers must be at least 100, got {n_customers}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_size_and_seed(n_customers, seed)
+    ids = ids or _Ids()
     span = _span(start, end)
     # one independent stream per table; the planted problems have their own, so the clean
     # rows do not depend on bad_rows
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
+    # block b > 0 of a streamed sample draws from child 5 + b of SeedSequence(seed): the
+    # children after the six the first block spawns
+    root = np.random.SeedSequence(int(seed), spawn_key=(5 + block,) if block else ())
+    streams = [np.random.default_rng(s) for s in root.spawn(6)]
     r_cust, r_orders, r_comms, r_camp, r_tickets, r_plant = streams
-    plant = r_plant if bad_rows else None
+    plant = r_plant if bad_rows and block == 0 else None
 
-    cust = _make_customers(r_cust, int(n_customers), span)
+    cust = _make_customers(r_cust, int(n_customers), span, ids)
     say(f"customers: {n_customers:,} generated")
     orders = _make_orders(r_orders, cust, span)
     before_signup = np.array([], dtype=np.int64)
@@ -139,13 +151,13 @@ def _build(
         orders["secs"][before_signup] = cust["signup"][before_signup] - plant.integers(
             DAY, 5 * DAY, len(before_signup)
         )
-    orders_table, order_perm = _orders_table(orders, cust)
+    orders_table, order_perm = _orders_table(orders, cust, ids)
     say(f"orders: {orders_table.num_rows:,} generated")
-    comms = _make_communications(r_comms, cust, span)
+    comms = _make_communications(r_comms, cust, span, ids)
     say(f"communications: {comms.num_rows:,} generated")
-    camp = _make_campaigns(r_camp, cust, span, plant)
-    say(f"campaigns: {camp['campaigns'].num_rows:,}, contacts: {camp['contacts'].num_rows:,}")
-    tickets = _make_tickets(r_tickets, cust, orders, span)
+    camp = _make_campaigns(r_camp, cust, span, plant, design)
+    say(f"campaign contacts: {camp['contacts'].num_rows:,} generated")
+    tickets = _make_tickets(r_tickets, cust, orders, span, ids)
     say(f"tickets: {tickets.num_rows:,} generated")
 
     email_rows = np.array([], dtype=np.int64)
@@ -162,10 +174,14 @@ def _build(
         "customers": cust["table"],
         "orders": orders_table,
         "communications": comms,
-        "campaigns": camp["campaigns"],
+        "campaigns": camp.get("campaigns"),
         "campaign_contacts": camp["contacts"],
         "tickets": tickets,
     }
+    extra = {"design": design or camp["design"], "n_contacts": camp["n_contacts"]}
+    if design is not None:  # a later block: its campaigns are the first block's
+        del tables["campaigns"]
+        return tables, None, extra
     bad_records: list[dict] = []
     warn_records: list[dict] = []
     if plant is not None:
@@ -205,7 +221,16 @@ def _build(
         ),
         warnings=pd.DataFrame(warn_records, columns=["table", "row", "key", "warning", "column"]),
     )
-    return tables, truth
+    return tables, truth, extra
+
+
+def _check_size_and_seed(n_customers: int, seed: int) -> None:
+    if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
+        raise ParameterError(f"n_customers must be an integer, got {n_customers!r}")
+    if n_customers < 100:
+        raise ParameterError(f"n_customers must be at least 100, got {n_customers}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _types(t: pa.DataType):
@@ -252,7 +277,7 @@ def generate(
     crmlib.errors.ParameterError
         For an invalid argument.
     """
-    tables, truth = _build(n_customers, seed, start, end, bad_rows)
+    tables, truth, _extra = _build(n_customers, seed, start, end, bad_rows)
     frames = {
         name: t.to_pandas(
             types_mapper=_types, date_as_object=False, coerce_temporal_nanoseconds=True
@@ -349,6 +374,18 @@ def write_sample(
     dict of str to Path
         The written file of each table.
 
+    Notes
+    -----
+    Up to :data:`BLOCK_CUSTOMERS` customers, the files hold exactly :func:`generate`'s
+    tables. A larger sample is generated and appended block by block (sizes from
+    :func:`block_sizes`), so memory is bounded by one block: block ``b`` is a population
+    of its own over the same time span, drawn from child ``5 + b`` of
+    ``SeedSequence(seed)``; its ids carry on from the previous block's (customers, orders,
+    communications and tickets are in signup or time order within each block); the
+    campaigns are designed once, in the first block, and every block's customers are
+    contacted at the same share of each campaign's target pool, with each campaign's cost
+    counting all its contacts. The planted bad rows and warnings are in the first block.
+
     Raises
     ------
     crmlib.errors.ParameterError
@@ -357,32 +394,114 @@ def write_sample(
     if fmt not in ("csv", "parquet"):
         raise ParameterError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     say = progress or (lambda _msg: None)
-    tables, _truth = _build(n_customers, seed, start, end, bad_rows, say)
+    _check_size_and_seed(n_customers, seed)
+    _span(start, end)
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    other = "parquet" if fmt == "csv" else "csv"
+    sizes = block_sizes(n_customers)
+    sinks: dict[str, _Sink] = {}
+    campaigns, n_contacts, design = None, None, None
+    ids = _Ids()
+    if len(sizes) > 1:  # widths for the whole file; the counts per customer are bounded
+        total = int(n_customers)
+        ids = _Ids(
+            width={
+                "C": max(7, len(str(total + 1))),
+                "O": max(8, len(str(30 * total))),
+                "M": max(8, len(str(15 * total))),
+                "T": max(7, len(str(5 * total))),
+            }
+        )
+    try:
+        for block, size in enumerate(sizes):
+            if len(sizes) > 1:
+                say(f"block {block + 1}/{len(sizes)}: {size:,} customers")
+            tables, _truth, extra = _build(
+                size, seed, start, end, bad_rows, say, block=block, ids=ids, design=design
+            )
+            if block == 0:
+                campaigns, design = tables.pop("campaigns"), extra["design"]
+                n_contacts = extra["n_contacts"]
+            else:
+                n_contacts = n_contacts + extra["n_contacts"]
+            for name, table in tables.items():
+                if name not in sinks:
+                    sinks[name] = _Sink(folder, name, fmt)
+                sinks[name].write(table)
+            # later blocks number on, after 10 numbers kept for the first block's planted rows
+            rows = {"C": size, "O": tables["orders"].num_rows}
+            rows |= {"M": tables["communications"].num_rows, "T": tables["tickets"].num_rows}
+            start_at = {p: ids.start.get(p, 0) + r + 10 for p, r in rows.items()}
+            ids = _Ids(start=start_at, width=ids.width)
+            del tables
+        if len(sizes) > 1:  # every block's contacts are in the campaigns' costs
+            cost = _campaign_cost(
+                design["cost_draw"], design["per_contact"], n_contacts, design["zero_cost"]
+            )
+            index = campaigns.schema.get_field_index("cost")
+            campaigns = campaigns.set_column(index, "cost", pa.array(cost, type=pa.float64()))
+        sinks["campaigns"] = _Sink(folder, "campaigns", fmt)
+        sinks["campaigns"].write(campaigns)
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
     written = {}
-    for name, table in tables.items():
-        path = folder / f"{name}.{fmt}"
-        tmp = folder / f".{name}.{fmt}.tmp"
-        if fmt == "csv":
-            text = _as_text(name, table)
-            # quote nothing unless a value holds a comma, quote or line break
-            needs = any(
-                pc.any(pc.match_substring_regex(col, r'[",\r\n]')).as_py() for col in text.columns
-            )
-            options = pacsv.WriteOptions(
-                include_header=False, quoting_style="needed" if needs else "none"
-            )
-            with open(tmp, "wb") as fh:
-                fh.write((",".join(text.column_names) + "\n").encode())
-                pacsv.write_csv(text, fh, write_options=options)
-        else:
-            pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-        stale = folder / f"{name}.{other}"
-        if stale.exists():
-            stale.unlink()
-        written[name] = path
-        say(f"wrote {path} ({table.num_rows:,} rows)")
+    for name in TABLES:
+        written[name] = sinks[name].close()
+        say(f"wrote {written[name]} ({sinks[name].rows:,} rows)")
     return written
+
+
+def block_sizes(n_customers: int) -> list[int]:
+    """Customers per block of a streamed sample: one block up to :data:`BLOCK_CUSTOMERS`,
+    otherwise the fewest blocks of at most that many, as equal as possible."""
+    k = max(1, math.ceil(int(n_customers) / BLOCK_CUSTOMERS))
+    return [n_customers // k + (i < n_customers % k) for i in range(k)]
+
+
+class _Sink:
+    """One table's file, written block by block to a temporary name and renamed at the end."""
+
+    def __init__(self, folder: Path, name: str, fmt: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name, self.fmt, self.rows = name, fmt, 0
+        self.path = folder / f"{name}.{fmt}"
+        self.stale = folder / f"{name}.{'parquet' if fmt == 'csv' else 'csv'}"
+        self.tmp = folder / f".{name}.{fmt}.tmp"
+        self.schema: pa.Schema | None = None
+        self.fh = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+            if self.fmt == "csv":
+                self.fh = open(self.tmp, "wb")
+                self.fh.write((",".join(table.column_names) + "\n").encode())
+            else:
+                self.fh = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        table = table.cast(self.schema)
+        self.rows += table.num_rows
+        if self.fmt == "parquet":
+            self.fh.write_table(table)
+            return
+        text = _as_text(self.name, table)
+        # quote nothing unless a value holds a comma, quote or line break
+        needs = any(
+            pc.any(pc.match_substring_regex(col, r'[",\r\n]')).as_py() for col in text.columns
+        )
+        options = pacsv.WriteOptions(
+            include_header=False, quoting_style="needed" if needs else "none"
+        )
+        pacsv.write_csv(text, self.fh, write_options=options)
+
+    def close(self) -> Path:
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        if self.stale.exists():
+            self.stale.unlink()
+        return self.path
+
+    def abort(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        self.tmp.unlink(missing_ok=True)

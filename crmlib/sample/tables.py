@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,9 +27,6 @@ from crmlib.sample.arrays import (
     _ts,
 )
 from crmlib.sample.world import (
-    _CAMPAIGN_CHANNEL_P,
-    _CAMPAIGN_CHANNELS,
-    _CN_CAMPAIGN_NAMES,
     _CN_CITIES,
     _CN_CITY_P,
     _CN_DOMAINS,
@@ -42,8 +38,6 @@ from crmlib.sample.world import (
     _COMM_OUTBOUND_P,
     _COMM_RATED_P,
     _COMM_SAT_P,
-    _COST_PER_CONTACT,
-    _DELIVERY,
     _EN_CITIES,
     _EN_CITY_P,
     _EN_DOMAINS,
@@ -53,9 +47,6 @@ from crmlib.sample.world import (
     _GENDERS,
     _H_OFFICE,
     _H_SHOP,
-    _OBJECTIVE_P,
-    _OBJECTIVES,
-    _OPEN,
     _OUTCOME_P,
     _OUTCOMES,
     _TICKET_CATEGORIES,
@@ -137,7 +128,27 @@ def _join(*arrays: pa.Array | str, sep: str = "") -> pa.Array:
     return pc.binary_join_element_wise(*arrays, sep)
 
 
-def _make_customers(rng: np.random.Generator, n: int, span: _Span) -> dict:
+@dataclass(frozen=True)
+class _Ids:
+    """Where a block's ids start and how many digits they have, per prefix.
+
+    The default (one block) numbers from 1 with each table's own width, as a single
+    :func:`crmlib.sample.generate` always has; blocks of a streamed sample carry on from
+    the previous block with widths fixed for the whole file.
+    """
+
+    start: dict[str, int] = field(default_factory=dict)
+    width: dict[str, int] = field(default_factory=dict)
+
+    def make(self, prefix: str, m: int, width: int) -> pa.Array:
+        first = self.start.get(prefix, 0)
+        width = self.width.get(prefix, width)
+        if first + m >= 10**width:
+            raise ParameterError(f"too many {prefix} ids for {width} digits: {first + m:,}")
+        return _ids(prefix, np.arange(first + 1, first + m + 1), width)
+
+
+def _make_customers(rng: np.random.Generator, n: int, span: _Span, ids: _Ids = _Ids()) -> dict:
     """Customers, their planted segment and their hidden behaviour parameters."""
     d = np.arange(span.days)
     doy = _day_of_year(span)
@@ -252,7 +263,7 @@ def _make_customers(rng: np.random.Generator, n: int, span: _Span) -> dict:
     width = max(7, len(str(n + 1)))
     table = pa.table(
         {
-            "customer_id": _ids("C", np.arange(1, n + 1), width),
+            "customer_id": ids.make("C", n, width),
             "signup_date": _ts(signup),
             "name": name,
             "email": email,
@@ -340,14 +351,14 @@ def _make_orders(rng: np.random.Generator, cust: dict, span: _Span) -> dict:
     }
 
 
-def _orders_table(o: dict, cust: dict) -> tuple[pa.Table, np.ndarray]:
+def _orders_table(o: dict, cust: dict, ids: _Ids = _Ids()) -> tuple[pa.Table, np.ndarray]:
     perm = _argsort(o["secs"])
     m = len(perm)
     width = max(8, len(str(m + 10)))
     cid = cust["table"].column("customer_id").combine_chunks().take(pa.array(o["who"][perm]))
     table = pa.table(
         {
-            "order_id": _ids("O", np.arange(1, m + 1), width),
+            "order_id": ids.make("O", m, width),
             "customer_id": cid,
             "order_date": _iso(o["secs"][perm]),
             "revenue": _float(o["revenue"][perm]),
@@ -362,7 +373,9 @@ def _orders_table(o: dict, cust: dict) -> tuple[pa.Table, np.ndarray]:
     return table, perm
 
 
-def _make_communications(rng: np.random.Generator, cust: dict, span: _Span) -> pa.Table:
+def _make_communications(
+    rng: np.random.Generator, cust: dict, span: _Span, ids: _Ids = _Ids()
+) -> pa.Table:
     n, signup, seg = cust["n"], cust["signup"], cust["seg"]
     years = (span.t_end - signup) / (365.25 * DAY)
     rate = np.array([s.comms_per_year for s in SEGMENTS])[seg]
@@ -398,7 +411,7 @@ def _make_communications(rng: np.random.Generator, cust: dict, span: _Span) -> p
     cid = cust["table"].column("customer_id").combine_chunks().take(pa.array(who[perm]))
     return pa.table(
         {
-            "communication_id": _ids("M", np.arange(1, m + 1), width),
+            "communication_id": ids.make("M", m, width),
             "customer_id": cid,
             "occurred_at": _ts(occurred[perm]),
             "channel": _take(_COMM_CHANNELS, channel[perm]),
@@ -410,182 +423,9 @@ def _make_communications(rng: np.random.Generator, cust: dict, span: _Span) -> p
     )
 
 
-def _make_campaigns(
-    rng: np.random.Generator, cust: dict, span: _Span, plant: np.random.Generator | None
-) -> dict:
-    n, signup, seg = cust["n"], cust["signup"], cust["seg"]
-    n_c = max(12, min(200, n // 100))
-    start_day = np.sort(rng.integers(max(30, span.days // 10), span.days - 45, n_c))
-    dur = rng.integers(7, 36, n_c)
-    end_day = np.minimum(start_day + dur - 1, span.days - 1)
-    channel = _categorical(rng, np.array(_CAMPAIGN_CHANNEL_P), np.zeros(n_c, dtype=np.int64))
-    objective = _categorical(rng, np.array(_OBJECTIVE_P), np.zeros(n_c, dtype=np.int64))
-    zero_cost = int(rng.integers(n_c))
-    channel[zero_cost] = _CAMPAIGN_CHANNELS.index("social")
-    order = rng.permutation(n_c)
-    n_noctl = max(2, round(0.15 * n_c))
-    has_control = np.ones(n_c, dtype=bool)
-    has_control[order[:n_noctl]] = False
-    ctl = order[n_noctl:]
-    zero_lift = np.zeros(n_c, dtype=bool)
-    zero_lift[ctl[: max(3, round(0.2 * len(ctl)))]] = True
-    zero_lift[order[0]] = True  # one campaign without a control group has no effect either
-    control_rate = np.round(rng.uniform(0.02, 0.08, n_c), 4)
-    lift = np.where(zero_lift, 0.0, np.round(rng.uniform(0.005, 0.04, n_c), 4))
-    treat_rate = control_rate + lift
-    ch_names = [_CAMPAIGN_CHANNELS[c] for c in channel]
-    deliver = np.array([rng.uniform(*_DELIVERY[c]) for c in ch_names])
-    open_rate = np.array([rng.uniform(*_OPEN[c]) for c in ch_names])
-    p_click = np.minimum(treat_rate * rng.uniform(1.5, 3.0, n_c), 0.9 * deliver * open_rate)
-    ctr = p_click / (deliver * open_rate)
-    p_conv_click = treat_rate / p_click
-
-    start_secs = span.t0 + start_day * DAY
-    targets = [_OBJECTIVES[o][1] for o in objective]
-    seg_names = [s.name for s in SEGMENTS]
-    members = {s: np.flatnonzero(seg == i) for i, s in enumerate(seg_names)}
-
-    def pool(c: int, target: str) -> np.ndarray:
-        if target == "all":
-            return np.arange(np.searchsorted(signup, start_secs[c]))
-        if target == "new_customers":  # signed up in the 90 days before the campaign
-            a = np.searchsorted(signup, start_secs[c] - 90 * DAY)
-            return np.arange(a, np.searchsorted(signup, start_secs[c]))
-        idx = members[target]
-        return idx[: np.searchsorted(signup[idx], start_secs[c])]
-
-    pools = []
-    for c in range(n_c):
-        pools.append(pool(c, targets[c]))
-        if len(pools[c]) < 20:  # too few customers in the target yet: a promotion to all
-            objective[c] = 0
-            targets[c] = _OBJECTIVES[0][1]
-            pools[c] = pool(c, targets[c])
-    pool_n = np.array([len(p) for p in pools], dtype=float)
-    raw = pool_n * rng.uniform(0.5, 1.5, n_c)
-    goal = 3.0 * n
-    size = np.zeros(n_c)
-    for _ in range(20):  # scale to ~3 contacts per customer, respecting pool sizes
-        free = size < pool_n
-        need = goal - size[~free].sum()
-        if raw[free].sum() <= 0:
-            break
-        size = np.where(free, raw * need / raw[free].sum(), pool_n)
-        size = np.minimum(size, pool_n)
-    size = np.round(size).astype(np.int64)
-
-    who, camp = [], []
-    for c in range(n_c):
-        pick = rng.choice(len(pools[c]), size[c], replace=False)
-        who.append(pools[c][np.sort(pick)])
-        camp.append(np.full(size[c], c))
-    who = np.concatenate(who)
-    camp = np.concatenate(camp)
-    m = len(who)
-    is_control = has_control[camp] & (rng.random(m) < 0.2)
-    group_ok = has_control[camp] | (rng.random(m) >= 0.3)
-    send_days = np.floor(rng.random(m) * np.minimum(3, dur[camp])).astype(np.int64)
-    sent = start_secs[camp] + send_days * DAY + _time_of_day(rng, m, _H_OFFICE)
-    treated = ~is_control
-    delivered = treated & (rng.random(m) < deliver[camp])
-    opened = delivered & (rng.random(m) < open_rate[camp])
-    clicked = opened & (rng.random(m) < ctr[camp])
-    u = rng.random(m)
-    converted = np.where(treated, clicked & (u < p_conv_click[camp]), u < control_rate[camp])
-    mean_delay, max_delay = 3.0 * DAY, 14.0 * DAY
-    delay = -mean_delay * np.log1p(-rng.random(m) * (1.0 - np.exp(-max_delay / mean_delay)))
-    converted_at = np.minimum(sent + 60 + delay.astype(np.int64), span.t_end)
-    revenue = np.maximum(_money(rng.gamma(SPEND_P, 1.0 / cust["nu"][who])), 1.0)
-
-    warn_rows = np.array([], dtype=np.int64)
-    if plant is not None:
-        cand = np.flatnonzero(treated & converted)
-        warn_rows = np.sort(plant.choice(cand, min(3, len(cand)), replace=False))
-        clicked[warn_rows] = False
-    perm = np.lexsort((who, sent, camp))
-    c_width = max(4, len(str(n_c + 1)))
-    campaign_ids = _ids("K", np.arange(1, n_c + 1), c_width)
-
-    names = [
-        f"{_OBJECTIVES[o][0].replace('_', ' ').capitalize()} {ch.replace('_', ' ')} "
-        f"{str(span.start + int(d))[:7]}"
-        for o, ch, d in zip(objective, ch_names, start_day, strict=True)
-    ]
-    names[zero_cost] = f"Organic social post {str(span.start + int(start_day[zero_cost]))[:7]}"
-    month = np.array([int(str(span.start + int(d))[5:7]) for d in start_day])
-    named: list[int] = []
-    for cn_name, months in _CN_CAMPAIGN_NAMES:
-        free = [c for c in range(n_c) if c != zero_cost and c not in named]
-        fits = [c for c in free if month[c] in months or not months]
-        if fits and len(named) < 2:
-            c = int(rng.choice(fits))
-            names[c] = cn_name
-            named.append(c)
-    n_contacts = np.bincount(camp, minlength=n_c)
-    per_contact = np.array([_COST_PER_CONTACT[c] for c in ch_names])
-    cost = _money(rng.uniform(300.0, 3000.0, n_c) + per_contact * n_contacts)
-    cost[zero_cost] = 0.0
-
-    campaigns = pa.table(
-        {
-            "campaign_id": campaign_ids,
-            "channel": pa.array(ch_names, type=pa.string()),
-            "start_date": _ts(start_secs),
-            "cost": _float(cost),
-            "name": pa.array(names, type=pa.string()),
-            "end_date": _ts(span.t0 + end_day * DAY),
-            "objective": pa.array([_OBJECTIVES[o][0] for o in objective], type=pa.string()),
-            "target_segment": pa.array(targets, type=pa.string()),
-        }
-    )
-    cid = cust["table"].column("customer_id").combine_chunks()
-    contacts = pa.table(
-        {
-            "campaign_id": campaign_ids.take(pa.array(camp[perm])),
-            "customer_id": cid.take(pa.array(who[perm])),
-            "group": _take(
-                ("treatment", "control"), is_control[perm].astype(np.int64), group_ok[perm]
-            ),
-            "sent_at": _ts(sent[perm]),
-            "delivered": pa.array(delivered[perm]),
-            "opened": pa.array(opened[perm]),
-            "clicked": pa.array(clicked[perm]),
-            "converted": pa.array(converted[perm]),
-            "converted_at": _ts(converted_at[perm], converted[perm]),
-            "revenue": _float(revenue[perm], converted[perm]),
-        }
-    )
-    inv = np.empty(m, dtype=np.int64)
-    inv[perm] = np.arange(m)
-    n_ctl = np.bincount(camp, weights=is_control, minlength=n_c)
-    conv_t = np.bincount(camp, weights=treated & converted, minlength=n_c)
-    conv_c = np.bincount(camp, weights=is_control & converted, minlength=n_c)
-    n_t = n_contacts - n_ctl
-    lift_truth = pd.DataFrame(
-        {
-            "campaign_id": campaign_ids.to_pylist(),
-            "has_control": has_control,
-            "control_rate": control_rate,
-            "true_lift": lift,
-            "treatment_rate": np.round(treat_rate, 4),
-            "zero_cost": np.arange(n_c) == zero_cost,
-            "objective": [_OBJECTIVES[o][0] for o in objective],
-            "target_segment": targets,
-            "n_treatment": n_t.astype(np.int64),
-            "n_control": n_ctl.astype(np.int64),
-            "conv_treatment": np.divide(conv_t, n_t, out=np.full(n_c, np.nan), where=n_t > 0),
-            "conv_control": np.divide(conv_c, n_ctl, out=np.full(n_c, np.nan), where=n_ctl > 0),
-        }
-    )
-    return {
-        "campaigns": campaigns,
-        "contacts": contacts,
-        "truth": lift_truth,
-        "warn_rows": inv[warn_rows],
-    }
-
-
-def _make_tickets(rng: np.random.Generator, cust: dict, orders: dict, span: _Span) -> pa.Table:
+def _make_tickets(
+    rng: np.random.Generator, cust: dict, orders: dict, span: _Span, ids: _Ids = _Ids()
+) -> pa.Table:
     n, signup, seg = cust["n"], cust["signup"], cust["seg"]
     last_order = np.full(n, np.iinfo(np.int64).min)
     np.maximum.at(last_order, orders["who"], orders["secs"])
@@ -626,7 +466,7 @@ def _make_tickets(rng: np.random.Generator, cust: dict, orders: dict, span: _Spa
     cid = cust["table"].column("customer_id").combine_chunks().take(pa.array(owner[perm]))
     return pa.table(
         {
-            "ticket_id": _ids("T", np.arange(1, m + 1), width),
+            "ticket_id": ids.make("T", m, width),
             "customer_id": cid,
             "created_at": _ts(created[perm]),
             "channel": _take(_TICKET_CHANNELS, channel[perm]),
