@@ -14,9 +14,9 @@ PIP_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 PYTEST_ARGS ?=
-LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks)
+LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks) $(wildcard demos)
 
-.PHONY: help setup report test lint format lab sample bench bench-ingest clean
+.PHONY: help setup report test lint format lab sample bench bench-ingest spark-demo postgres-demo clean
 
 help: ## Show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -63,6 +63,18 @@ LAB_ARGS ?=
 
 lab: $(LAB_STAMP) ## Start JupyterLab on notebooks/ (options in LAB_ARGS, e.g. --no-browser)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+# Engines beyond DuckDB, end to end (demos/engines.py): start the engine from the machine's
+# own software, load the sample with crm-report ingest --into VAR, render the four reports
+# through it, compare every KPI with a DuckDB render, stop the engine. Options in DEMO_ARGS
+# (e.g. DEMO_ARGS="--data benchmarks/data/1000000/sample").
+DEMO_ARGS ?=
+
+spark-demo: $(DEV_STAMP) ## Spark master + worker + Connect server (Java 17): render through sc://, compare KPIs
+	$(BIN)/python -m demos.engines spark $(DEMO_ARGS)
+
+postgres-demo: $(DEV_STAMP) ## Throwaway PostgreSQL cluster: render through postgres://, compare KPIs
+	$(BIN)/python -m demos.engines postgres $(DEMO_ARGS)
 
 sample: $(STAMP) ## Regenerate the bundled sample in data/sample/
 	$(BIN)/crm-report sample --out data/sample --customers 3000 --seed 7

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from crmlib import config
 from crmlib.errors import CrmError, ParameterError, redact
@@ -145,8 +146,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from crmlib.engines import ENV_NAME, load_tables
     from crmlib.maintain import upsert_export
 
+    if ENV_NAME.match(args.into) and not Path(args.into).exists():
+        # an engine named by an environment variable: validated here, tables replaced there
+        loaded = load_tables(args.export, args.into, encoding=args.encoding, progress=print)
+        print(f"{sum(t.rows for t in loaded):,} rows in {len(loaded)} tables written")
+        return 0
     counts = upsert_export(args.export, args.into, encoding=args.encoding)
     df = pd.DataFrame([vars(c) for c in counts])
     print(df.to_string(index=False))
@@ -288,7 +295,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="validate an export and upsert it into a warehouse")
     p.add_argument("export", help="folder of CSV/Parquet files (a full or partial export)")
-    p.add_argument("--into", required=True, help="maintained DuckDB warehouse file")
+    p.add_argument(
+        "--into",
+        required=True,
+        help="maintained DuckDB warehouse file, or the NAME of an environment variable "
+        "holding a Spark Connect (sc://) or PostgreSQL URL: the validated tables replace "
+        "the engine's (the quarantine stays local)",
+    )
     _encoding_option(p)
     p.set_defaults(func=_cmd_ingest)
 

@@ -5,9 +5,10 @@
 * a folder of CSV/Parquet exports: validated by :mod:`crmlib.ingest` into a DuckDB file in
   the cache (:func:`crmlib.config.cache_dir`), rebuilt only when a file changed;
 * a ``.duckdb`` file holding the contract tables (opened read-only, not re-validated);
-* the *name* of an environment variable holding an ibis connection URL
-  (``postgres://…``, ``pyspark://…``, ``duckdb://…``). The URL itself, which may hold a
-  password, never appears in a parameter, a notebook or a report.
+* the *name* of an environment variable holding an engine URL: ``sc://host:port`` (Spark
+  Connect), ``postgres://…`` or another ibis URL (:mod:`crmlib.engines`). The URL itself,
+  which may hold a password or token, never appears in a parameter, a notebook, a report or
+  a message.
 * an empty string: the bundled sample (:data:`crmlib.config.SAMPLE_DATA`).
 
 Metric code only sees the ibis connection, so it runs unchanged on every ibis backend.
@@ -20,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +32,7 @@ import pandas as pd
 
 from crmlib import config
 from crmlib.contract import TABLES
+from crmlib.engines import ENV_NAME, connect_url, declared_numbers
 from crmlib.errors import CrmError, DataContractError, ParameterError
 from crmlib.formats import WHY_EMPTY
 from crmlib.ingest import IngestReport, find_table_files, ingest_folder, read_ingest_report
@@ -63,7 +64,6 @@ __all__ = [
 
 #: Largest result a metric may pull out of the engine (guards against raw tables in pandas).
 MAX_FETCH_ROWS: int = 250_000
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _SCHEMA_VERSION = "1"
 
 
@@ -76,7 +76,7 @@ def _source_kind(data: str | os.PathLike | None) -> tuple[str, str | Path]:
         return "folder", path.resolve()
     if path.suffix in (".duckdb", ".db") and path.is_file():
         return "duckdb", path.resolve()
-    if _ENV_NAME.match(text):
+    if ENV_NAME.match(text):
         return "env", text
     if "://" in text:
         raise ParameterError(
@@ -409,19 +409,7 @@ def connect(
         return _open_duckdb(path, trusted=True)
     if kind == "duckdb":
         return _open_duckdb(Path(value))
-    url = os.environ.get(str(value))
-    if not url:
-        raise DataContractError(
-            f"environment variable {value} is not set; set it to a database URL "
-            "(e.g. postgres://user@host/db) or pass a data folder"
-        )
-    try:
-        return ibis.connect(url)
-    except Exception as exc:
-        raise DataContractError(
-            f"cannot connect to the database named by {value} ({type(exc).__name__}); "
-            "check the URL in that variable"
-        ) from None
+    return connect_url(str(value))
 
 
 def ingest_report(con: ibis.BaseBackend) -> pd.DataFrame:
@@ -658,6 +646,7 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     crmlib.errors.CrmError
         When the result has more than ``max_rows`` rows.
     """
+    expr = declared_numbers(expr)
     if max_rows is None:
         return expr.to_pyarrow().to_pandas()
     table = expr.limit(max_rows + 1).to_pyarrow()

@@ -57,5 +57,6 @@ def test_rendering_does_not_install_the_test_or_lab_tools():
     # make report installs the core dependencies only: each tool is in its extra
     data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     core = {_name(s) for s in data["project"]["dependencies"]}
-    assert not core & {"jupyterlab", "pytest", "nbval", "playwright", "pyspark", "ruff"}
-    assert "crm-reports[lab]" in data["project"]["optional-dependencies"]["dev"]
+    assert not core & {"jupyterlab", "pytest", "nbval", "playwright", "pyspark", "ruff", "psycopg"}
+    # the tests use every extra: the notebooks, Spark Connect and PostgreSQL
+    assert "crm-reports[lab,spark,postgres]" in data["project"]["optional-dependencies"]["dev"]

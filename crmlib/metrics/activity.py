@@ -18,6 +18,7 @@ import pandas as pd
 
 from crmlib.errors import ParameterError
 from crmlib.formats import Kind, Kpi, declare_kpis
+from crmlib.metrics.core import one_if
 from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.metrics.text import label
 from crmlib.warehouse import day_end, fetch, has_columns, has_table
@@ -99,7 +100,7 @@ def activity_summary(
     """Return ``customers_active`` and ``customers_inactive`` at ``as_of`` (they sum to total)."""
     s = customer_status(con, as_of, inactive_after_days)
     row = fetch(
-        s.aggregate(customers_inactive=s.inactive.cast("int64").sum(), customers_total=s.count())
+        s.aggregate(customers_inactive=one_if(s.inactive).sum(), customers_total=s.count())
     ).iloc[0]
     inactive = 0 if pd.isna(row.customers_inactive) else int(row.customers_inactive)
     return {

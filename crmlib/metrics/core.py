@@ -52,6 +52,7 @@ __all__ = [
     "csat_kpi",
     "event_window",
     "events",
+    "one_if",
     "satisfied",
     "segments_table",
     "with_rate",
@@ -112,6 +113,15 @@ def csat_kpi(name: str, label: str, rated: str, unrated: str) -> Kpi:
         definition=f"Ratings of {SATISFIED_MIN_SCORE} or {RATING_MAX} (of 1-{RATING_MAX}) per "
         f"rated {rated}, in percent; unrated {unrated} are not counted.",
     )
+
+
+def one_if(cond: ir.BooleanValue) -> ir.IntegerValue:
+    """Return 1 where ``cond`` is true, 0 where it is false and NULL where it is NULL (int64).
+
+    The way to count or sum conditions on every engine: a boolean is cast to a 32-bit
+    integer first (PostgreSQL has no cast from boolean to bigint), then widened.
+    """
+    return cond.cast("int32").cast("int64")
 
 
 def satisfied(score: ir.NumericValue) -> ir.BooleanValue:

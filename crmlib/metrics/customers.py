@@ -25,7 +25,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
-from crmlib.metrics.core import event_window, events, positive_int
+from crmlib.metrics.core import event_window, events, one_if, positive_int
 from crmlib.metrics.text import code_in, label
 from crmlib.warehouse import (
     day_end,
@@ -291,7 +291,7 @@ def age_groups(
     before_birthday = (born.month() > as_of.month) | (
         (born.month() == as_of.month) & (born.day() > as_of.day)
     )
-    age = (as_of_lit.year() - born.year()) - before_birthday.cast("int64")
+    age = (as_of_lit.year() - born.year()) - one_if(before_birthday)
     branches = [
         ((age >= lo) & (age < hi), label)
         for lo, hi, label in zip(bins[:-1], bins[1:], labels, strict=True)
@@ -360,9 +360,9 @@ def order_summary(
     o = valid_orders(con, as_of)
     in_period = o.order_date >= ibis.timestamp(start)
     per_customer = o.group_by("customer_id").aggregate(
-        n=in_period.cast("int64").sum(),
+        n=one_if(in_period).sum(),
         revenue=in_period.ifelse(o.revenue, 0).sum(),
-        before=(~in_period).cast("int64").sum(),
+        before=one_if(~in_period).sum(),
     )
     per_customer = per_customer.filter(per_customer.n > 0)
     expr = per_customer.aggregate(

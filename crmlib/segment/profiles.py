@@ -73,7 +73,8 @@ def segment_profiles(
         j = _joined(features, segments)
         stats = {}
         for col in FEATURES:
-            stats[f"{col}_mean"] = j[col].mean()
+            # as float first: PostgreSQL averages integers as NUMERIC (a Decimal in Python)
+            stats[f"{col}_mean"] = j[col].cast("float64").mean()
             stats[f"{col}_median"] = j[col].median()
         out = fetch(
             j.group_by("segment").aggregate(

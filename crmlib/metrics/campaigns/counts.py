@@ -13,7 +13,7 @@ import pandas as pd
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.contract import CONTROL_GROUPS
 from crmlib.errors import ParameterError
-from crmlib.metrics.core import event_window, events
+from crmlib.metrics.core import event_window, events, one_if
 from crmlib.metrics.text import code_in
 from crmlib.warehouse import (
     day_end,
@@ -133,7 +133,7 @@ def _arm_aggregates(c: ir.Table) -> dict[str, ir.Scalar]:
     treated = ~c.is_control
 
     def count(cond: ir.BooleanValue) -> ir.IntegerScalar:
-        return cond.cast("int64").sum()
+        return one_if(cond).sum()
 
     zero = ibis.literal(0).cast(c.revenue.type())
     square = (c.revenue * c.revenue).cast("decimal(38, 4)")

@@ -24,6 +24,7 @@ from crmlib.metrics.communications.base import (
 )
 from crmlib.metrics.core import (
     TOTAL_LABEL,
+    one_if,
     satisfied,
     with_rate,
 )
@@ -198,7 +199,7 @@ def success_rates(
         c = c.filter(cleaned(c.direction) == str(direction).strip().lower())
     outcome = cleaned(c.outcome)
     known = outcome.notnull() & (outcome != "")
-    c = c.mutate(_known=known.cast("int64"), _success=(known & outcome.isin(wanted)).cast("int64"))
+    c = c.mutate(_known=one_if(known), _success=one_if(known & outcome.isin(wanted)))
     metrics = dict(
         communications=c.count(), with_outcome=c._known.sum(), successes=c._success.sum()
     )
@@ -257,7 +258,7 @@ def contact_conversion(
     by = [by] if isinstance(by, str) else list(by)
     c = communications_as_of(con, as_of, lookback_days)
     latest_start = ibis.timestamp(day_end(as_of) - dt.timedelta(days=window_days))
-    c = c.mutate(_eligible=(c.occurred_at <= latest_start).cast("int64"))
+    c = c.mutate(_eligible=one_if(c.occurred_at <= latest_start))
     o = valid_orders(con, as_of).select("customer_id", "order_date")
     if lookback_days is not None:
         # implied by order_date > occurred_at >= start; lets the engine skip older orders
@@ -406,8 +407,8 @@ def satisfaction(
     score = c.satisfaction.cast("int64")
     c = c.mutate(
         _score=score,
-        _rated=score.notnull().cast("int64"),
-        _satisfied=satisfied(c.satisfaction).fill_null(False).cast("int64"),
+        _rated=one_if(score.notnull()),
+        _satisfied=one_if(satisfied(c.satisfaction).fill_null(False)),
     )
     keys = _keys(c, by)
     metrics = dict(

@@ -15,6 +15,7 @@ from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.errors import ParameterError
 from crmlib.formats import RATE, attach
 from crmlib.metrics.core import (
+    one_if,
     satisfied,
     with_rate,
 )
@@ -75,7 +76,7 @@ def reopen_rates(
         & (t.resolved_at < ibis.timestamp(end))
     )
     keys = _group_keys(t, by)
-    reopened = (t.reopens.fill_null(0) >= 1).cast("int64").sum()
+    reopened = one_if(t.reopens.fill_null(0) >= 1).sum()
     agg = dict(resolved=t.count(), reopened=reopened)
     expr = t.group_by(**keys).aggregate(**agg) if keys else t.aggregate(**agg)
     df = _int_cols(fetch(expr), ["resolved", "reopened"])
@@ -156,7 +157,7 @@ def _csat_aggregate(rated: ir.Table, keys: dict) -> ir.Table:
     """Rated tickets (``satisfaction`` not null) counted per ``keys``."""
     agg = dict(
         rated=rated.count(),
-        satisfied=satisfied(rated.satisfaction).cast("int64").sum(),
+        satisfied=one_if(satisfied(rated.satisfaction)).sum(),
         score_sum=rated.satisfaction.cast("int64").sum(),
     )
     return rated.group_by(**keys).aggregate(**agg) if keys else rated.aggregate(**agg)

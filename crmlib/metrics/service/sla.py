@@ -17,6 +17,7 @@ from crmlib.errors import ParameterError
 from crmlib.formats import RATE, Column, Kind, attach, number
 from crmlib.metrics.core import (
     TOTAL_LABEL,
+    one_if,
     with_rate,
 )
 from crmlib.metrics.service.base import (
@@ -233,8 +234,8 @@ def sla_tickets(
         all_met = all_met & met
     expr = t.group_by(priority=label(t.priority, lower=True)).aggregate(
         tickets=t.count(),
-        missed=missed.cast("int64").sum(),
-        decided=(missed | all_met).cast("int64").sum(),
+        missed=one_if(missed).sum(),
+        decided=one_if(missed | all_met).sum(),
     )
     df = _int_cols(fetch(expr), ["tickets", "missed", "decided"])
     order = [p for p in targets if p in set(df.priority)]
@@ -307,10 +308,10 @@ def sla_attainment(
         has_target, met, breached, undecided = _check(t, kind, targets, as_of, snapshot)
         expr = t.group_by(priority=priority).aggregate(
             tickets=t.count(),
-            met=met.cast("int64").sum(),
-            breached=breached.cast("int64").sum(),
-            undecided=undecided.cast("int64").sum(),
-            no_target=(~has_target).cast("int64").sum(),
+            met=one_if(met).sum(),
+            breached=one_if(breached).sum(),
+            undecided=one_if(undecided).sum(),
+            no_target=one_if(~has_target).sum(),
         )
         df = _int_cols(fetch(expr), counts[1:] + ["tickets"])
         order = [*targets, *sorted(set(df.priority) - set(targets))]

@@ -1,0 +1,253 @@
+"""Engines beyond the embedded DuckDB: Spark (through Spark Connect) and PostgreSQL.
+
+Both are named by an *environment variable* holding their URL, never by the URL itself, so
+that a password or token in it never reaches a parameter, an executed notebook, a report or
+a message:
+
+* ``sc://host:port[/;param=value...]``: a Spark Connect endpoint (a local server, a
+  cluster, Databricks Connect). :func:`connect_url` builds the remote ``SparkSession`` and
+  hands it to ibis's PySpark backend; every notebook kernel is a thin client of the same
+  server, so all of them see the tables in the server's catalog. Needs the ``spark`` extra.
+* ``postgres://user[:password]@host:port/db``: ibis's PostgreSQL backend (``postgres``
+  extra).
+* any other URL ibis knows (``duckdb://``...): ``ibis.connect``.
+
+:func:`load_tables` is how tables get there: an export folder is validated locally exactly
+as for a render (same rules; the quarantine and the ingestion report stay in the local
+cache) and each contract table is written to the engine in Arrow batches, replacing the
+table: on Spark with Spark's own writer as a Parquet-backed table of the server's catalog,
+on PostgreSQL as a table of the database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+
+from crmlib.contract import TABLES
+from crmlib.errors import DataContractError, ParameterError
+
+__all__ = [
+    "ENV_NAME",
+    "LoadedTable",
+    "connect_url",
+    "declared_numbers",
+    "engine_kind",
+    "load_tables",
+]
+
+#: What names an environment variable (the only way a URL is passed).
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+#: Rows per Arrow batch sent to an engine by :func:`load_tables`.
+BATCH_ROWS = 250_000
+
+#: Session settings the metric layer relies on, set on every Spark Connect session: UTC
+#: (timestamps are naive local business time), and non-ANSI arithmetic (Spark 4's default
+#: ANSI mode raises on a division by zero where the metrics expect NULL, as DuckDB gives).
+SPARK_SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+}
+
+_EXTRAS = {"sc": "spark", "postgres": "postgres", "postgresql": "postgres"}
+
+
+def _url(name: str) -> str:
+    if not ENV_NAME.match(str(name)):
+        raise ParameterError(
+            f"{name!r} is not an environment variable name; pass the NAME of a variable "
+            "(UPPER_CASE) that holds the URL, e.g. CRM_SPARK_URL"
+        )
+    url = os.environ.get(str(name), "").strip()
+    if not url:
+        raise DataContractError(
+            f"environment variable {name} is not set; set it to an engine URL "
+            "(sc://host:port for Spark Connect, postgres://user@host/db) or pass a data folder"
+        )
+    return url
+
+
+def engine_kind(name: str) -> str:
+    """Return the scheme of the URL in environment variable ``name`` (``sc``, ``postgres``,
+    ...), never the URL."""
+    url = _url(name)
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def connect_url(name: str) -> ibis.BaseBackend:
+    """Return an ibis connection to the engine whose URL is in environment variable ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the variable (UPPER_CASE). The URL is read from the environment and never
+        written anywhere, messages included.
+
+    Returns
+    -------
+    ibis.BaseBackend
+        PySpark backend on a Spark Connect session for ``sc://`` (with
+        :data:`SPARK_SESSION_CONF`), PostgreSQL for ``postgres://``, otherwise whatever
+        ``ibis.connect`` returns.
+
+    Raises
+    ------
+    crmlib.errors.DataContractError
+        The variable is not set, the client package is missing, or the engine cannot be
+        reached; the message names the variable and the scheme only.
+    """
+    url = _url(name)
+    scheme = engine_kind(name)
+    try:
+        if scheme == "sc":
+            from pyspark.sql import SparkSession
+
+            session = SparkSession.builder.remote(url).getOrCreate()
+            for key, value in SPARK_SESSION_CONF.items():
+                session.conf.set(key, value)
+            return ibis.pyspark.connect(session)
+        return ibis.connect(url)
+    except ImportError as exc:
+        extra = _EXTRAS.get(scheme)
+        hint = f"pip install 'crm-reports[{extra}]'" if extra else "install its ibis backend"
+        raise DataContractError(
+            f"the {scheme}:// engine named by {name} needs a client package that is not "
+            f"installed ({exc.name or 'unknown'}); {hint}"
+        ) from None
+    except Exception as exc:  # the driver's message may quote the URL: never shown
+        raise DataContractError(
+            f"cannot connect to the {scheme}:// engine named by {name} "
+            f"({type(exc).__name__}); check that it is running and the URL in {name}"
+        ) from None
+
+
+def declared_numbers(expr: ir.Table) -> ir.Table:
+    """On PostgreSQL, cast every integer and float column to the type ibis declares.
+
+    PostgreSQL sums and averages integers as NUMERIC, which its driver returns as
+    ``Decimal`` and Arrow will not read as the declared bigint or double; ibis drops a cast
+    to the type an expression already has, so the cast is written as the operation itself.
+    Other engines return the declared types and get the expression unchanged.
+    """
+    if ibis.get_backend(expr).name != "postgres":
+        return expr
+    import ibis.expr.operations as ops
+
+    casts = {
+        name: ops.Cast(expr[name], to=typ).to_expr()
+        for name, typ in expr.schema().items()
+        if typ.is_integer() or typ.is_floating()
+    }
+    return expr.mutate(**casts) if casts else expr
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    """One table written to an engine by :func:`load_tables`."""
+
+    table: str
+    rows: int
+    seconds: float
+
+
+def load_tables(
+    export: str | Path,
+    name: str,
+    *,
+    encoding: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[LoadedTable]:
+    """Validate an export folder and write its contract tables to the engine named by ``name``.
+
+    Parameters
+    ----------
+    export : str or Path
+        Folder of CSV/Parquet exports. Validated into the local cache first
+        (:func:`crmlib.warehouse.build_warehouse`): the same rules and quarantine as a
+        render; the quarantined rows and the ingestion report stay local.
+    name : str
+        Environment variable holding the engine's URL (``sc://...`` or ``postgres://...``).
+    encoding : str, optional
+        Encoding of CSV files that are not UTF-8.
+    progress : callable, optional
+        Called with a short message per table.
+
+    Returns
+    -------
+    list of LoadedTable
+        Rows written per table (every table is replaced).
+
+    Raises
+    ------
+    crmlib.errors.DataContractError
+        The export breaks the contract, or the engine cannot be reached or written.
+    """
+    import duckdb
+
+    from crmlib.warehouse import build_warehouse
+
+    say = progress or (lambda _msg: None)
+    scheme = engine_kind(name)
+    if scheme not in ("sc", "postgres", "postgresql"):
+        raise ParameterError(
+            f"{name} holds a {scheme or 'plain'} URL; ingest --into an environment variable "
+            "loads Spark Connect (sc://) or PostgreSQL (postgres://). For a DuckDB file, "
+            "pass its path (ingest --into crm.duckdb)"
+        )
+    path, _report = build_warehouse(Path(export), encoding=encoding)
+    con = connect_url(name)
+    loaded = []
+    with duckdb.connect(str(path), read_only=True) as local:
+        present = {r[0] for r in local.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for table in TABLES:
+            if table not in present:
+                continue
+            start = time.perf_counter()
+            reader = local.execute(f'SELECT * FROM "{table}"').fetch_record_batch(BATCH_ROWS)
+            try:
+                rows = _write(con, scheme, table, reader)
+            except DataContractError:
+                raise
+            except Exception as exc:
+                raise DataContractError(
+                    f"writing table {table} to the {scheme}:// engine named by {name} failed "
+                    f"({type(exc).__name__}); check that it is running and writable"
+                ) from None
+            loaded.append(LoadedTable(table, rows, time.perf_counter() - start))
+            say(f"{table}: {rows:,} rows written ({loaded[-1].seconds:.1f} s)")
+    return loaded
+
+
+def _write(con: ibis.BaseBackend, scheme: str, table: str, reader) -> int:
+    """Replace ``table`` in the engine with the record batches of ``reader``; return rows."""
+    import pyarrow as pa
+
+    rows, first = 0, True
+    for batch in reader:
+        data = pa.Table.from_batches([batch])
+        if scheme == "sc":
+            df = con._session.createDataFrame(data)
+            mode = "overwrite" if first else "append"
+            df.write.format("parquet").mode(mode).saveAsTable(table)
+        elif first:
+            con.create_table(table, obj=data, overwrite=True)
+        else:
+            con.insert(table, obj=data)
+        rows += batch.num_rows
+        first = False
+    if first:  # no batch at all: an empty table with the schema
+        schema = reader.schema
+        if scheme == "sc":
+            empty = con._session.createDataFrame(schema.empty_table())
+            empty.write.format("parquet").mode("overwrite").saveAsTable(table)
+        else:
+            con.create_table(table, obj=schema.empty_table(), overwrite=True)
+    return rows

@@ -1,0 +1,1 @@
+"""End-to-end demonstrations on real engines (``make spark-demo``, ``make postgres-demo``)."""

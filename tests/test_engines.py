@@ -1,0 +1,88 @@
+"""Engines named by an environment variable (:mod:`crmlib.engines`): clear one-line errors
+that never show the URL, and the loader's refusals. The engines themselves run end to end
+in ``make spark-demo`` and ``make postgres-demo`` (``.ci/run``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import ibis
+import pytest
+
+from crmlib.config import SAMPLE_DATA
+from crmlib.engines import connect_url, declared_numbers, engine_kind, load_tables
+from crmlib.errors import DataContractError, ParameterError
+
+SECRET = "tok-7Qx9-secret"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_an_unset_variable_is_named_and_explained(monkeypatch):
+    monkeypatch.delenv("CRM_NOT_SET", raising=False)
+    with pytest.raises(DataContractError, match="environment variable CRM_NOT_SET is not set"):
+        connect_url("CRM_NOT_SET")
+
+
+def test_a_url_instead_of_a_variable_name_is_refused_without_echoing_it():
+    with pytest.raises(ParameterError) as info:
+        connect_url(f"postgres://u:{SECRET}@h/db")
+    assert SECRET not in str(info.value)
+
+
+def test_an_unreachable_engine_fails_in_one_line_without_the_url(monkeypatch):
+    port = _closed_port()
+    monkeypatch.setenv("CRM_PG", f"postgres://reporter:{SECRET}@127.0.0.1:{port}/crm")
+    with pytest.raises(DataContractError) as info:
+        connect_url("CRM_PG")
+    text = str(info.value)
+    assert "CRM_PG" in text and "postgres://" in text
+    assert SECRET not in text and str(port) not in text and "\n" not in text
+    assert engine_kind("CRM_PG") == "postgres"
+
+
+def test_a_missing_client_package_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setenv("CRM_SC", f"sc://127.0.0.1:1/;token={SECRET}")
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # import fails as if absent
+    with pytest.raises(DataContractError) as info:
+        connect_url("CRM_SC")
+    assert "pip install 'crm-reports[spark]'" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_the_loader_only_writes_to_spark_or_postgres(monkeypatch, tmp_path):
+    monkeypatch.setenv("CRM_DUCK", f"duckdb://{tmp_path / 'x.duckdb'}")
+    with pytest.raises(ParameterError, match="ingest --into crm.duckdb"):
+        load_tables(SAMPLE_DATA, "CRM_DUCK")
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_declared_numbers_leaves_other_engines_queries_alone():
+    con = ibis.duckdb.connect()
+    t = con.create_table("t", ibis.memtable({"a": [1, 2, 3]}))
+    expr = t.aggregate(s=t.a.sum())
+    assert declared_numbers(expr) is expr
+    assert int(expr.to_pandas().s.iloc[0]) == 6
+
+
+def test_cli_ingest_into_an_unset_variable_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CRM_NOWHERE"}
+    out = subprocess.run(
+        [sys.executable, "-m", "crmlib.cli", "ingest", str(SAMPLE_DATA), "--into", "CRM_NOWHERE"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2, out.stderr
+    err = out.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "CRM_NOWHERE is not set" in err
