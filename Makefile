@@ -19,7 +19,7 @@ LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks) $(wildcard demos)
 .PHONY: help setup report test lint format lab sample bench bench-ingest spark-demo postgres-demo clean
 
 help: ## Show this help
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

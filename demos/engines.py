@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RTOL, MODEL_RTOL = 1e-9, 1e-6
+#: Longest a load or a render may take before the demo gives up (and still stops the engine).
+STEP_TIMEOUT = int(os.environ.get("CRM_DEMO_TIMEOUT", "3600"))
 MODEL_KPIS = re.compile(r"^(clv_|share_customers_p_alive)")
 
 
@@ -152,14 +154,16 @@ class SparkCluster:
             "spark.sql.catalogImplementation": "in-memory",  # no Hive metastore to share
             "spark.sql.warehouse.dir": str(self.work / "warehouse"),
             "spark.sql.shuffle.partitions": "4",
-            "spark.driver.memory": "2g",
             "spark.executor.memory": "2g",
             "spark.executor.cores": "2",
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.ui.enabled": "false",
         }
+        # the driver's heap is set on the command line: in client mode a --conf
+        # spark.driver.memory comes too late for the JVM already started
         args = [submit, "--master", master_url, "--name", "crm-reports Spark Connect",
+                "--driver-memory", "2g",
                 "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]  # fmt: skip
         for key, value in conf.items():
             args += ["--conf", f"{key}={value}"]
@@ -275,7 +279,16 @@ def _pid_alive(pid: int) -> bool:
 def crm_report(args: list[str], env: dict) -> tuple[float, str]:
     """Run ``crm-report`` and return (seconds, its output); raise on failure."""
     start = time.perf_counter()
-    out = subprocess.run([str(BIN / "crm-report"), *args], env=env, capture_output=True, text=True)
+    try:
+        out = subprocess.run(
+            [str(BIN / "crm-report"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"crm-report {args[0]} ran longer than {STEP_TIMEOUT} s") from None
     seconds = time.perf_counter() - start
     text = out.stdout + out.stderr
     if out.returncode != 0:

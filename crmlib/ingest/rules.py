@@ -18,6 +18,9 @@ from crmlib.ingest.values import (
     _slash_order,
 )
 
+#: Rows cleaned, parsed and checked at a time (see :func:`_validate`).
+PARSE_BLOCK_ROWS = 5_000_000
+
 
 def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str]) -> None:
     """Create ``_parsed``: typed contract columns, text extras, ``_row``, ``_rule``,
@@ -101,14 +104,22 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     outer += [f"({lookalike or 'FALSE'}) AS _lookalike"]
     # each stage is materialized: a parser refers to its cleaned text several times and a
     # check to its parsed value, and DuckDB would otherwise compute the expression behind
-    # a name at every reference
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _parsed AS "
-        f"WITH t AS MATERIALIZED (SELECT {', '.join(inner)} FROM _raw), "
-        f"s AS MATERIALIZED (SELECT *, {', '.join(parsed)} FROM t), "
-        f"k AS (SELECT *, {first_broken + ' END' if checks else 'NULL'} AS _k FROM s) "
-        f"SELECT {', '.join(outer)} FROM k"
-    )
+    # a name at every reference. Stages 1-2 work row by row, so they run on blocks of
+    # PARSE_BLOCK_ROWS rows (in file order): the materialized stages, which would spill
+    # every cleaned text of the whole file to disk at once, stay one block large.
+    last = con.execute("SELECT coalesce(max(rowid), -1) FROM _raw").fetchone()[0]
+    for lo in range(int(first), max(int(last), int(first)) + 1, PARSE_BLOCK_ROWS):
+        select = (
+            f"WITH t AS MATERIALIZED (SELECT {', '.join(inner)} FROM _raw "
+            f"WHERE rowid >= {lo} AND rowid < {lo + PARSE_BLOCK_ROWS}), "
+            f"s AS MATERIALIZED (SELECT *, {', '.join(parsed)} FROM t), "
+            f"k AS (SELECT *, {first_broken + ' END' if checks else 'NULL'} AS _k FROM s) "
+            f"SELECT {', '.join(outer)} FROM k"
+        )
+        if lo == int(first):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS {select}")
+        else:
+            con.execute(f"INSERT INTO _parsed {select}")
     # duplicate keys among the rows still valid
     keys = ", ".join(_q(k) for k in table.key)
     if table.latest_wins and table.latest_wins in mapping:
