@@ -112,17 +112,17 @@ class SparkCluster:
         self.env = os.environ | {
             "SPARK_HOME": str(self.home),
             "SPARK_LOG_DIR": str(work / "logs"),
-            "SPARK_DAEMON_MEMORY": "512m",
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": sys.executable,
         }
         (work / "logs").mkdir(parents=True, exist_ok=True)
 
-    def _start(self, role: str, args: list[str]) -> subprocess.Popen:
+    def _start(self, role: str, args: list[str], heap: str = "512m") -> subprocess.Popen:
         log = self.work / "logs" / f"{role}.log"
         proc = subprocess.Popen(
             args,
-            env=self.env,
+            # the daemons' heap; Spark also gives it to the Connect server's driver
+            env=self.env | {"SPARK_DAEMON_MEMORY": heap},
             cwd=self.work,
             stdout=open(log, "wb"),  # kept open for the process's life
             stderr=subprocess.STDOUT,
@@ -167,7 +167,7 @@ class SparkCluster:
                 "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]  # fmt: skip
         for key, value in conf.items():
             args += ["--conf", f"{key}={value}"]
-        server = self._start("connect-server", args)
+        server = self._start("connect-server", args, heap="2g")
         wait_for_port(c_port, server, self.work / "logs" / "connect-server.log", "Connect server")
         if worker.poll() is not None:
             raise RuntimeError(
