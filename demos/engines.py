@@ -201,14 +201,16 @@ def _stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether any process of group ``pid`` is still running."""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether any process of group ``pid`` is still running (zombies, which a container's
+    init may never reap, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------
