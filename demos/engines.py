@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from crmlib.report.run import _alive as _pid_alive
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RTOL, MODEL_RTOL = 1e-9, 1e-6
@@ -263,16 +265,6 @@ class PostgresCluster:
         while any(_pid_alive(pid) for _, pid in self.procs) and time.monotonic() < deadline:
             time.sleep(0.2)
         return [f"{role} (pid {pid})" for role, pid in self.procs if _pid_alive(pid)]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---------------------------------------------------------------------------------------
