@@ -21,12 +21,15 @@ on PostgreSQL as a table of the database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ibis
 import ibis.expr.types as ir
@@ -56,6 +59,9 @@ SPARK_SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
 }
+
+#: Seconds a Spark Connect server has to accept a connection before it counts as unreachable.
+CONNECT_TIMEOUT = 10
 
 _EXTRAS = {"sc": "spark", "postgres": "postgres", "postgresql": "postgres"}
 
@@ -104,17 +110,64 @@ def connect_url(name: str) -> ibis.BaseBackend:
         The variable is not set, the client package is missing, or the engine cannot be
         reached; the message names the variable and the scheme only.
     """
-    url = _url(name)
     scheme = engine_kind(name)
-    try:
-        if scheme == "sc":
-            from pyspark.sql import SparkSession
-
-            session = SparkSession.builder.remote(url).getOrCreate()
-            for key, value in SPARK_SESSION_CONF.items():
-                session.conf.set(key, value)
+    if scheme == "sc":
+        session = spark_session(name)
+        with _one_line_errors(name, scheme):
             return ibis.pyspark.connect(session)
+    url = _url(name)
+    with _one_line_errors(name, scheme):
         return ibis.connect(url)
+
+
+def spark_session(name: str):
+    """Return the Spark Connect session for the ``sc://`` URL in environment variable ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the variable holding ``sc://host:port[/;token=...]``; the URL is never
+        written anywhere, messages included.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        A remote session with :data:`SPARK_SESSION_CONF` set (UTC, non-ANSI arithmetic).
+
+    Raises
+    ------
+    crmlib.errors.DataContractError
+        As :func:`connect_url`.
+    """
+    scheme = engine_kind(name)
+    if scheme != "sc":
+        raise ParameterError(f"{name} holds a {scheme or 'plain'} URL, not Spark Connect (sc://)")
+    url = _url(name)
+    with _one_line_errors(name, scheme):
+        from pyspark.sql import SparkSession
+
+        _probe(url)  # the client retries an unreachable server for 10 minutes: fail fast
+
+        session = SparkSession.builder.remote(url).getOrCreate()
+        for key, value in SPARK_SESSION_CONF.items():
+            session.conf.set(key, value)
+        return session
+
+
+def _probe(url: str) -> None:
+    """Open and close a TCP connection to the ``sc://`` URL's host and port (15002 when
+    none is given); raise ``OSError`` after :data:`CONNECT_TIMEOUT` seconds."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "localhost", parts.port or 15002),
+                                  timeout=CONNECT_TIMEOUT):  # fmt: skip
+        pass
+
+
+@contextlib.contextmanager
+def _one_line_errors(name: str, scheme: str) -> Iterator[None]:
+    """Turn a missing client package or a failed connection into one line without the URL."""
+    try:
+        yield
     except ImportError as exc:
         extra = _EXTRAS.get(scheme)
         hint = f"pip install 'crm-reports[{extra}]'" if extra else "install its ibis backend"
@@ -203,7 +256,7 @@ def load_tables(
             "pass its path (ingest --into crm.duckdb)"
         )
     path, _report = build_warehouse(Path(export), encoding=encoding)
-    con = connect_url(name)
+    con = spark_session(name) if scheme == "sc" else connect_url(name)
     loaded = []
     with duckdb.connect(str(path), read_only=True) as local:
         present = {r[0] for r in local.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -226,15 +279,18 @@ def load_tables(
     return loaded
 
 
-def _write(con: ibis.BaseBackend, scheme: str, table: str, reader) -> int:
-    """Replace ``table`` in the engine with the record batches of ``reader``; return rows."""
+def _write(con, scheme: str, table: str, reader) -> int:
+    """Replace ``table`` in the engine with the record batches of ``reader``; return rows.
+
+    ``con`` is the Spark session for ``sc`` (Spark's own writer makes Parquet-backed
+    catalog tables), the ibis backend otherwise."""
     import pyarrow as pa
 
     rows, first = 0, True
     for batch in reader:
         data = pa.Table.from_batches([batch])
         if scheme == "sc":
-            df = con._session.createDataFrame(data)
+            df = con.createDataFrame(data)
             mode = "overwrite" if first else "append"
             df.write.format("parquet").mode(mode).saveAsTable(table)
         elif first:
@@ -246,7 +302,7 @@ def _write(con: ibis.BaseBackend, scheme: str, table: str, reader) -> int:
     if first:  # no batch at all: an empty table with the schema
         schema = reader.schema
         if scheme == "sc":
-            empty = con._session.createDataFrame(schema.empty_table())
+            empty = con.createDataFrame(schema.empty_table())
             empty.write.format("parquet").mode("overwrite").saveAsTable(table)
         else:
             con.create_table(table, obj=schema.empty_table(), overwrite=True)

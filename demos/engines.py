@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
@@ -43,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crmlib.report.run import _alive as _pid_alive
+from crmlib.report.run import pid_running
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -181,7 +182,7 @@ class SparkCluster:
         """Stop every process (Connect server, worker, master); return those left running."""
         for _role, proc in reversed(self.procs):
             _stop_group(proc)
-        return [f"{role} (pid {p.pid})" for role, p in self.procs if _alive(p.pid)]
+        return [f"{role} (pid {p.pid})" for role, p in self.procs if _group_running(p.pid)]
 
 
 def _stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
@@ -190,19 +191,19 @@ def _stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while _alive(proc.pid) and time.monotonic() < deadline:
+    while _group_running(proc.pid) and time.monotonic() < deadline:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(0.5)
-    if _alive(proc.pid):
+    if _group_running(proc.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _alive(proc.pid) and time.monotonic() < deadline:
+        while _group_running(proc.pid) and time.monotonic() < deadline:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(0.5)
 
 
-def _alive(pid: int) -> bool:
+def _group_running(pid: int) -> bool:
     """Whether any process of group ``pid`` is still running (zombies, which a container's
     init may never reap, do not count)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -262,9 +263,9 @@ class PostgresCluster:
                 self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
                            "stop"])  # fmt: skip
         deadline = time.monotonic() + 15  # the server removes its pid file, then exits
-        while any(_pid_alive(pid) for _, pid in self.procs) and time.monotonic() < deadline:
+        while any(pid_running(pid) for _, pid in self.procs) and time.monotonic() < deadline:
             time.sleep(0.2)
-        return [f"{role} (pid {pid})" for role, pid in self.procs if _pid_alive(pid)]
+        return [f"{role} (pid {pid})" for role, pid in self.procs if pid_running(pid)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,7 +340,16 @@ def step_profile(var: str, out: Path) -> None:
     say(f"  {'notebook':<8} {'steps':>6} {'seconds':>8} {'fetches':>8} {'rows':>10} "
         f"{'largest':>8}  largest step")  # fmt: skip
     for path in NOTEBOOKS:
-        results = run_notebook(path, data=var, con=con, record=True)
+
+        def progress(step, ns, when, nb=path.stem):  # a slow step is said as it ends
+            if when == "after" and step.seconds >= 30:
+                rows = sum(c.rows for c in step.engine_calls)
+                print(f"    {nb} cell {step.step.cell}: {step.seconds:.0f} s, {rows:,} rows "
+                      f"fetched  {step.step.source.splitlines()[0][:50]}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+        with contextlib.redirect_stdout(io.StringIO()):  # a raw display() prints its dict
+            results = run_notebook(path, data=var, con=con, record=True, hook=progress)
         worst = max(results, key=lambda r: max((c.rows for c in r.engine_calls), default=0))
         for r in results:
             rows = [c.rows for c in r.engine_calls]

@@ -8,12 +8,19 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import ibis
 import pytest
 
 from crmlib.config import SAMPLE_DATA
-from crmlib.engines import connect_url, declared_numbers, engine_kind, load_tables
+from crmlib.engines import (
+    connect_url,
+    declared_numbers,
+    engine_kind,
+    load_tables,
+    spark_session,
+)
 from crmlib.errors import DataContractError, ParameterError
 
 SECRET = "tok-7Qx9-secret"
@@ -86,3 +93,23 @@ def test_cli_ingest_into_an_unset_variable_is_one_line(tmp_path):
     err = out.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert "CRM_NOWHERE is not set" in err
+
+
+def test_an_unreachable_spark_connect_server_fails_fast_in_one_line(monkeypatch):
+    # The Spark Connect client alone retries for 10 minutes before giving up.
+    port = _closed_port()
+    monkeypatch.setenv("CRM_SC", f"sc://127.0.0.1:{port}/;token={SECRET}")
+    started = time.monotonic()
+    with pytest.raises(DataContractError) as info:
+        connect_url("CRM_SC")
+    text = str(info.value)
+    assert time.monotonic() - started < 60
+    assert "CRM_SC" in text and "sc://" in text and "\n" not in text
+    assert SECRET not in text and str(port) not in text
+
+
+def test_a_spark_session_is_only_built_from_a_spark_connect_url(monkeypatch):
+    monkeypatch.setenv("CRM_PG", f"postgres://reporter:{SECRET}@127.0.0.1:1/crm")
+    with pytest.raises(ParameterError, match="not Spark Connect") as info:
+        spark_session("CRM_PG")
+    assert SECRET not in str(info.value)
