@@ -493,3 +493,77 @@ def test_features_of_an_earlier_day_from_the_daily_table_equal_a_fresh_computati
             segment.features_table(sample_con, day).order_by("customer_id")
         )
         pd.testing.assert_frame_equal(got[want.columns], want, check_exact=True)
+
+
+def _segments_by_ranking_every_day(daily, pairs, days):
+    """The definition: rfm_segment_table over the whole customer base of each day."""
+    from crmlib.segment.features import NO_ORDERS_SEGMENT, features_at
+
+    parts = []
+    for day in days:
+        p = pairs.filter(pairs.day == ibis.date(day))
+        seg = segment.rfm_segment_table(features_at(daily, day))
+        j = p.left_join(seg, p.customer_id == seg.customer_id)
+        parts.append(
+            j.select(
+                campaign_id=p.campaign_id,
+                customer_id=p.customer_id,
+                segment=seg.segment.fill_null(NO_ORDERS_SEGMENT),
+            )
+        )
+    return ibis.union(*parts).to_pandas()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(seed):
+    """segments_as_of_days finds each day's quintile thresholds from the customers' state
+    changes instead of ranking everyone per day; on small tables full of ties (equal
+    spends, equal counts, equal last days, zero spend), a day before any order and a day
+    with a single buyer, its segments equal the per-day ranking's exactly."""
+    from crmlib.segment.history import segments_as_of_days
+
+    rng = np.random.default_rng(seed)
+    start = dt.date(2025, 1, 1)
+    rows = {}
+    for _ in range(400):
+        customer = f"C{rng.integers(0, 80):03d}"
+        day = start + dt.timedelta(days=int(rng.integers(2, 60)))
+        n, spend = rows.get((customer, day), (0, 0))
+        rows[(customer, day)] = (n + 1, spend + int(rng.choice([0, 999, 1999, 2500, 123456])))
+    rows[("C999", start + dt.timedelta(days=1))] = (1, 500)  # alone on day 1
+    daily_df = pd.DataFrame(
+        [(c, d, n, s / 100) for (c, d), (n, s) in rows.items()],
+        columns=["customer_id", "day", "orders", "revenue"],
+    )
+    con = ibis.duckdb.connect()
+    daily = con.create_table(
+        "daily",
+        daily_df,
+        schema=ibis.schema(
+            {
+                "customer_id": "string",
+                "day": "date",
+                "orders": "int64",
+                "revenue": "decimal(38, 2)",
+            }  # fmt: skip
+        ),
+    )
+    days = [start, start + dt.timedelta(days=1)] + sorted(
+        start + dt.timedelta(days=int(d)) for d in rng.choice(np.arange(3, 61), 12, replace=False)
+    )
+    customers = sorted(set(daily_df.customer_id)) + ["NOBODY"]
+    pairs_df = pd.DataFrame(
+        [(f"K{i}", c, day) for i, day in enumerate(days) for c in customers],
+        columns=["campaign_id", "customer_id", "day"],
+    )
+    pairs = con.create_table(
+        "pairs", pairs_df, schema={"campaign_id": "string", "customer_id": "string", "day": "date"}
+    )
+    got = segments_as_of_days(daily, pairs).to_pandas()
+    want = _segments_by_ranking_every_day(daily, pairs, days)
+    key = ["campaign_id", "customer_id"]
+    got = got.sort_values(key, ignore_index=True)
+    want = want.sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.segment.nunique() >= 5  # the scores are exercised, not all "No orders"
+    assert (got.segment[got.customer_id == "NOBODY"] == segment.NO_ORDERS_SEGMENT).all()

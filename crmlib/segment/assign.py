@@ -16,9 +16,9 @@ from crmlib.segment.features import (
     NO_ORDERS_SEGMENT,
     customer_features,
     daily_orders,
-    features_at,
     features_table,
 )
+from crmlib.segment.history import segments_as_of_days
 from crmlib.segment.rfm import rfm_segment_table, rfm_segments
 from crmlib.warehouse import fetch
 
@@ -169,33 +169,28 @@ def segments_at_campaign_start(
         ``segment``, one row per contacted customer and campaign, for
         :func:`crmlib.metrics.campaigns.participation_by_segment` and
         ``segment_channel_plan``. A customer without a valid order before the campaign
-        (or not signed up yet) is :data:`NO_ORDERS_SEGMENT`. One RFM scoring per distinct
-        start date, each over the customers of that day.
+        (or not signed up yet) is :data:`NO_ORDERS_SEGMENT`. The scores are those of
+        the whole customer base on that day, computed for all start days at once by
+        :func:`crmlib.segment.history.segments_as_of_days` (exact, without ranking the
+        customer base once per day).
     """
     from crmlib.metrics.campaigns import campaigns_started
 
-    starts = fetch(
-        campaigns_started(con, as_of, lookback_days).select("campaign_id", "start_date")
-    )  # one row per campaign
-    contacts = con.table("campaign_contacts")
-    days = pd.to_datetime(starts.start_date).dt.date - dt.timedelta(days=1)
-    parts = []
-    daily = daily_orders(con, max(days)) if len(days) else None  # one scan of the orders
-    for day, ids in starts.campaign_id.astype(str).groupby(days.to_numpy(), sort=True):
-        pairs = contacts.filter(contacts.campaign_id.isin(ids.tolist()))
-        pairs = pairs.select("campaign_id", "customer_id").distinct()
-        seg = rfm_segment_table(features_at(daily, day), segment_config=segment_config)
-        joined = pairs.left_join(seg, pairs.customer_id == seg.customer_id)
-        parts.append(
-            joined.select(
-                campaign_id=pairs.campaign_id.cast("string"),
-                customer_id=pairs.customer_id.cast("string"),
-                segment=seg.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
-            )
-        )
-    if not parts:
+    started = campaigns_started(con, as_of, lookback_days)
+    started = started.select(
+        campaign_id=started.campaign_id.cast("string"),
+        day=started.start_date.cast("date") - ibis.interval(days=1),
+    )
+    last = fetch(started.aggregate(last=started.day.max())).iloc[0]["last"]
+    if last is None or pd.isna(last):  # no campaign started
         schema = {"campaign_id": "string", "customer_id": "string", "segment": "string"}
         return ibis.memtable(pd.DataFrame(columns=list(schema)), schema=schema)
+    contacts = con.table("campaign_contacts")
+    pairs = contacts.select(campaign_id=contacts.campaign_id.cast("string"),
+                            customer_id=contacts.customer_id).distinct()  # fmt: skip
+    pairs = pairs.join(started, "campaign_id")
+    daily = daily_orders(con, pd.Timestamp(last).date())  # one scan of the orders
+    segments = segments_as_of_days(daily, pairs, segment_config=segment_config)
     # computed once and kept in the engine (a temporary table): every section of the
-    # campaign report joins it, and each scoring reads all orders up to its day
-    return (ibis.union(*parts) if len(parts) > 1 else parts[0]).cache()
+    # campaign report joins it
+    return segments.cache()

@@ -192,6 +192,14 @@ def rfm_segment_table(
         f_score=score(features.frequency),
         m_score=score(features.monetary),
     )
+    return scored.mutate(segment=_segment_of_scores(scored, rules))
+
+
+def _segment_of_scores(
+    scored: ir.Table, rules: list[tuple[str, dict[str, tuple[int, int]]]]
+) -> ir.StringValue:
+    """The segment named by the first rule the scores ``r_score``, ``f_score``, ``m_score``
+    of ``scored`` match, as an engine expression (:data:`OTHER_SEGMENT` when none does)."""
     branches = []
     for name, rule in rules:
         cond = ibis.literal(True)
@@ -199,5 +207,4 @@ def rfm_segment_table(
             cond &= scored[f"{letter}_score"].between(lo, hi)
         branches.append((cond, name))
     other = ibis.literal(OTHER_SEGMENT)
-    segment = ibis.cases(*branches, else_=other) if branches else other
-    return scored.mutate(segment=segment)
+    return ibis.cases(*branches, else_=other) if branches else other

@@ -1,0 +1,214 @@
+"""RFM segments of given customers as of many days at once: exact, without scoring the
+whole customer base once per day.
+
+A customer's RFM score on day ``d`` is ``1 + floor(5 w / n)`` (:func:`rfm_segment_table`):
+``n`` customers with a valid order up to ``d``, ``w`` of them strictly worse on the
+feature. ``floor(5 w / n) >= k`` exactly when ``w >= ceil(k n / 5)``, and ``w >= j``
+exactly when the ``j``-th smallest value of the day is below the customer's own. So a score
+is one plus the number of ``k = 1..4`` whose order statistic ``ceil(k n / 5)`` of the day
+lies below the customer's value: four numbers per feature and day, not a ranking of every
+customer per day.
+
+The order statistics come from the customers' states as events. Each customer-day with
+orders moves the customer's last order day, order count and spend from an old value to a
+new one: ``-1`` at the old value, ``+1`` at the new. Summed per value up to a day, the
+events give that day's distribution of every feature. They are summed per scoring day and
+value key first, so the work grows with the days and distinct values, not with the
+customers times the days. Last order days and order counts are their own keys; spend is
+continuous, so its key is a fine logarithmic bucket and its order statistic is found
+within that bucket from the bucket's own events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import ibis
+import ibis.expr.types as ir
+
+from crmlib.segment.features import NO_ORDERS_SEGMENT
+from crmlib.segment.rfm import _checked_rules, _segment_of_scores
+
+#: Quantile scores 1-5, as :func:`crmlib.segment.rfm_segment_table`.
+BINS = 5
+#: Spend buckets per factor e of ``1 + |spend|`` (1000: buckets 0.1% wide).
+SPEND_BUCKETS_PER_E = 1000
+_EPOCH = ibis.date(1970, 1, 1)
+_FEATURES = ("r", "f", "m")
+
+
+def segments_as_of_days(
+    daily: ir.Table,
+    pairs: ir.Table,
+    *,
+    segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
+) -> ir.Table:
+    """Return the RFM segment of each customer of ``pairs`` as of its own day.
+
+    The same segments as :func:`crmlib.segment.rfm_segment_table` over
+    ``features_at(daily, day)`` for every distinct ``day``, joined to ``pairs``, computed
+    without ranking the customer base once per day (module docstring).
+
+    Parameters
+    ----------
+    daily : ibis.expr.types.Table
+        :func:`crmlib.segment.features.daily_orders` up to the latest day of ``pairs``.
+    pairs : ibis.expr.types.Table
+        Distinct rows of ``campaign_id``, ``customer_id`` and ``day`` (date): whose
+        segment, as of which day (orders on that day included).
+    segment_config : mapping, optional
+        RFM rules, as for :func:`crmlib.segment.rfm_segments`.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        ``campaign_id``, ``customer_id``, ``segment`` (str) per row of ``pairs``;
+        :data:`NO_ORDERS_SEGMENT` for a customer without a valid order up to the day.
+    """
+    rules = _checked_rules(segment_config)
+    days = pairs.select(period=pairs.day).distinct()
+    wide = _thresholds_per_day(daily, days)
+    d = daily.select(buyer="customer_id", order_day="day", orders="orders", revenue="revenue")
+    j = pairs.join(d, [pairs.customer_id == d.buyer, d.order_day <= pairs.day])
+    state = j.group_by(["campaign_id", "customer_id", "day"]).aggregate(
+        last=j.order_day.max(), freq=j.orders.sum(), spend=j.revenue.sum()
+    )
+    state = state.mutate(
+        r=state.last.delta(_EPOCH, unit="day").cast("float64"),
+        f=state.freq.cast("float64"),
+        m=state.spend.cast("float64"),
+    )
+    scored = state.join(wide, state.day == wide.period)
+    scores = {}
+    for feature in _FEATURES:
+        above = sum(
+            ibis.ifelse(scored[f"{feature}{k}"] < scored[feature], 1, 0) for k in range(1, BINS)
+        )
+        scores[f"{feature}_score"] = (1 + above).cast("int64")
+    scored = scored.mutate(**scores)
+    scored = scored.select("campaign_id", "customer_id", segment=_segment_of_scores(scored, rules))
+    joined = pairs.left_join(
+        scored,
+        [pairs.campaign_id == scored.campaign_id, pairs.customer_id == scored.customer_id],
+    )
+    return joined.select(
+        campaign_id=pairs.campaign_id.cast("string"),
+        customer_id=pairs.customer_id.cast("string"),
+        segment=scored.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
+    )
+
+
+def _events(daily: ir.Table) -> ir.Table:
+    """Every change of the customers' states: ``t`` (day), ``feature`` ('r' last order day
+    in days since 1970, 'f' orders, 'm' spend), ``v`` (the value, float64), ``delta`` (the
+    customers entering ``v`` that day minus those leaving it)."""
+    order = ibis.window(group_by="customer_id", order_by="day")
+    upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
+    s = daily.mutate(
+        prev_day=daily.day.lag().over(order),
+        freq=daily.orders.sum().over(upto),
+        spend=daily.revenue.sum().over(upto),
+    )
+    s = s.mutate(
+        new_r=s.day.delta(_EPOCH, unit="day").cast("float64"),
+        new_f=s.freq.cast("float64"),
+        new_m=s.spend.cast("float64"),
+        old_r=s.prev_day.delta(_EPOCH, unit="day").cast("float64"),
+        old_f=(s.freq - s.orders).cast("float64"),
+        old_m=(s.spend - s.revenue).cast("float64"),
+    )
+    moved = s.filter(s.prev_day.notnull())  # a first order enters, nothing leaves
+    parts = []
+    for feature in _FEATURES:
+        for rows, side, delta in ((s, "new", 1), (moved, "old", -1)):
+            parts.append(
+                rows.select(
+                    t=rows.day,
+                    feature=ibis.literal(feature),
+                    v=rows[f"{side}_{feature}"],
+                    delta=ibis.literal(delta, "int64"),
+                )
+            )
+    events = ibis.union(*parts, distinct=False)
+    # summed per day and value (several customers move to or from the same value on the
+    # same day) and kept in the engine: both the counts per key and the search inside a
+    # spend bucket read it
+    return events.group_by(["t", "feature", "v"]).aggregate(delta=events.delta.sum()).cache()
+
+
+def _key(events: ir.Table) -> ir.NumericValue:
+    """The value itself for 'r' and 'f'; for spend a logarithmic bucket, monotone in it."""
+    v = events.v
+    bucket = (v.abs() + 1).ln() * SPEND_BUCKETS_PER_E
+    spend_key = ibis.ifelse(v < 0, -(bucket.floor()), bucket.floor()).cast("float64")
+    return ibis.ifelse(events.feature == "m", spend_key, v)
+
+
+def _thresholds_per_day(daily: ir.Table, days: ir.Table) -> ir.Table:
+    """One row per scoring day ``period``: ``r1``..``r4``, ``f1``..``f4``, ``m1``..``m4``,
+    the order statistics ``ceil(k n / 5)`` of the day's last order days, order counts and
+    spends."""
+    ev = _events(daily)
+    ev = ev.mutate(key=_key(ev))
+    # the first scoring day on or after each order day
+    seen = daily.select(t=daily.day).distinct()
+    period = (
+        seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
+    )
+    ev_p = ev.join(period, "t")
+    changes = ev_p.group_by(["period", "feature", "key"]).aggregate(dlt=ev_p.delta.sum())
+    keys = changes.select("feature", "key").distinct()
+    grid = keys.cross_join(days)
+    grid = grid.left_join(changes, ["period", "feature", "key"]).select(
+        grid.period, grid.feature, grid.key, dlt=changes.dlt.fill_null(0)
+    )
+    grid = grid.mutate(
+        held=grid.dlt.sum().over(
+            ibis.cumulative_window(group_by=["feature", "key"], order_by="period")
+        )
+    )
+    grid = grid.mutate(
+        upto=grid.held.sum().over(
+            ibis.cumulative_window(group_by=["feature", "period"], order_by="key")
+        ),
+        n=grid.held.sum().over(ibis.window(group_by=["feature", "period"])),
+    )
+    present = grid.filter(grid.n > 0)
+    wanted = ibis.union(
+        *(present.mutate(k=ibis.literal(k, "int64")) for k in range(1, BINS)), distinct=False
+    )
+    wanted = wanted.mutate(j=(wanted.k * wanted.n + (BINS - 1)) // BINS)
+    found = (
+        wanted.filter(wanted.upto >= wanted.j)
+        .group_by(["feature", "period", "k", "j"])
+        .aggregate(key=wanted.key.min())
+    )
+    at = found.join(grid, ["feature", "period", "key"])
+    at = at.select("feature", "period", "k", "key", need=at.j - (at.upto - at.held))
+    exact = at.filter(at.feature != "m").select("feature", "period", "k", value=at.key)
+    # spend: the need-th smallest spend inside the bucket, from the bucket's own events
+    spend = ev.filter(ev.feature == "m").select("t", "key", "v", dlt="delta")
+    target = at.filter(at.feature == "m")
+    inside = target.join(spend, [target.key == spend.key, spend.t <= target.period])
+    counts = inside.group_by([inside.period, inside.k, inside.need, inside.v]).aggregate(
+        c=inside.dlt.sum()
+    )
+    counts = counts.filter(counts.c != 0)
+    counts = counts.mutate(
+        cum=counts.c.sum().over(ibis.cumulative_window(group_by=["period", "k"], order_by="v"))
+    )
+    bucketed = (
+        counts.filter(counts.cum >= counts.need)
+        .group_by(["period", "k"])
+        .aggregate(value=counts.v.min())
+        .mutate(feature=ibis.literal("m"))
+        .select("feature", "period", "k", "value")
+    )
+    long = ibis.union(exact, bucketed, distinct=False)
+    return long.group_by("period").aggregate(
+        **{
+            f"{feature}{k}": long.value.max(where=(long.feature == feature) & (long.k == k))
+            for feature in _FEATURES
+            for k in range(1, BINS)
+        }
+    )
