@@ -327,7 +327,7 @@ def _verdict(key: str, x, y) -> str:
     return "equal" if x == y else "DIFFERS"
 
 
-def step_profile(var: str, out: Path) -> None:
+def step_profile(var: str, out: Path, only: list[str] | None = None) -> None:
     """Run every notebook step against the engine (in this process), recording the time and
     the rows fetched of each; print the summary and write ``out/steps.tsv``."""
     from benchmarks.notebook_calls import NOTEBOOKS, run_notebook
@@ -340,6 +340,8 @@ def step_profile(var: str, out: Path) -> None:
     say(f"  {'notebook':<8} {'steps':>6} {'seconds':>8} {'fetches':>8} {'rows':>10} "
         f"{'largest':>8}  largest step")  # fmt: skip
     for path in NOTEBOOKS:
+        if only and not any(path.stem.startswith(name) for name in only):
+            continue
 
         def progress(step, ns, when, nb=path.stem):  # a slow step is said as it ends
             if when == "after" and step.seconds >= 30:
@@ -407,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of the two renders and the KPI comparison, run every notebook step "
         "through the engine and report the time and rows fetched of each",
     )
+    p.add_argument(
+        "--notebooks",
+        nargs="+",
+        metavar="NAME",
+        help="with --steps, only these notebooks (e.g. 03 04); default all four",
+    )
     args = p.parse_args(argv)
     out = Path(args.out or ROOT / "reports" / f"{args.engine}-demo").resolve()
     duck_out = out.with_name(out.name + "-duckdb")
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         say("\n".join("  " + line for line in text.strip().splitlines()))
         if args.steps:
             os.environ[var] = url
-            step_profile(var, out)
+            step_profile(var, out, args.notebooks)
             status = 0
         else:
             status = render_and_compare(args, var, env, url, out, duck_out)
