@@ -339,19 +339,25 @@ def step_profile(var: str, out: Path, only: list[str] | None = None) -> None:
     say(f"\nevery notebook step through {var} (in one process), rows fetched per step:")
     say(f"  {'notebook':<8} {'steps':>6} {'seconds':>8} {'fetches':>8} {'rows':>10} "
         f"{'largest':>8}  largest step")  # fmt: skip
+    current = [""]  # the step running, named when it fails
     for path in NOTEBOOKS:
         if only and not any(path.stem.startswith(name) for name in only):
             continue
 
         def progress(step, ns, when, nb=path.stem):  # a slow step is said as it ends
+            if when == "before":
+                current[:] = [f"{nb} cell {step.cell}: {step.source.splitlines()[0][:60]}"]
             if when == "after" and step.seconds >= 30:
                 rows = sum(c.rows for c in step.engine_calls)
                 print(f"    {nb} cell {step.step.cell}: {step.seconds:.0f} s, {rows:,} rows "
                       f"fetched  {step.step.source.splitlines()[0][:50]}",
                       file=sys.stderr, flush=True)  # fmt: skip
 
-        with contextlib.redirect_stdout(io.StringIO()):  # a raw display() prints its dict
-            results = run_notebook(path, data=var, con=con, record=True, hook=progress)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # a raw display() prints its dict
+                results = run_notebook(path, data=var, con=con, record=True, hook=progress)
+        except Exception as exc:
+            raise RuntimeError(f"{current[0]}: {type(exc).__name__}: {exc}") from exc
         worst = max(results, key=lambda r: max((c.rows for c in r.engine_calls), default=0))
         for r in results:
             rows = [c.rows for c in r.engine_calls]
@@ -446,7 +452,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             status = render_and_compare(args, var, env, url, out, duck_out)
     except Exception as exc:  # a failed step: said in one message, the cluster still stopped
-        say(f"\n{args.engine}-demo failed: {exc}")
+        say(f"\n{args.engine}-demo failed: {type(exc).__name__}: {exc}")
+        for logs in (work / "logs", work / "worker"):  # outlive the temporary folder
+            if logs.is_dir():
+                shutil.copytree(logs, out / "engine-logs" / logs.name, dirs_exist_ok=True)
+        if (out / "engine-logs").is_dir():
+            say(f"  the engine's logs: {out / 'engine-logs'}")
     finally:
         left = cluster.stop()
         say(f"\nstopped: {', '.join(r for r, _ in cluster.procs) or 'nothing started'}; "
