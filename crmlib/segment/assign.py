@@ -20,7 +20,7 @@ from crmlib.segment.features import (
 )
 from crmlib.segment.history import segments_as_of_days
 from crmlib.segment.rfm import rfm_segment_table, rfm_segments
-from crmlib.warehouse import fetch
+from crmlib.warehouse import cached, fetch
 
 
 def customer_segments(
@@ -193,4 +193,4 @@ def segments_at_campaign_start(
     segments = segments_as_of_days(daily, pairs, segment_config=segment_config)
     # computed once and kept in the engine (a temporary table): every section of the
     # campaign report joins it
-    return segments.cache()
+    return cached(segments)

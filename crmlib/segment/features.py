@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.metrics.customers import valid_orders
-from crmlib.warehouse import fetch, fetch_sample
+from crmlib.warehouse import cached, fetch, fetch_sample
 
 #: The per-customer features, in the order the segmenter uses them.
 FEATURES: tuple[str, ...] = ("recency_days", "frequency", "monetary", "tenure_days")
@@ -92,7 +92,7 @@ def daily_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     daily = o.group_by(["customer_id", o.order_date.date().name("day")]).aggregate(
         orders=o.count(), revenue=o.revenue.sum()
     )
-    return daily.cache()
+    return cached(daily)
 
 
 def features_at(daily: ir.Table, day: dt.date) -> ir.Table:

@@ -28,6 +28,7 @@ import ibis.expr.types as ir
 
 from crmlib.segment.features import NO_ORDERS_SEGMENT
 from crmlib.segment.rfm import _checked_rules, _segment_of_scores
+from crmlib.warehouse import cached
 
 #: Quantile scores 1-5, as :func:`crmlib.segment.rfm_segment_table`.
 BINS = 5
@@ -133,7 +134,7 @@ def _events(daily: ir.Table) -> ir.Table:
     # summed per day and value (several customers move to or from the same value on the
     # same day) and kept in the engine: both the counts per key and the search inside a
     # spend bucket read it
-    return events.group_by(["t", "feature", "v"]).aggregate(delta=events.delta.sum()).cache()
+    return cached(events.group_by(["t", "feature", "v"]).aggregate(delta=events.delta.sum()))
 
 
 def _key(events: ir.Table) -> ir.NumericValue:
