@@ -307,3 +307,27 @@ def _write(con, scheme: str, table: str, reader) -> int:
         else:
             con.create_table(table, obj=schema.empty_table(), overwrite=True)
     return rows
+
+
+def cached(expr: ir.Table) -> ir.Table:
+    """Return ``expr`` computed once and kept in the engine (``Table.cache()``), or
+    ``expr`` itself where the backend cannot keep it.
+
+    ibis's PySpark backend asserts that Spark reports the new DataFrame as cached, which a
+    Spark Connect server does not always do for a plan it has just persisted (seen on a
+    union of aggregates); the expression is then used as it is, computed where it is read.
+
+    Parameters
+    ----------
+    expr : ibis.expr.types.Table
+        Any engine table.
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        A temporary table holding the result, or ``expr``.
+    """
+    try:
+        return expr.cache()
+    except AssertionError:
+        return expr

@@ -658,30 +658,6 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def cached(expr: ir.Table) -> ir.Table:
-    """Return ``expr`` computed once and kept in the engine (``Table.cache()``), or
-    ``expr`` itself where the backend cannot keep it.
-
-    ibis's PySpark backend asserts that Spark reports the new DataFrame as cached, which a
-    Spark Connect server does not always do for a plan it has just persisted (seen on a
-    union of aggregates); the expression is then used as it is, computed where it is read.
-
-    Parameters
-    ----------
-    expr : ibis.expr.types.Table
-        Any engine table.
-
-    Returns
-    -------
-    ibis.expr.types.Table
-        A temporary table holding the result, or ``expr``.
-    """
-    try:
-        return expr.cache()
-    except AssertionError:
-        return expr
-
-
 def fetch_sample(
     expr: ir.Table, *, size: int, seed: int = 0, key: str = "customer_id"
 ) -> pd.DataFrame:

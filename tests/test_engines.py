@@ -15,6 +15,7 @@ import pytest
 
 from crmlib.config import SAMPLE_DATA
 from crmlib.engines import (
+    cached,
     connect_url,
     declared_numbers,
     engine_kind,
@@ -113,3 +114,17 @@ def test_a_spark_session_is_only_built_from_a_spark_connect_url(monkeypatch):
     with pytest.raises(ParameterError, match="not Spark Connect") as info:
         spark_session("CRM_PG")
     assert SECRET not in str(info.value)
+
+
+def test_cached_keeps_a_result_in_the_engine_or_falls_back_to_the_expression(monkeypatch):
+    con = ibis.duckdb.connect()
+    t = con.create_table("t", ibis.memtable({"a": [1, 2, 3]}))
+    expr = t.aggregate(s=t.a.sum())
+    kept = cached(expr)
+    assert kept is not expr and int(kept.to_pandas().s.iloc[0]) == 6
+
+    def refuses(self):  # what ibis's PySpark backend does on Spark Connect at times
+        raise AssertionError
+
+    monkeypatch.setattr(type(expr), "cache", refuses)
+    assert cached(expr) is expr

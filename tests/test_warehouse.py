@@ -2,7 +2,6 @@ import datetime as dt
 import os
 
 import duckdb
-import ibis
 import pytest
 
 import crmlib
@@ -305,17 +304,3 @@ def test_a_report_connection_has_bounded_engine_memory(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_ENGINE_MEMORY", "plenty")
     with pytest.raises(crmlib.CrmError, match="CRM_ENGINE_MEMORY='plenty' is not a memory size"):
         crmlib.config.engine_memory_limit()
-
-
-def test_cached_keeps_a_result_in_the_engine_or_falls_back_to_the_expression(monkeypatch):
-    con = ibis.duckdb.connect()
-    t = con.create_table("t", ibis.memtable({"a": [1, 2, 3]}))
-    expr = t.aggregate(s=t.a.sum())
-    kept = crmlib.warehouse.cached(expr)
-    assert kept is not expr and int(kept.to_pandas().s.iloc[0]) == 6
-
-    def refuses(self):  # what ibis's PySpark backend does on Spark Connect at times
-        raise AssertionError
-
-    monkeypatch.setattr(type(expr), "cache", refuses)
-    assert crmlib.warehouse.cached(expr) is expr

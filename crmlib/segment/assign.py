@@ -9,6 +9,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.engines import cached
 from crmlib.errors import ParameterError
 from crmlib.metrics.customers import customers_as_of
 from crmlib.segment.clusters import CustomerSegmenter
@@ -20,7 +21,7 @@ from crmlib.segment.features import (
 )
 from crmlib.segment.history import segments_as_of_days
 from crmlib.segment.rfm import rfm_segment_table, rfm_segments
-from crmlib.warehouse import cached, fetch
+from crmlib.warehouse import fetch
 
 
 def customer_segments(

@@ -9,8 +9,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from crmlib.engines import cached
 from crmlib.metrics.customers import valid_orders
-from crmlib.warehouse import cached, fetch, fetch_sample
+from crmlib.warehouse import fetch, fetch_sample
 
 #: The per-customer features, in the order the segmenter uses them.
 FEATURES: tuple[str, ...] = ("recency_days", "frequency", "monetary", "tenure_days")

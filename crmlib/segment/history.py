@@ -26,9 +26,9 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
+from crmlib.engines import cached
 from crmlib.segment.features import NO_ORDERS_SEGMENT
 from crmlib.segment.rfm import _checked_rules, _segment_of_scores
-from crmlib.warehouse import cached
 
 #: Quantile scores 1-5, as :func:`crmlib.segment.rfm_segment_table`.
 BINS = 5
