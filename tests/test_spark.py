@@ -207,6 +207,17 @@ def test_notebook_metrics_equal_on_duckdb_and_spark(spark_con, duckdb_runs, name
     assert compared > 10
 
 
+def test_cached_on_spark_is_a_checkpoint_that_outlives_its_source(spark_con, tmp_path):
+    from crmlib.engines import cached
+
+    files = tmp_path / "src"
+    spark_con.raw_sql("SELECT id AS a FROM range(1, 4)").write.parquet(str(files))
+    t = spark_con.read_parquet(str(files))
+    kept = cached(t.aggregate(s=t.a.sum()))
+    shutil.rmtree(files)  # a lazy view over the files would fail from here on
+    assert int(kept.to_pandas().s.iloc[0]) == 6
+
+
 def test_comparison_sorts_rows_and_reads_decimals_but_catches_differences():
     a = pd.DataFrame({"k": ["x", "y"], "n": [1, 2], "v": [0.1 + 0.2, 1.0]})
     b = pd.DataFrame(
