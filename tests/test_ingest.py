@@ -274,24 +274,85 @@ def test_ingestion_runs_inside_a_notebook_kernel(tiny_data):
     assert nb.cells[0].outputs[0]["text"] == "5\n"
 
 
-def test_blocks_of_rows_give_the_same_tables_and_quarantine(monkeypatch):
-    """Stages 1-2 of validation run on blocks of rows (bounded disk at scale): with blocks
-    of 997 rows, the sample's every table, quarantine and report equal one block's."""
-    import crmlib.ingest.rules as rules
-    from crmlib.config import SAMPLE_DATA
+def _typed_exports(folder: Path) -> Path:
+    """Parquet exports whose columns carry types (doubles, integers, booleans, dates and
+    time stamps), with values at every edge of the direct reading: decimals beyond two,
+    huge and tiny numbers, NaN and infinities, negative zero, times outside the plausible
+    range, integers that are not flags."""
+    import random
+
+    rng = random.Random(3)
+    folder.mkdir()
+    doubles = [12.5, 12.0, -3.25, 0.1, 0.29, 12.345, 2.675, 1234.567, 0.5, -0.0, 1e-7]
+    doubles += [999999999999.99, 1e11, 1e12, 1e15, 1e16, 1e20, float("nan"), float("inf")]
+    doubles += [float("-inf"), None, 4.0, 3.0, 5.5, 6.0]
+    doubles += [round(rng.uniform(-50, 5000), rng.choice([0, 1, 2, 2, 3, 4])) for _ in range(200)]
+    n = len(doubles)
+    ints = [rng.choice([0, 1, 2, 3, 5, 6, -1, 10**13, None]) for _ in range(n)]
+    days = [
+        rng.choice(["1850-01-01", "2023-05-06", "2099-12-31", "2100-01-01", "30000-01-01", None])
+        for _ in range(n)
+    ]
+    times = [None if d is None else f"{d} {rng.randint(0, 23):02d}:07:08.123456" for d in days]
+    bools = [rng.choice([True, False, None]) for _ in range(n)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE v (i INTEGER, d DOUBLE, k BIGINT, day DATE, ts TIMESTAMP, b BOOLEAN)")
+    con.executemany(
+        "INSERT INTO v VALUES (?, ?, ?, ?, ?, ?)",
+        list(zip(range(n), doubles, ints, days, times, bools, strict=True)),
+    )
+    queries = {
+        "customers": "SELECT 'C' || i AS customer_id, coalesce(ts, TIMESTAMP '2023-01-01') "
+        "AS signup_date, ts AS birth_date, day AS updated_at FROM v",
+        "orders": "SELECT 'O' || i AS order_id, 'C' || (i % 50) AS customer_id, "
+        "coalesce(ts, TIMESTAMP '2023-02-01') AS order_date, coalesce(d, 1.0) AS revenue, "
+        "k AS cost FROM v UNION ALL SELECT 'P' || i, 'C1', day, k, d FROM v",
+        "communications": "SELECT 'M' || i AS communication_id, 'C2' AS customer_id, "
+        "TIMESTAMP '2023-03-01' AS occurred_at, 'email' AS channel, d AS duration_seconds, "
+        "k AS satisfaction "
+        "FROM v UNION ALL SELECT 'N' || i, 'C3', ts, 'phone', k, d FROM v WHERE ts IS NOT NULL",
+        "tickets": "SELECT 'T' || i AS ticket_id, 'C4' AS customer_id, "
+        "TIMESTAMP '2023-04-01' AS created_at, ts AS resolved_at, d AS reopens, "
+        "k AS satisfaction FROM v UNION ALL SELECT 'U' || i, 'C5', day, day, k, d FROM v "
+        "WHERE day IS NOT NULL",
+        "campaigns": "SELECT 'K1' AS campaign_id, 'email' AS channel, "
+        "TIMESTAMP '2023-01-01' AS start_date, 10.0 AS cost",
+        "campaign_contacts": "SELECT 'K1' AS campaign_id, 'C' || i AS customer_id, "
+        "b AS delivered, k AS opened, b AS clicked, k AS converted, d AS revenue FROM v",
+    }
+    for name, query in queries.items():
+        con.execute(f"COPY ({query}) TO '{folder / (name + '.parquet')}' (FORMAT parquet)")
+    return folder
+
+
+def test_typed_parquet_reads_as_its_text_would(tmp_path, monkeypatch):
+    """A typed Parquet value is read directly where that gives exactly what parsing its
+    text gives: every table, quarantine row (as text) and count equals a reading of the
+    same files with every column turned into text first, as ingestion did before."""
+    import crmlib.ingest.files as files
+    from crmlib.ingest.values import _typed
+
+    folder = _typed_exports(tmp_path / "typed")
 
     def run():
         con = duckdb.connect()
-        report = ingest_folder(SAMPLE_DATA, con)
+        report = ingest_folder(folder, con)
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        tables = {n: con.execute(f'SELECT * FROM "{n}"').fetchall() for n in sorted(names)}
+        tables = {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
         return report.to_frame(), tables
 
-    one_frame, one_tables = run()
-    monkeypatch.setattr(rules, "PARSE_BLOCK_ROWS", 997)
-    blocks_frame, blocks_tables = run()
-    assert blocks_frame.equals(one_frame)
-    assert blocks_tables.keys() == one_tables.keys()
-    for name in one_tables:  # the same rows (DuckDB stores a CTE's rows in its own order)
-        assert sorted(blocks_tables[name], key=repr) == sorted(one_tables[name], key=repr), name
-    assert sum(len(t) for n, t in one_tables.items() if n.startswith("_quarantine")) == 12
+    typed_frame, typed_tables = run()
+    monkeypatch.setattr(files, "NATIVE_TYPES", frozenset())
+    text_frame, text_tables = run()
+    assert typed_frame.equals(text_frame)
+    assert typed_tables.keys() == text_tables.keys()
+    for name in text_tables:
+        assert repr(typed_tables[name]) == repr(text_tables[name]), name
+    broken = {
+        row[3] for n, t in text_tables.items() if n.startswith("_quarantine") for row in t
+    }  # the edges reach the rules, not only loading
+    assert {"implausible_date", "ambiguous_number", "unparseable", "negative_value"} <= broken
+    assert "rating_out_of_range" in broken
+    assert len(text_tables["orders"]) > 50
+    assert all(_typed(k, t, "v") for k, t in [("money", "DOUBLE"), ("timestamp", "DATE")])

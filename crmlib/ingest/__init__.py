@@ -2,7 +2,10 @@
 
 The work runs inside DuckDB, so a ten-million-row export is validated at engine speed:
 
-1. read the file with every column as text (``<table>.csv`` or ``<table>.parquet``);
+1. read the file (``<table>.csv`` or ``<table>.parquet``) with every column as text, except
+   typed Parquet columns, whose values are read directly where that gives exactly what
+   their text would (:func:`crmlib.ingest.values._typed`): the rules do not depend on
+   whether an export is typed;
 2. match column names to the contract (case, surrounding spaces and inner spaces ignored)
    and stop with :class:`~crmlib.errors.DataContractError` naming the file and column when a
    required column is missing;

@@ -35,6 +35,16 @@ _FLAG_TRUE = ("true", "t", "yes", "y", "1", "1.0")
 _FLAG_FALSE = ("false", "f", "no", "n", "0", "0.0")
 
 
+def _one_of(v: str, values: tuple[str, ...]) -> str:
+    """SQL: ``v`` is one of the text ``values`` (NULL when ``v`` is NULL).
+
+    A scalar ``list_contains``, not ``v IN (...)``: DuckDB plans an ``IN`` of more than a
+    few constants as a join against the list, which cost about 1.5 s per column and ten
+    million rows, several times the parsing itself.
+    """
+    return f"list_contains([{', '.join(_lit(x) for x in values)}], {v})"
+
+
 def _fmt_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-"
 

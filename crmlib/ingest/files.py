@@ -14,6 +14,7 @@ import duckdb
 from crmlib.contract import TABLES, Table
 from crmlib.errors import DataContractError
 from crmlib.ingest.base import _lit, _normalize, _q
+from crmlib.ingest.values import NATIVE_TYPES, _text_of
 
 
 def find_table_files(folder: str | Path) -> dict[str, Path]:
@@ -191,7 +192,7 @@ def _reason(exc: Exception) -> str:
 def _read_raw(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, encoding: str | None = None
 ) -> tuple[dict[str, str], str]:
-    """Load ``path`` as all-text table ``_raw``.
+    """Load ``path`` as table ``_raw`` (text, or typed Parquet columns, see :func:`_load_raw`).
 
     Returns ``({contract name: _raw column}, encoding read)``. ``_raw`` columns whose
     name DuckDB reserves (``rowid``) are renamed, so an export's own ``RowID`` column cannot
@@ -256,7 +257,12 @@ _NAMELESS = re.compile(r"^column\d+$")
 
 
 def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> list[str]:
-    """Create ``_raw`` (every column as text) and ``_rejects``; return the column names."""
+    """Create ``_raw`` and ``_rejects``; return the column names.
+
+    ``_raw`` holds every column as text, except a Parquet column of one of
+    :data:`~crmlib.ingest.values.NATIVE_TYPES`, kept typed (its text is
+    :func:`~crmlib.ingest.values._text_of`, see :func:`raw_types`).
+    """
     is_parquet = path.suffix == ".parquet"
     if is_parquet:
         src = f"read_parquet({_lit(str(source))})"
@@ -269,7 +275,10 @@ def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> list[
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         if is_parquet:
             described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
-            select = ", ".join(_parquet_text(c, t) for c, t, *_ in described)
+            select = ", ".join(
+                _q(c) if t in NATIVE_TYPES else f"{_text_of(_q(c), t)} AS {_q(c)}"
+                for c, t, *_ in described
+            )
             con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT {select} FROM {src}")
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _rejects "
@@ -350,16 +359,6 @@ def _reread_without_trailing_column(con: duckdb.DuckDBPyConnection, source: Path
         con.execute(f"ALTER TABLE _raw DROP COLUMN {_q(cols[-1])}")
 
 
-def _parquet_text(column: str, kind: str) -> str:
-    """A Parquet column as text; integral floats as integers (``1.0`` → ``"1"``).
-
-    Float ids (``1.0``) must match integer ids (``1``) in other tables; time zones are
-    written in UTC (the session zone is UTC).
-    """
-    c = _q(column)
-    if kind in ("FLOAT", "DOUBLE"):
-        return (
-            f"CASE WHEN isfinite({c}) AND {c} = trunc({c}) AND abs({c}) < 1e15 "
-            f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END AS {c}"
-        )
-    return f"CAST({c} AS VARCHAR) AS {c}"
+def raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The type of each ``_raw`` column (``VARCHAR`` for every column read as text)."""
+    return {r[0]: r[1] for r in con.execute("DESCRIBE _raw").fetchall()}

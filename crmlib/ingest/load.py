@@ -15,9 +15,10 @@ from crmlib import config
 from crmlib.contract import TABLES, Table
 from crmlib.errors import CrmError, DataContractError
 from crmlib.ingest.base import LOAD_ORDER, REQUIRED_TABLES, _lit, _q
-from crmlib.ingest.files import _read_raw, find_table_files
+from crmlib.ingest.files import _read_raw, find_table_files, raw_types
 from crmlib.ingest.report import IngestReport, TableReport, _store_report
 from crmlib.ingest.rules import _extra_name, _validate, _warnings
+from crmlib.ingest.values import _text_of
 
 
 def _ingest_table(
@@ -48,8 +49,11 @@ def _ingest_table(
         f"CREATE OR REPLACE TABLE {_q(target)} AS SELECT {', '.join(typed)} "
         "FROM _parsed WHERE _rule IS NULL"  # in file order: insertion order is preserved
     )
-    # quarantined rows as read, under the contract's (normalized) column names
-    raw_cols = ", ".join(f"r.{_q(c)} AS {_q(n)}" for n, c in mapping.items())
+    # quarantined rows as read (as text), under the contract's (normalized) column names
+    types = raw_types(con)
+    raw_cols = ", ".join(
+        f"{_text_of(f'r.{_q(c)}', types[c])} AS {_q(n)}" for n, c in mapping.items()
+    )
     quarantine = _q("_quarantine_" + table.name)
     first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
     con.execute(

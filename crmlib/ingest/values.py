@@ -6,13 +6,69 @@ from __future__ import annotations
 import duckdb
 
 from crmlib.contract import WHITESPACE
-from crmlib.ingest.base import _FLAG_FALSE, _FLAG_TRUE, NULL_TOKENS, _lit
+from crmlib.ingest.base import _FLAG_FALSE, _FLAG_TRUE, NULL_TOKENS, _lit, _one_of
+
+#: Parquet column types kept as they are in ``_raw``; any other type is read as its text.
+#: A value of one of these is read directly where that gives exactly what parsing its text
+#: would (:func:`_typed`), and through its text otherwise, so the rules and counts do not
+#: depend on whether an export is typed.
+NATIVE_TYPES: frozenset[str] = frozenset(
+    {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP"}
+)
+
+#: Largest magnitude read directly from a typed number: far above any CRM amount, and small
+#: enough that a double's shortest text has its two decimals exactly (ulp < 0.0002).
+_TYPED_NUMBER_LIMIT = "1e12"
+
+
+def _text_of(v: str, sql_type: str) -> str:
+    """SQL: the text the rules read for a value ``v`` of ``sql_type``.
+
+    Integral floats read as integers (``1.0`` → ``"1"``): a float id ``1.0`` must match the
+    integer id ``1`` of another table. Time stamps are written in UTC (the session zone).
+    """
+    if sql_type == "VARCHAR":
+        return v
+    if sql_type in ("FLOAT", "DOUBLE"):
+        return (
+            f"CASE WHEN isfinite({v}) AND {v} = trunc({v}) AND abs({v}) < 1e15 "
+            f"THEN CAST(CAST({v} AS BIGINT) AS VARCHAR) ELSE CAST({v} AS VARCHAR) END"
+        )
+    return f"CAST({v} AS VARCHAR)"
+
+
+def _typed(kind: str, sql_type: str, v: str) -> tuple[str, str] | None:
+    """SQL ``(condition, value)``: the rows of a typed column ``v`` where ``condition``
+    holds read ``value``, exactly the value the text parser gives for ``_text_of(v)``; the
+    other rows (and columns of any other kind or type) are parsed from their text.
+
+    The conditions keep to values whose text is plain: a time inside
+    :data:`PLAUSIBLE_DATES` (ISO 8601 text), a finite number below
+    :data:`_TYPED_NUMBER_LIMIT` with at most two decimals (a decimal text no convention can
+    change), a boolean or a 0/1 flag. ``tests/test_ingest.py`` compares both readings.
+    """
+    low, high = PLAUSIBLE_DATES
+    integral = sql_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+    if sql_type in ("TIMESTAMP", "DATE") and kind in ("timestamp", "date"):
+        cond = f"{v} >= {sql_type} '{low}' AND {v} < {sql_type} '{high}'"
+        target = "TIMESTAMP" if kind == "timestamp" else "DATE"
+        return cond, (v if sql_type == target else f"CAST({v} AS {target})")
+    if kind in ("money", "number", "rating", "count") and (integral or sql_type == "DOUBLE"):
+        cond = f"abs({v}) < {_TYPED_NUMBER_LIMIT}"
+        if sql_type == "DOUBLE":
+            cond = f"isfinite({v}) AND {cond} AND {v} = round({v}, 2)"
+        target = {"money": "DECIMAL(18, 2)", "count": "BIGINT"}.get(kind, "DOUBLE")
+        return cond, f"CAST({v} AS {target})"
+    if kind == "flag" and sql_type == "BOOLEAN":
+        return f"{v} IS NOT NULL", v
+    if kind == "flag" and integral:
+        return f"{v} IN (0, 1)", f"{v} = 1"
+    return None
 
 
 def _clean(raw: str) -> str:
     """SQL for a trimmed text value with the null tokens turned into NULL."""
-    tokens = ", ".join(_lit(t) for t in NULL_TOKENS)
-    return f"CASE WHEN lower(trim({raw})) IN ({tokens}) THEN NULL ELSE trim({raw}) END"
+    return f"CASE WHEN {_one_of(f'lower(trim({raw}))', NULL_TOKENS)} THEN NULL ELSE trim({raw}) END"
 
 
 #: Date-time layouts accepted besides ISO 8601 (all unambiguous).
@@ -122,22 +178,27 @@ def _negative(v: str) -> str:
     )
 
 
-def _number_convention(con: duckdb.DuckDBPyConnection, raw: str) -> str | None:
+def _number_convention(con: duckdb.DuckDBPyConnection, raw: str, comma: bool = True) -> str | None:
     """The column's decimal separator, decided from all its values: ``"."``, ``","``, None.
 
     A column where some value proves a decimal dot (``12.50``, ``1,234.5``) and none a
     decimal comma reads ``"."``; the reverse reads ``","``; a column with both or neither
     has no convention, and its values of the form ``1,500`` / ``1.500`` are ambiguous.
+    ``comma=False`` says no value can hold a comma (the text of a typed column): that
+    scan, which reads the whole column when nothing proves a comma, is skipped.
     """
     bare = _bare(f"trim({raw})")
-    # one proving value is enough: each scan stops at the first it finds
-    dot, comma = (
-        con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {bare} AS b FROM _raw) "
-            f"WHERE regexp_matches(b, {_lit(pattern)}) LIMIT 1)"
-        ).fetchone()[0]
-        for pattern in (_DEC_DOT, _DEC_COMMA)
-    )
+
+    def proves(pattern: str) -> bool:  # one proving value is enough: the scan stops there
+        return bool(
+            con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {bare} AS b FROM _raw) "
+                f"WHERE regexp_matches(b, {_lit(pattern)}) LIMIT 1)"
+            ).fetchone()[0]
+        )
+
+    dot = proves(_DEC_DOT)
+    comma = comma and proves(_DEC_COMMA)
     if dot and not comma:
         return "."
     if comma and not dot:
@@ -261,7 +322,6 @@ def _parse(
     if kind == "count":
         return f"TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT)"
     if kind == "flag":
-        t = ", ".join(_lit(x) for x in _FLAG_TRUE)
-        f = ", ".join(_lit(x) for x in _FLAG_FALSE)
-        return f"CASE WHEN lower({v}) IN ({t}) THEN TRUE WHEN lower({v}) IN ({f}) THEN FALSE END"
+        t, f = _one_of(f"lower({v})", _FLAG_TRUE), _one_of(f"lower({v})", _FLAG_FALSE)
+        return f"CASE WHEN {t} THEN TRUE WHEN {f} THEN FALSE END"
     raise ValueError(f"unknown column kind {kind!r}")
