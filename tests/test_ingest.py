@@ -80,6 +80,14 @@ def test_no_table_is_required_of_every_source(tmp_path):
     assert any("not checked" in a and "customers" in a for a in report.alerts())
 
 
+def test_orders_without_customers_load_with_their_key_unchecked(tmp_path):
+    # the order-before-signup warning needs the customers: without them it is not counted
+    orders = "order_id,customer_id,order_date,revenue\nO1,C1,2024-01-01,10\n"
+    con, report = _ingest(write_tables(tmp_path / "d", {"orders.csv": orders}))
+    assert con.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+    assert report.tables["orders"].warnings == {"unchecked_reference": 1}
+
+
 def test_a_folder_without_any_table_names_the_files_expected(tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
@@ -289,6 +297,7 @@ def _typed_exports(folder: Path) -> Path:
     doubles += [round(rng.uniform(-50, 5000), rng.choice([0, 1, 2, 2, 3, 4])) for _ in range(200)]
     n = len(doubles)
     ints = [rng.choice([0, 1, 2, 3, 5, 6, -1, 10**13, None]) for _ in range(n)]
+    ints[:4] = [-(2**63), -(2**31), -(2**15), -(2**7)]
     days = [
         rng.choice(["1850-01-01", "2023-05-06", "2099-12-31", "2100-01-01", "30000-01-01", None])
         for _ in range(n)
@@ -303,18 +312,20 @@ def _typed_exports(folder: Path) -> Path:
         list(zip(range(n), doubles, ints, days, times, bools, strict=True)),
     )
     queries = {
+        # customer CX is valid, so the rows of CX reach the loaded tables
         "customers": "SELECT 'C' || i AS customer_id, coalesce(ts, TIMESTAMP '2023-01-01') "
-        "AS signup_date, ts AS birth_date, day AS updated_at FROM v",
+        "AS signup_date, ts AS birth_date, day AS updated_at FROM v "
+        "UNION ALL SELECT 'CX', TIMESTAMP '2023-01-01', NULL, NULL",
         "orders": "SELECT 'O' || i AS order_id, 'C' || (i % 50) AS customer_id, "
         "coalesce(ts, TIMESTAMP '2023-02-01') AS order_date, coalesce(d, 1.0) AS revenue, "
-        "k AS cost FROM v UNION ALL SELECT 'P' || i, 'C1', day, k, d FROM v",
-        "communications": "SELECT 'M' || i AS communication_id, 'C2' AS customer_id, "
+        "k AS cost FROM v UNION ALL SELECT 'P' || i, 'CX', day, k, d FROM v",
+        "communications": "SELECT 'M' || i AS communication_id, 'CX' AS customer_id, "
         "TIMESTAMP '2023-03-01' AS occurred_at, 'email' AS channel, d AS duration_seconds, "
         "k AS satisfaction "
-        "FROM v UNION ALL SELECT 'N' || i, 'C3', ts, 'phone', k, d FROM v WHERE ts IS NOT NULL",
-        "tickets": "SELECT 'T' || i AS ticket_id, 'C4' AS customer_id, "
+        "FROM v UNION ALL SELECT 'N' || i, 'CX', ts, 'phone', k, d FROM v WHERE ts IS NOT NULL",
+        "tickets": "SELECT 'T' || i AS ticket_id, 'CX' AS customer_id, "
         "TIMESTAMP '2023-04-01' AS created_at, ts AS resolved_at, d AS reopens, "
-        "k AS satisfaction FROM v UNION ALL SELECT 'U' || i, 'C5', day, day, k, d FROM v "
+        "k AS satisfaction FROM v UNION ALL SELECT 'U' || i, 'CX', day, day, k, d FROM v "
         "WHERE day IS NOT NULL",
         "campaigns": "SELECT 'K1' AS campaign_id, 'email' AS channel, "
         "TIMESTAMP '2023-01-01' AS start_date, 10.0 AS cost",
@@ -323,6 +334,19 @@ def _typed_exports(folder: Path) -> Path:
     }
     for name, query in queries.items():
         con.execute(f"COPY ({query}) TO '{folder / (name + '.parquet')}' (FORMAT parquet)")
+    # integers of every width, down to each width's smallest value (abs() of it raises)
+    narrow = folder.parent / (folder.name + "-narrow")
+    narrow.mkdir()
+    for name, query in {
+        "customers": "SELECT 'CX' AS customer_id, TIMESTAMP '2023-01-01' AS signup_date",
+        "orders": "SELECT 'O' || i AS order_id, 'CX' AS customer_id, "
+        "TIMESTAMP '2023-02-01' AS order_date, TRY_CAST(k AS INTEGER) AS revenue, "
+        "TRY_CAST(k AS SMALLINT) AS cost FROM v",
+        "tickets": "SELECT 'T' || i AS ticket_id, 'CX' AS customer_id, "
+        "TIMESTAMP '2023-04-01' AS created_at, TRY_CAST(k AS TINYINT) AS reopens, "
+        "TRY_CAST(k AS SMALLINT) AS satisfaction FROM v",
+    }.items():
+        con.execute(f"COPY ({query}) TO '{narrow / (name + '.parquet')}' (FORMAT parquet)")
     return folder
 
 
@@ -335,16 +359,22 @@ def test_typed_parquet_reads_as_its_text_would(tmp_path, monkeypatch):
 
     folder = _typed_exports(tmp_path / "typed")
 
-    def run():
+    def run(folder=folder):
         con = duckdb.connect()
         report = ingest_folder(folder, con)
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         tables = {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
         return report.to_frame(), tables
 
+    narrow = folder.parent / "typed-narrow"
     typed_frame, typed_tables = run()
+    typed_narrow = run(narrow)
     monkeypatch.setattr(files, "NATIVE_TYPES", frozenset())
     text_frame, text_tables = run()
+    text_narrow = run(narrow)
+    assert typed_narrow[0].equals(text_narrow[0])
+    assert repr(typed_narrow[1]) == repr(text_narrow[1])
+    assert "negative_value" in repr(text_narrow[1]["_quarantine_tickets"])
     assert typed_frame.equals(text_frame)
     assert typed_tables.keys() == text_tables.keys()
     for name in text_tables:
@@ -355,4 +385,6 @@ def test_typed_parquet_reads_as_its_text_would(tmp_path, monkeypatch):
     assert {"implausible_date", "ambiguous_number", "unparseable", "negative_value"} <= broken
     assert "rating_out_of_range" in broken
     assert len(text_tables["orders"]) > 50
+    durations = [r[4] for r in text_tables["communications"] if r[0] == "M9"]  # -0.0 in d
+    assert [repr(x) for x in durations] == ["0.0"]
     assert all(_typed(k, t, "v") for k, t in [("money", "DOUBLE"), ("timestamp", "DATE")])

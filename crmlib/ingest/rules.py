@@ -202,7 +202,7 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: Table, target: str) -> dict
             f"SELECT count(*) FROM {t} WHERE email IS NOT NULL "
             f"AND NOT regexp_matches(email, {_lit(_EMAIL_RE)})"
         )
-    if name == "orders":
+    if name == "orders" and _exists(con, "customers"):
         out["order_before_signup"] = count(
             f"SELECT count(*) FROM {t} o JOIN customers c USING (customer_id) "
             "WHERE o.order_date < c.signup_date"

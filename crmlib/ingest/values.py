@@ -54,11 +54,15 @@ def _typed(kind: str, sql_type: str, v: str) -> tuple[str, str] | None:
         target = "TIMESTAMP" if kind == "timestamp" else "DATE"
         return cond, (v if sql_type == target else f"CAST({v} AS {target})")
     if kind in ("money", "number", "rating", "count") and (integral or sql_type == "DOUBLE"):
-        cond = f"abs({v}) < {_TYPED_NUMBER_LIMIT}"
+        # not abs(v): DuckDB raises on abs of an integer type's smallest value (-128 ...)
+        cond = f"{v} > -{_TYPED_NUMBER_LIMIT} AND {v} < {_TYPED_NUMBER_LIMIT}"
         if sql_type == "DOUBLE":
             cond = f"isfinite({v}) AND {cond} AND {v} = round({v}, 2)"
-        target = {"money": "DECIMAL(18, 2)", "count": "BIGINT"}.get(kind, "DOUBLE")
-        return cond, f"CAST({v} AS {target})"
+        if kind in ("money", "count"):
+            target = "DECIMAL(18, 2)" if kind == "money" else "BIGINT"
+            return cond, f"CAST({v} AS {target})"
+        # + 0.0 turns -0.0 into 0.0, as its text "0" reads
+        return cond, f"(CAST({v} AS DOUBLE) + 0.0)"
     if kind == "flag" and sql_type == "BOOLEAN":
         return f"{v} IS NOT NULL", v
     if kind == "flag" and integral:
