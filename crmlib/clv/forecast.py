@@ -32,6 +32,7 @@ from crmlib.clv.value import (
     discounted_steps,
     value_forecast,
 )
+from crmlib.engines import cached
 from crmlib.errors import ParameterError
 from crmlib.formats import attach
 from crmlib.metrics.core import positive_int
@@ -88,7 +89,8 @@ def value_forecast_table(
     *,
     time_unit: str = "W",
 ) -> ir.Table | pd.DataFrame:
-    """Return every customer's forecast as an engine table (nothing per customer is fetched).
+    """Return every customer's forecast as an engine table, computed once and kept there
+    (:func:`crmlib.engines.cached`; nothing per customer is fetched).
 
     The same numbers as :func:`crmlib.clv.customer_value_forecast` (to floating-point
     rounding; ``tests/test_clv.py`` compares them), factored as the module explains.
@@ -127,7 +129,7 @@ def value_forecast_table(
     joined = summary.join(ibis.memtable(factors), ["frequency", "T"])
     alive = models.bgnbd._alive_expr(joined.frequency, joined.recency, joined["T"])
     spend = models.spend._spend_expr(joined.frequency, joined.monetary)
-    return joined.select(
+    forecast = joined.select(
         "customer_id",
         "frequency",
         "recency",
@@ -139,6 +141,7 @@ def value_forecast_table(
         expected_spend=spend,
         clv=spend * joined._value * alive,
     )
+    return cached(forecast)
 
 
 def top_forecast(forecast: ir.Table | pd.DataFrame, n: int = 10) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.engines import cached
 from crmlib.errors import (
     ParameterError,
 )
@@ -152,7 +153,8 @@ def summary_table(
     date_col: str = "order_date",
     revenue_col: str = "revenue",
 ) -> ir.Table:
-    """Return :func:`rfm_summary` as an engine table (nothing per customer is fetched).
+    """Return :func:`rfm_summary` as an engine table, computed once and kept there
+    (:func:`crmlib.engines.cached`; nothing per customer is fetched).
 
     Columns ``customer_id``, ``frequency``, ``recency``, ``T``, ``monetary`` (and with
     ``calibration_end`` the holdout columns), computed as :func:`rfm_summary` documents;
@@ -222,7 +224,7 @@ def summary_table(
             }
         ),
     )
-    return out
+    return cached(out)
 
 
 def _orders_table(

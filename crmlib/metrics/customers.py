@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.engines import cached
 from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
 from crmlib.metrics.core import event_window, events, one_if, positive_int
 from crmlib.metrics.text import code_in, label
@@ -498,7 +499,8 @@ def customer_value_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     Returns
     -------
     ibis.expr.types.Table
-        An engine table (nothing is fetched), one row per customer: ``customer_id``,
+        An engine table computed once and kept there (nothing is fetched), one row per
+        customer: ``customer_id``,
         ``orders``, ``revenue``, ``cost``, ``first_order``, ``lifetime_months``,
         ``customer_value``. Summarise it with :func:`customer_value_summary`,
         :func:`top_customers` or :func:`crmlib.metrics.distributions.histogram`.
@@ -517,7 +519,7 @@ def customer_value_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     seconds = (end.epoch_seconds() - per.first_order.epoch_seconds()).cast("float64")
     months = seconds / ibis.literal(86400.0 * DAYS_PER_MONTH, type="float64")
     per = per.mutate(lifetime_months=ibis.greatest(months, ibis.literal(1.0, type="float64")))
-    return per.mutate(customer_value=(per.revenue - per.cost) / per.lifetime_months)
+    return cached(per.mutate(customer_value=(per.revenue - per.cost) / per.lifetime_months))
 
 
 def customer_values(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.engines import cached
 from crmlib.errors import ParameterError
 from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.segment.features import FEATURES
@@ -365,7 +366,7 @@ class CustomerSegmenter:
             if len(names) > 1
             else ibis.literal(names[0])
         )
-        return out.mutate(segment=name)
+        return cached(out.mutate(segment=name))
 
     def fit_predict(self, X: pd.DataFrame, y: object = None) -> np.ndarray:
         """Fit and return the cluster ids of ``X``."""

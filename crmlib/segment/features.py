@@ -66,7 +66,8 @@ def customer_features(con: ibis.BaseBackend, as_of: dt.date) -> pd.DataFrame:
 
 
 def features_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
-    """Return :func:`customer_features` as an engine table (nothing is fetched).
+    """Return :func:`customer_features` as an engine table, computed once and kept there
+    (:func:`crmlib.engines.cached`; nothing is fetched).
 
     The reports segment, profile and sample customers from this table in the engine, so
     that no per-customer table reaches the notebook kernel.
@@ -79,7 +80,7 @@ def features_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
         frequency=o.count().cast("int64"),
         monetary=o.revenue.sum().cast("float64"),
     )
-    return _with_days(per, as_of)
+    return cached(_with_days(per, as_of))
 
 
 def daily_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:

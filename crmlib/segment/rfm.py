@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.engines import cached
 from crmlib.errors import ParameterError
 from crmlib.segment.features import _RFM_SEGMENT_CONFIG, OTHER_SEGMENT
 
@@ -161,7 +162,8 @@ def rfm_segment_table(
     *,
     segment_config: Mapping[str, Mapping[str, tuple[int, int]]] | None = None,
 ) -> ir.Table:
-    """Return :func:`rfm_segments` computed in the engine (nothing is fetched).
+    """Return :func:`rfm_segments` computed in the engine once and kept there
+    (:func:`crmlib.engines.cached`; nothing is fetched).
 
     The scores are :func:`rfm_scores`'s ``1 + floor(5 * w / n)`` with ``w``, the customers
     strictly worse, counted by ``rank()`` (0-based, ties share the lowest), over the rows of
@@ -192,7 +194,7 @@ def rfm_segment_table(
         f_score=score(features.frequency),
         m_score=score(features.monetary),
     )
-    return scored.mutate(segment=_segment_of_scores(scored, rules))
+    return cached(scored.mutate(segment=_segment_of_scores(scored, rules)))
 
 
 def _segment_of_scores(
