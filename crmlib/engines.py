@@ -335,6 +335,7 @@ def cached(expr: ir.Table) -> ir.Table:
     from ibis import util
 
     name = util.gen_name("crm_checkpoint")
+    con._run_pre_execute_hooks(expr)  # registers the in-memory tables it reads (memtables)
     frame = con.raw_sql(con.compile(expr)).localCheckpoint(eager=True)
     frame.createOrReplaceTempView(name)
     _SPARK_CHECKPOINTS[name] = frame  # the server keeps the result while the client holds it
