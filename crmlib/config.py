@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from crmlib.errors import ParameterError
@@ -11,6 +14,7 @@ from crmlib.errors import ParameterError
 __all__ = [
     "PROJECT_ROOT",
     "SAMPLE_DATA",
+    "spill_folder",
     "NOTEBOOKS_DIR",
     "REPORTS_DIR",
     "cache_dir",
@@ -92,3 +96,20 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("CRM_CACHE_DIR") or PROJECT_ROOT / ".cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_SPILL: list[str] = []
+
+
+def spill_folder() -> str:
+    """Return this process's private folder for DuckDB's spill files (removed at exit).
+
+    Returns
+    -------
+    str
+        A new folder under the system's temporary folder, the same for the whole process.
+    """
+    if not _SPILL:
+        _SPILL.append(tempfile.mkdtemp(prefix="crm-spill-"))
+        atexit.register(shutil.rmtree, _SPILL[0], True)
+    return _SPILL[0]

@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -304,3 +305,24 @@ def test_a_report_connection_has_bounded_engine_memory(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_ENGINE_MEMORY", "plenty")
     with pytest.raises(crmlib.CrmError, match="CRM_ENGINE_MEMORY='plenty' is not a memory size"):
         crmlib.config.engine_memory_limit()
+
+
+def test_each_report_process_spills_to_a_folder_of_its_own(sample_dir):
+    # DuckDB's default spill folder "<file>.tmp" is shared by every process reading the
+    # file: two reports spilling at once removed each other's files (10M customers)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crmlib; c = crmlib.connect(sys.argv[1]); "
+        "print(c.raw_sql(\"SELECT current_setting('temp_directory')\").fetchone()[0])"
+    )
+    folders = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(sample_dir)], capture_output=True, text=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert folders[0] and folders[1] and folders[0] != folders[1]
+    assert not any(f.endswith(".duckdb.tmp") for f in folders)
+    assert not any(Path(f).exists() for f in folders)  # removed when the process ends
