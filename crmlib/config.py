@@ -14,10 +14,10 @@ from crmlib.errors import ParameterError
 __all__ = [
     "PROJECT_ROOT",
     "SAMPLE_DATA",
-    "spill_folder",
     "NOTEBOOKS_DIR",
     "REPORTS_DIR",
     "cache_dir",
+    "spill_folder",
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",

@@ -36,6 +36,7 @@ from crmlib.engines import ENV_NAME, connect_url, declared_numbers
 from crmlib.errors import CrmError, DataContractError, ParameterError
 from crmlib.formats import WHY_EMPTY
 from crmlib.ingest import IngestReport, find_table_files, ingest_folder, read_ingest_report
+from crmlib.ingest.base import _lit
 
 __all__ = [
     "DUCKDB_SUFFIXES",
@@ -316,13 +317,12 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
         # bounded memory first (spilling needs the temporary folder, which the file-access
         # lock below would refuse to set)
         con.raw_sql(f"SET memory_limit = '{config.engine_memory_limit()}'")
-        # a spill folder of its own: DuckDB's default, "<file>.tmp", is shared by every
-        # connection to the file, and two reports spilling at once removed each other's
-        # files ("Corrupt temporary file", seen at 10M customers)
-        # (one per process: connections of a process share the file's DuckDB instance)
+        # a spill folder per process: DuckDB's default "<file>.tmp" is shared by every
+        # process reading the file, and two reports spilling at once removed each other's
+        # files (10M customers); a process's connections share one instance, set once
         spill = config.spill_folder()
         if con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] != spill:
-            con.raw_sql("SET temp_directory = '{}'".format(spill.replace("'", "''")))
+            con.raw_sql(f"SET temp_directory = {_lit(spill)}")
         for setting in _SAFE_SETTINGS:
             con.raw_sql(setting)
     except duckdb.Error as exc:

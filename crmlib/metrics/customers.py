@@ -500,9 +500,8 @@ def customer_value_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     -------
     ibis.expr.types.Table
         An engine table computed once and kept there (nothing is fetched), one row per
-        customer: ``customer_id``,
-        ``orders``, ``revenue``, ``cost``, ``first_order``, ``lifetime_months``,
-        ``customer_value``. Summarise it with :func:`customer_value_summary`,
+        customer: ``customer_id``, ``orders``, ``revenue``, ``cost``, ``first_order``,
+        ``lifetime_months``, ``customer_value``. Summarise it with :func:`customer_value_summary`,
         :func:`top_customers` or :func:`crmlib.metrics.distributions.histogram`.
     """
     o = valid_orders(con, as_of)
