@@ -69,11 +69,21 @@ def segments_as_of_days(
     rules = _checked_rules(segment_config)
     days = pairs.select(period=pairs.day).distinct()
     wide = _thresholds_per_day(daily, days)
-    d = daily.select(buyer="customer_id", order_day="day", orders="orders", revenue="revenue")
-    j = pairs.join(d, [pairs.customer_id == d.buyer, d.order_day <= pairs.day])
-    state = j.group_by(["campaign_id", "customer_id", "day"]).aggregate(
-        last=j.order_day.max(), freq=j.orders.sum(), spend=j.revenue.sum()
+    # each pair's state is the customer's running totals on the last order day up to its
+    # day: an as-of join reads that one row (a join on order_day <= day would pair every
+    # contact with every earlier order day and sum them again: about 360M rows at 10M
+    # customers, more than the engine's memory limit could hold)
+    upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
+    running = daily.select(
+        buyer=daily.customer_id,
+        last=daily.day,
+        freq=daily.orders.sum().over(upto),
+        spend=daily.revenue.sum().over(upto),
     )
+    state = pairs.asof_join(
+        running, pairs.day >= running.last, predicates=[pairs.customer_id == running.buyer]
+    )
+    state = state.filter(state.last.notnull())  # ibis's as-of join keeps every pair
     state = state.mutate(
         r=state.last.delta(_EPOCH, unit="day").cast("float64"),
         f=state.freq.cast("float64"),
