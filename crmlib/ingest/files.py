@@ -216,7 +216,9 @@ def _read_raw(
         source, folder = _engine_path(source)
         if folder is not None:
             cleanup.append(folder)
-        cols = _load_raw(con, path, source)
+        # a Parquet file is read where it lies (a view) unless it is only reachable through
+        # a link removed below
+        cols = _load_raw(con, path, source, view=folder is None)
     finally:
         for folder in cleanup:
             shutil.rmtree(folder, ignore_errors=True)
@@ -256,30 +258,43 @@ def _shown(name: str, limit: int = 40) -> str:
 _NAMELESS = re.compile(r"^column\d+$")
 
 
-def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> list[str]:
+#: The 1-based row number of a Parquet ``_raw`` view (a CSV's ``_raw`` is a table, numbered
+#: by its ``rowid``); never one of the file's own columns.
+ROW_COLUMN = "_crm_row"
+
+
+def _load_raw(
+    con: duckdb.DuckDBPyConnection, path: Path, source: Path, *, view: bool = True
+) -> list[str]:
     """Create ``_raw`` and ``_rejects``; return the column names.
 
     ``_raw`` holds every column as text, except a Parquet column of one of
     :data:`~crmlib.ingest.values.NATIVE_TYPES`, kept typed (its text is
-    :func:`~crmlib.ingest.values._text_of`, see :func:`raw_types`).
+    :func:`~crmlib.ingest.values._text_of`, see :func:`raw_types`). A Parquet ``_raw`` is a
+    view of the file (``view``): the engine reads the file where it lies, column by column,
+    instead of copying it first, and :data:`ROW_COLUMN` numbers its rows. A CSV ``_raw`` is
+    a table: its lines are read once, with the malformed ones set aside in ``_rejects``.
     """
     is_parquet = path.suffix == ".parquet"
     if is_parquet:
-        src = f"read_parquet({_lit(str(source))})"
+        src = f"read_parquet({_lit(str(source))}, file_row_number = true)"
     else:
         # Lines with too many or too few fields go to a rejects table (quarantined as
         # malformed_line) instead of failing the whole file.
         src = _csv_source(source)
     try:
         con.execute("SET TimeZone = 'UTC'")
+        drop_raw(con)
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         if is_parquet:
-            described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
+            described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()[:-1]
             select = ", ".join(
-                _q(c) if t in NATIVE_TYPES else f"{_text_of(_q(c), t)} AS {_q(c)}"
+                (_q(c) if t in NATIVE_TYPES else _text_of(_q(c), t)) + f" AS {_q(_safe(c))}"
                 for c, t, *_ in described
             )
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT {select} FROM {src}")
+            select += f", file_row_number + 1 AS {ROW_COLUMN}"
+            kind = "VIEW" if view else "TABLE"
+            con.execute(f"CREATE OR REPLACE TEMP {kind} _raw AS SELECT {select} FROM {src}")
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _rejects "
                 "(line BIGINT, error VARCHAR, csv_line VARCHAR)"
@@ -293,14 +308,37 @@ def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> list[
                 "SELECT line, string_agg(DISTINCT error_type, '; ') AS error, "
                 "any_value(csv_line) AS csv_line FROM _rej_errors GROUP BY line ORDER BY line"
             )
-        cols = [r[0] for r in con.execute("DESCRIBE _raw").fetchall()]
-        for c in cols:
-            if c.lower() == "rowid":  # would shadow DuckDB's row number
-                con.execute(f"ALTER TABLE _raw RENAME COLUMN {_q(c)} TO {_q(c + '_')}")
-        cols = [r[0] for r in con.execute("DESCRIBE _raw").fetchall()]
+            for c in raw_types(con):
+                if _safe(c) != c:  # would shadow DuckDB's row number (or ours)
+                    con.execute(f"ALTER TABLE _raw RENAME COLUMN {_q(c)} TO {_q(_safe(c))}")
+        cols = list(raw_types(con))
     except duckdb.Error as exc:
         raise DataContractError(f"{path}: cannot be read ({_reason(exc)})") from None
     return cols
+
+
+def _safe(column: str) -> str:
+    """A file's column name, renamed when it is DuckDB's ``rowid`` or :data:`ROW_COLUMN`."""
+    return column + "_" if column.lower() in ("rowid", ROW_COLUMN) else column
+
+
+def drop_raw(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``_raw``, a view or a table."""
+    kinds = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = '_raw' AND temporary "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = '_raw' AND temporary"
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {kind} _raw")
+
+
+def raw_row(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL: the 1-based row number in the file of a ``_raw`` row (in file order)."""
+    if ROW_COLUMN in {r[0] for r in con.execute("DESCRIBE _raw").fetchall()}:
+        return ROW_COLUMN
+    # rowid can start anywhere inside a transaction
+    first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
+    return f"rowid - {int(first)} + 1"
 
 
 #: Longest CSV line read (bytes); a longer line is quarantined as ``malformed_line``. The
@@ -360,5 +398,7 @@ def _reread_without_trailing_column(con: duckdb.DuckDBPyConnection, source: Path
 
 
 def raw_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """The type of each ``_raw`` column (``VARCHAR`` for every column read as text)."""
-    return {r[0]: r[1] for r in con.execute("DESCRIBE _raw").fetchall()}
+    """The type of each of the file's ``_raw`` columns (``VARCHAR`` for every column read
+    as text)."""
+    described = con.execute("DESCRIBE _raw").fetchall()
+    return {r[0]: r[1] for r in described if r[0] != ROW_COLUMN}

@@ -15,9 +15,9 @@ from crmlib import config
 from crmlib.contract import TABLES, Table
 from crmlib.errors import CrmError, DataContractError
 from crmlib.ingest.base import LOAD_ORDER, REQUIRED_TABLES, _lit, _q
-from crmlib.ingest.files import _read_raw, find_table_files, raw_types
+from crmlib.ingest.files import _read_raw, drop_raw, find_table_files, raw_row, raw_types
 from crmlib.ingest.report import IngestReport, TableReport, _store_report
-from crmlib.ingest.rules import _extra_name, _validate, _warnings
+from crmlib.ingest.rules import _validate, _warnings
 from crmlib.ingest.values import _text_of
 
 
@@ -34,34 +34,21 @@ def _ingest_table(
     """
     target = target or table.name
     mapping, encoding_read = _read_raw(con, table, path, encoding)
-    _validate(con, table, mapping)
-    keep = [c.name for c in table.columns if c.name in mapping]
-    extras = [
-        _extra_name(c) for n, c in mapping.items() if n not in table.names and not n.startswith("_")
-    ]
-    typed = []
-    for name in keep:
-        col = table.column(name)
-        cast = "INTEGER" if col.kind == "rating" else col.sql_type
-        typed.append(f"CAST({_q(name)} AS {cast}) AS {_q(name)}")
-    typed += [_q(e) for e in extras]
-    con.execute(
-        f"CREATE OR REPLACE TABLE {_q(target)} AS SELECT {', '.join(typed)} "
-        "FROM _parsed WHERE _rule IS NULL"  # in file order: insertion order is preserved
-    )
+    # in file order: insertion order is preserved
+    _validate(con, table, mapping, into=target)
     # quarantined rows as read (as text), under the contract's (normalized) column names
     types = raw_types(con)
     raw_cols = ", ".join(
         f"{_text_of(f'r.{_q(c)}', types[c])} AS {_q(n)}" for n, c in mapping.items()
     )
     quarantine = _q("_quarantine_" + table.name)
-    first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
     con.execute(
         f"CREATE OR REPLACE TABLE {quarantine} AS "
         f"SELECT {_lit(path.name)} AS _file, p._row, CAST(NULL AS BIGINT) AS _line, p._rule, "
         f"p._column, {raw_cols}, CAST(NULL AS VARCHAR) AS _text "
-        f"FROM _parsed p JOIN (SELECT rowid - {int(first)} + 1 AS _row, * FROM _raw) r "
-        "USING (_row) WHERE p._rule IS NOT NULL ORDER BY p._row"
+        f"FROM (SELECT _row, _rule, _column FROM {_q(target)} WHERE _rule IS NOT NULL) p "
+        f"JOIN (SELECT {raw_row(con)} AS _row, * FROM _raw) r "
+        "USING (_row) ORDER BY p._row"
     )
     rejects = con.execute("SELECT line, error, csv_line FROM _rejects ORDER BY line").fetchall()
     if rejects:
@@ -70,7 +57,12 @@ def _ingest_table(
             "VALUES (?, 'malformed_line', ?, ?, ?)",
             [(path.name, err, line, text[:1000]) for line, err, text in rejects],
         )
-    lookalikes = int(con.execute("SELECT count(*) FROM _parsed WHERE _lookalike").fetchone()[0])
+    lookalikes = int(
+        con.execute(f"SELECT count(*) FROM {_q(target)} WHERE _lookalike").fetchone()[0]
+    )
+    con.execute(f"DELETE FROM {_q(target)} WHERE _rule IS NOT NULL")
+    for column in ("_row", "_rule", "_column", "_lookalike"):
+        con.execute(f"ALTER TABLE {_q(target)} DROP COLUMN {column}")
     read = int(con.execute("SELECT count(*) FROM _raw").fetchone()[0]) + len(rejects)
     loaded = int(con.execute(f"SELECT count(*) FROM {_q(target)}").fetchone()[0])
     by_rule = dict(
@@ -92,8 +84,9 @@ def _ingest_table(
         report.warnings["lookalike_key"] = lookalikes
     if report.rows_read != report.rows_loaded + report.rows_quarantined:  # pragma: no cover
         raise AssertionError(f"{path}: rows read != loaded + quarantined")
+    drop_raw(con)
     con.execute(
-        "DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _parsed; DROP TABLE IF EXISTS _rejects;"
+        "DROP TABLE IF EXISTS _rejects;"
         "DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans"
     )
     return report

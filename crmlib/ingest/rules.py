@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import duckdb
 
-from crmlib.contract import CONTROL_GROUPS, TABLES, WHITESPACE, Table
+from crmlib.contract import CONTROL_GROUPS, TABLES, WHITESPACE, Column, Table
 from crmlib.ingest.base import _EMAIL_RE, _lit, _normalize, _q
-from crmlib.ingest.files import raw_types
+from crmlib.ingest.files import raw_row, raw_types
 from crmlib.ingest.values import (
     _SLASH_DATE,
     _THREE,
@@ -22,14 +22,21 @@ from crmlib.ingest.values import (
 )
 
 
-def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str]) -> None:
-    """Create ``_parsed``: typed contract columns, text extras, ``_row``, ``_rule``,
-    ``_column`` and ``_lookalike`` (a key whose spelling was normalised)."""
+def _validate(
+    con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, str], into: str
+) -> None:
+    """Create table ``into``: ``_row``, the contract columns in their stored types, text
+    extras, ``_rule`` and ``_column`` (the first rule the row breaks, NULL for a valid row)
+    and ``_lookalike`` (a key whose spelling was normalised).
+
+    The parsed rows are written once, where they will stay: the caller moves the broken
+    rows to quarantine, deletes them and drops the four bookkeeping columns (both
+    instantaneous in DuckDB), instead of copying every valid row a second time.
+    """
     present = [c for c in table.columns if c.name in mapping]
     # stage 1: cleaned text (c_i) and parsed value (p_i) per contract column; rows count
-    # from 1 in file order (rowid can start anywhere inside a transaction)
-    first = con.execute("SELECT coalesce(min(rowid), 0) FROM _raw").fetchone()[0]
-    inner = [f"rowid - {int(first)} + 1 AS _row"]
+    # from 1 in file order
+    inner = [f"{raw_row(con)} AS _row"]
     parsed = []  # computed from the cleaned texts
     ids = []
     types = raw_types(con)
@@ -117,7 +124,7 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     columns = "[" + ", ".join(_lit(n) for _, _, n in checks) + "]"
     lookalike = " OR ".join(f"(c{i} IS NOT NULL AND p{i} IS DISTINCT FROM r{i})" for i in ids)
     outer = ["_row"]
-    outer += [f"p{i} AS {_q(col.name)}" for i, col in enumerate(present)]
+    outer += [f"{_stored(col, f'p{i}')} AS {_q(col.name)}" for i, col in enumerate(present)]
     outer += [f"{_q('x_' + _normalize(c))} AS {_q(_extra_name(c))}" for c in extras]
     outer += [f"{rules}[_k] AS _rule", f"{columns}[_k] AS _column"]
     outer += [f"({lookalike or 'FALSE'}) AS _lookalike"]
@@ -128,7 +135,7 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
     # that outgrew the disk. With the plain spellings read first, streaming is also faster:
     # 8 s instead of 17 s for the orders of a million customers.)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _parsed AS "
+        f"CREATE OR REPLACE TABLE {_q(into)} AS "
         f"WITH t AS NOT MATERIALIZED (SELECT {', '.join(inner)} FROM _raw), "
         f"s AS NOT MATERIALIZED (SELECT *, {', '.join(parsed)} FROM t), "
         f"k AS (SELECT *, {first_broken + ' END' if checks else 'NULL'} AS _k FROM s) "
@@ -142,11 +149,11 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
         order = "_row"
     con.execute(
         f"""
-        UPDATE _parsed SET _rule = 'duplicate_key', _column = {_lit(table.key[0])}
+        UPDATE {_q(into)} SET _rule = 'duplicate_key', _column = {_lit(table.key[0])}
         WHERE _row IN (
             SELECT _row FROM (
                 SELECT _row, row_number() OVER (PARTITION BY {keys} ORDER BY {order}) AS n
-                FROM _parsed WHERE _rule IS NULL
+                FROM {_q(into)} WHERE _rule IS NULL
             ) WHERE n > 1
         )
         """
@@ -158,10 +165,19 @@ def _validate(con: duckdb.DuckDBPyConnection, table: Table, mapping: dict[str, s
         unknown = f"{_q(col)} NOT IN (SELECT {_q(ref_key)} FROM {_q(ref)})"
         con.execute(
             f"""
-            UPDATE _parsed SET _rule = {_lit("unknown_" + ref.rstrip("s"))}, _column = {_lit(col)}
+            UPDATE {_q(into)}
+            SET _rule = {_lit("unknown_" + ref.rstrip("s"))}, _column = {_lit(col)}
             WHERE _rule IS NULL AND {unknown}
             """
         )
+
+
+def _stored(col: Column, parsed: str) -> str:
+    """SQL: a parsed value in the column's stored type. A rating is parsed as a number and
+    stored as an integer: cast only on valid rows (1 to 5, whole), which cannot overflow."""
+    if col.kind == "rating":
+        return f"CASE WHEN _k IS NULL THEN CAST({parsed} AS INTEGER) END"
+    return f"CAST({parsed} AS {col.sql_type})"
 
 
 def _extra_name(column: str) -> str:
