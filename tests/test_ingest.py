@@ -406,3 +406,35 @@ def test_loaded_tables_keep_the_files_row_order():
             first.setdefault(k.strip(), i)
         loaded = [first[k] for (k,) in con.execute(f"SELECT {key} FROM {table}").fetchall()]
         assert loaded == sorted(loaded), table
+
+
+@pytest.mark.parametrize("extra", ["dt", "file_row_number"])
+def test_parquet_rows_are_numbered_in_file_order_across_row_groups(tmp_path, extra):
+    """A Parquet export is read where it lies (a view numbered by the engine's row number):
+    over many row groups, the loaded rows keep the file's order and each quarantined row
+    has its own 1-based row. A column the engine adds from a ``key=value`` folder (hive
+    partition) is kept as an extra; a file column named ``file_row_number`` (which the
+    engine cannot number beside) is kept too, and the rows are numbered all the same."""
+    folder = tmp_path / "dt=2024-06-01" if extra == "dt" else tmp_path / "plain"
+    folder.mkdir()
+    con = duckdb.connect()
+    own = ", i * 7 AS file_row_number" if extra == "file_row_number" else ""
+    con.execute(
+        "COPY (SELECT 'C' || i AS customer_id, "
+        "CASE WHEN i % 97 = 5 THEN 'not a date' ELSE '2024-01-02' END AS signup_date"
+        f"{own} FROM range(1, 2001) t(i) ORDER BY i) "
+        f"TO '{folder / 'customers.parquet'}' (FORMAT parquet, ROW_GROUP_SIZE 128)"
+    )
+    report = ingest_folder(folder, con).tables["customers"]
+    bad = [i for i in range(1, 2001) if i % 97 == 5]
+    assert (report.rows_read, report.rows_quarantined) == (2000, len(bad))
+    rows = con.execute("SELECT _row, customer_id FROM _quarantine_customers ORDER BY _row")
+    assert rows.fetchall() == [(i, f"C{i}") for i in bad]
+    loaded = [r[0] for r in con.execute("SELECT customer_id FROM customers").fetchall()]
+    assert loaded == [f"C{i}" for i in range(1, 2001) if i not in bad]
+    columns = [r[0] for r in con.execute("DESCRIBE customers").fetchall()]
+    assert columns == ["customer_id", "signup_date", extra]
+    if extra == "dt":
+        assert con.execute("SELECT DISTINCT CAST(dt AS VARCHAR) FROM customers").fetchall() == [
+            ("2024-06-01",)
+        ]

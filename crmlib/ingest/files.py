@@ -277,7 +277,7 @@ def _load_raw(
     """
     is_parquet = path.suffix == ".parquet"
     if is_parquet:
-        src = f"read_parquet({_lit(str(source))}, file_row_number = true)"
+        src = f"read_parquet({_lit(str(source))})"
     else:
         # Lines with too many or too few fields go to a rejects table (quarantined as
         # malformed_line) instead of failing the whole file.
@@ -287,12 +287,17 @@ def _load_raw(
         drop_raw(con)
         con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
         if is_parquet:
-            described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()[:-1]
+            # the file's columns, with any the engine adds from the path (hive partitions)
+            described = con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
             select = ", ".join(
                 (_q(c) if t in NATIVE_TYPES else _text_of(_q(c), t)) + f" AS {_q(_safe(c))}"
                 for c, t, *_ in described
             )
-            select += f", file_row_number + 1 AS {ROW_COLUMN}"
+            if any(c.lower() == "file_row_number" for c, *_ in described):
+                view = False  # the engine cannot number the rows of such a file: rowid does
+            else:
+                src = src[:-1] + ", file_row_number = true)"
+                select += f", file_row_number + 1 AS {ROW_COLUMN}"
             kind = "VIEW" if view else "TABLE"
             con.execute(f"CREATE OR REPLACE TEMP {kind} _raw AS SELECT {select} FROM {src}")
             con.execute(
