@@ -68,22 +68,35 @@ def segments_as_of_days(
     """
     rules = _checked_rules(segment_config)
     days = pairs.select(period=pairs.day).distinct()
-    wide = _thresholds_per_day(daily, days)
-    # each pair's state is the customer's running totals on the last order day up to its
-    # day: an as-of join reads that one row (a join on order_day <= day would pair every
-    # contact with every earlier order day and sum them again: about 360M rows at 10M
-    # customers, more than the engine's memory limit could hold)
-    upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
-    running = daily.select(
-        buyer=daily.customer_id,
-        last=daily.day,
-        freq=daily.orders.sum().over(upto),
-        spend=daily.revenue.sum().over(upto),
+    # Each step is kept in the engine before the next reads it: at 10M customers, one
+    # statement holding the running totals' windows, the thresholds and the contacts' states at
+    # once ran out of the report's engine memory (2 GB); kept, each spills on its own.
+    running = _running_totals(daily)
+    wide = cached(_thresholds_per_day(running, days))
+    # Each pair's state is the customer's running totals on the last order day up to its
+    # day. A join on order_day <= day would pair every contact with every earlier order
+    # day (about 360M rows at 10M customers, more than the engine's memory); an as-of
+    # join is not portable (Spark SQL has none). The running order count rises with every
+    # order day, so its largest value up to the pair's day, a running maximum over the
+    # order days and the pairs in one window, names that day's row exactly.
+    asked = pairs.select(
+        "campaign_id", "customer_id", "day", freq=ibis.null("int64"), is_pair=ibis.literal(1)
     )
-    state = pairs.asof_join(
-        running, pairs.day >= running.last, predicates=[pairs.customer_id == running.buyer]
+    days_seen = running.select(
+        campaign_id=ibis.null("string"),
+        customer_id=running.customer_id,
+        day=running.day,
+        freq=running.freq.cast("int64"),
+        is_pair=ibis.literal(0),
     )
-    state = state.filter(state.last.notnull())  # ibis's as-of join keeps every pair
+    both = ibis.union(days_seen, asked, distinct=False)
+    before = ibis.cumulative_window(group_by="customer_id", order_by=["day", "is_pair"])
+    both = both.mutate(seen=both.freq.max().over(before))
+    asked = both.filter(both.is_pair == 1)
+    d = running.select(buyer="customer_id", last="day", n=running.freq.cast("int64"),
+                       total="spend")  # fmt: skip
+    state = asked.join(d, [asked.customer_id == d.buyer, asked.seen == d.n])
+    state = state.select("campaign_id", "customer_id", "day", "last", freq="n", spend="total")
     state = state.mutate(
         r=state.last.delta(_EPOCH, unit="day").cast("float64"),
         f=state.freq.cast("float64"),
@@ -109,17 +122,28 @@ def segments_as_of_days(
     )
 
 
-def _events(daily: ir.Table) -> ir.Table:
-    """Every change of the customers' states: ``t`` (day), ``feature`` ('r' last order day
-    in days since 1970, 'f' orders, 'm' spend), ``v`` (the value, float64), ``delta`` (the
-    customers entering ``v`` that day minus those leaving it)."""
+def _running_totals(daily: ir.Table) -> ir.Table:
+    """Each customer-day of :func:`~crmlib.segment.features.daily_orders` with the
+    customer's previous order day ``prev_day`` and running totals ``freq`` (orders) and
+    ``spend`` up to and including the day; kept in the engine (read twice: the events and
+    the contacts' states)."""
     order = ibis.window(group_by="customer_id", order_by="day")
     upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
-    s = daily.mutate(
-        prev_day=daily.day.lag().over(order),
-        freq=daily.orders.sum().over(upto),
-        spend=daily.revenue.sum().over(upto),
+    return cached(
+        daily.mutate(
+            prev_day=daily.day.lag().over(order),
+            freq=daily.orders.sum().over(upto),
+            spend=daily.revenue.sum().over(upto),
+        )
     )
+
+
+def _events(running: ir.Table) -> ir.Table:
+    """Every change of the customers' states: ``t`` (day), ``feature`` ('r' last order day
+    in days since 1970, 'f' orders, 'm' spend), ``v`` (the value, float64), ``delta`` (the
+    customers entering ``v`` that day minus those leaving it), from
+    :func:`_running_totals`."""
+    s = running
     s = s.mutate(
         new_r=s.day.delta(_EPOCH, unit="day").cast("float64"),
         new_f=s.freq.cast("float64"),
@@ -155,14 +179,14 @@ def _key(events: ir.Table) -> ir.NumericValue:
     return ibis.ifelse(events.feature == "m", spend_key, v)
 
 
-def _thresholds_per_day(daily: ir.Table, days: ir.Table) -> ir.Table:
+def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
     """One row per scoring day ``period``: ``r1``..``r4``, ``f1``..``f4``, ``m1``..``m4``,
     the order statistics ``ceil(k n / 5)`` of the day's last order days, order counts and
-    spends."""
-    ev = _events(daily)
+    spends, from :func:`_running_totals`."""
+    ev = _events(running)
     ev = ev.mutate(key=_key(ev))
     # the first scoring day on or after each order day
-    seen = daily.select(t=daily.day).distinct()
+    seen = running.select(t=running.day).distinct()
     period = (
         seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
     )
