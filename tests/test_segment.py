@@ -559,6 +559,19 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(seed
     pairs = con.create_table(
         "pairs", pairs_df, schema={"campaign_id": "string", "customer_id": "string", "day": "date"}
     )
+    if seed == 2:  # ids declared NOT NULL on one side only (a database used as it is)
+        daily = con.create_table(
+            "daily_strict",
+            daily.to_pyarrow(),
+            schema=ibis.schema(
+                {
+                    "customer_id": "!string",
+                    "day": "date",
+                    "orders": "int64",
+                    "revenue": "decimal(38, 2)",
+                }  # fmt: skip
+            ),
+        )
     got = segments_as_of_days(daily, pairs).to_pandas()
     want = _segments_by_ranking_every_day(daily, pairs, days)
     key = ["campaign_id", "customer_id"]

@@ -181,7 +181,7 @@ def segments_at_campaign_start(
     started = started.select(
         campaign_id=started.campaign_id.cast("string"),
         day=started.start_date.cast("date") - ibis.interval(days=1),
-    )
+    ).distinct()  # a campaign listed twice (a database used as it is) is one campaign
     last = fetch(started.aggregate(last=started.day.max())).iloc[0]["last"]
     if last is None or pd.isna(last):  # no campaign started
         schema = {"campaign_id": "string", "customer_id": "string", "segment": "string"}

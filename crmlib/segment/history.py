@@ -79,12 +79,17 @@ def segments_as_of_days(
     # join is not portable (Spark SQL has none). The running order count rises with every
     # order day, so its largest value up to the pair's day, a running maximum over the
     # order days and the pairs in one window, names that day's row exactly.
+    # (the ids cast: a NOT NULL id column on one side only would make the schemas differ)
     asked = pairs.select(
-        "campaign_id", "customer_id", "day", freq=ibis.null("int64"), is_pair=ibis.literal(1)
+        campaign_id=pairs.campaign_id.cast("string"),
+        customer_id=pairs.customer_id.cast("string"),
+        day=pairs.day,
+        freq=ibis.null("int64"),
+        is_pair=ibis.literal(1),
     )
     days_seen = running.select(
         campaign_id=ibis.null("string"),
-        customer_id=running.customer_id,
+        customer_id=running.customer_id.cast("string"),
         day=running.day,
         freq=running.freq.cast("int64"),
         is_pair=ibis.literal(0),
