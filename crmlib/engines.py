@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import ibis
+import ibis.common.exceptions as ibis_errors
 import ibis.expr.types as ir
 
 from crmlib.contract import TABLES
@@ -343,3 +344,41 @@ def cached(expr: ir.Table) -> ir.Table:
 
 
 _SPARK_CHECKPOINTS: dict[str, object] = {}
+
+
+def value_at_min(arg: ir.Column, key: ir.Column) -> ir.Scalar:
+    """Return the aggregate "``arg`` on the row where ``key`` is smallest" (``argmin``).
+
+    ibis compiles ``arg.argmin(key)`` on DuckDB as ``FIRST(arg ORDER BY key)``, an ordered
+    aggregate that sorts every group: with ten million customers' 112 million purchase
+    days, the lifetime-value summary took 60 s of which about 35 s went to that sort.
+    DuckDB's own ``arg_min`` is a single pass; it is what this gives on DuckDB. Every other
+    engine gets ibis's ``argmin`` (``min_by`` on Spark). Ties and NULL keys are the
+    caller's to rule out: the engines do not agree on them.
+
+    Parameters
+    ----------
+    arg, key : ibis column
+        Columns of the same table; ``key`` orders the rows of each group.
+
+    Returns
+    -------
+    ibis scalar
+        An aggregate of ``arg``'s type, for ``group_by(...).aggregate``.
+    """
+    if _backend_name(arg) != "duckdb":
+        return arg.argmin(key)
+
+    def min_by(arg, key): ...  # a builtin aggregate: the body is never called
+
+    udf = ibis.udf.agg.builtin(
+        min_by, name="arg_min", signature=((arg.type(), key.type()), arg.type())
+    )
+    return udf(arg, key)
+
+
+def _backend_name(expr: ir.Expr) -> str:
+    try:
+        return expr._find_backend(use_default=True).name
+    except ibis_errors.IbisError:  # no single backend: ibis's portable form
+        return ""

@@ -21,6 +21,7 @@ from crmlib.engines import (
     engine_kind,
     load_tables,
     spark_session,
+    value_at_min,
 )
 from crmlib.errors import DataContractError, ParameterError
 
@@ -122,3 +123,26 @@ def test_cached_keeps_a_result_in_the_engine_that_outlives_its_source():
     kept = cached(t.aggregate(s=t.a.sum()))
     con.drop_table("t")  # a lazy view over t would fail from here on
     assert int(kept.to_pandas().s.iloc[0]) == 6
+
+
+def test_value_at_min_is_the_value_on_the_earliest_row_in_one_pass():
+    # by hand: a's earliest day is Jan 1 (2.25), b has one row (3.00); the decimals stay exact
+    t = ibis.memtable(
+        {
+            "c": ["a", "a", "a", "b"],
+            "d": ["2024-01-02", "2024-01-01", "2024-01-09", "2024-01-05"],
+            "v": ["1.50", "2.25", "9.10", "3.00"],
+        }
+    ).mutate(d=ibis._.d.cast("date"), v=ibis._.v.cast("decimal(18,2)"))
+    expr = t.group_by("c").aggregate(earliest=value_at_min(t.v, t.d)).order_by("c")
+    got = expr.execute()
+    assert [str(v) for v in got["earliest"]] == ["2.25", "3.00"]
+    assert expr.schema()["earliest"] == t.v.type()
+    # DuckDB's single-pass arg_min, not ibis's FIRST(... ORDER BY ...), which sorts groups
+    sql = ibis.to_sql(expr, dialect="duckdb")
+    assert "ARG_MIN(" in sql.upper() and "FIRST(" not in sql.upper()
+    # any other engine gets ibis's own argmin
+    assert (
+        "MIN_BY"
+        in ibis.to_sql(t.group_by("c").aggregate(first=t.v.argmin(t.d)), dialect="pyspark").upper()
+    )

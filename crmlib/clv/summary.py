@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crmlib.engines import cached
+from crmlib.engines import cached, value_at_min
 from crmlib.errors import (
     ParameterError,
 )
@@ -184,7 +184,7 @@ def summary_table(
         first=cal.day.min(),
         last=cal.day.max(),
         days=cal.count(),
-        repeat_value=(cal.value.sum() - cal.value.argmin(cal.day)).cast("float64"),
+        repeat_value=(cal.value.sum() - value_at_min(cal.value, cal.day)).cast("float64"),
     )
     per = per.mutate(
         recency_days=per["last"].delta(per["first"], unit="day"),
