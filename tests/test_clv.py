@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import warnings
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,6 +114,39 @@ def test_rfm_summary_with_calibration_and_holdout():
     b = s.loc["B"]
     assert (b.frequency, b.frequency_holdout, b.monetary_holdout) == (0, 0, 0.0)
     assert b["T"] == pytest.approx(12 / 7)
+
+
+def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch):
+    from crmlib.clv import summary as summary_module
+
+    checks = []
+    real_check = summary_module._check_orders
+    monkeypatch.setattr(
+        summary_module, "_check_orders", lambda *a: (checks.append(1), real_check(*a))
+    )
+    monkeypatch.setattr(summary_module, "_KEPT_STATS", [])
+    con = ibis.duckdb.connect()
+    orders = con.create_table("orders", LOG[LOG.customer_id != "D"])
+    split = clv.summary_table(
+        orders, observation_end="2025-02-26", calibration_end="2025-01-20"
+    ).to_pandas()
+    whole = clv.summary_table(orders, observation_end="2025-02-26").to_pandas()
+    assert len(checks) == 1  # the orders were grouped by customer and day once
+    split = split.set_index("customer_id").sort_index()
+    whole = whole.set_index("customer_id").sort_index()
+    # the same hand values as the two tests above
+    assert split.index.tolist() == ["A", "B"]
+    assert split.loc["A", ["frequency", "recency", "monetary"]].tolist() == [1, 2.0, 20.0]
+    assert split.loc["A", ["frequency_holdout", "monetary_holdout"]].tolist() == [1, 30.0]
+    assert split.loc["B", ["frequency_holdout", "monetary_holdout"]].tolist() == [0, 0.0]
+    assert whole.index.tolist() == ["A", "B", "C"]
+    assert whole.loc["A", ["frequency", "recency", "T", "monetary"]].tolist() == [2, 4.0, 8.0, 25.0]
+    assert whole.loc["C", "frequency"] == 0 and whole.loc["C", "T"] == pytest.approx(6 / 7)
+    # another observation end, or another connection to the same database, groups again
+    clv.summary_table(orders, observation_end="2025-02-20")
+    other = ibis.duckdb.connect()
+    clv.summary_table(other.create_table("orders", LOG), observation_end="2025-02-20")
+    assert len(checks) == 3
 
 
 def test_rfm_summary_runs_in_the_engine_on_the_warehouse(tiny_data):

@@ -172,49 +172,30 @@ def summary_table(
             "holdout period runs from the day after calibration_end to observation_end"
         )
     table = _orders_table(orders, customer_id_col, date_col, revenue_col)
-    t = table.select(
-        cid=table[customer_id_col], day=_day(table[date_col], date_col), value=table[revenue_col]
-    )
-    _check_orders(t, customer_id_col, date_col, revenue_col)
-    t = t.filter(t.day <= ibis.date(obs_end))
-    daily = t.group_by(["cid", "day"]).aggregate(value=t.value.sum())
-    end = cal_end or obs_end
-    cal = daily.filter(daily.day <= ibis.date(end))
-    per = cal.group_by("cid").aggregate(
-        first=cal.day.min(),
-        last=cal.day.max(),
-        days=cal.count(),
-        repeat_value=(cal.value.sum() - value_at_min(cal.value, cal.day)).cast("float64"),
-    )
-    per = per.mutate(
-        recency_days=per["last"].delta(per["first"], unit="day"),
-        T_days=ibis.date(end).delta(per["first"], unit="day"),
-    )
-    cols = ["cid", "days", "repeat_value", "recency_days", "T_days"]
-    if cal_end is not None:
-        hold = daily.filter(daily.day > ibis.date(cal_end))
-        hold = hold.group_by("cid").aggregate(
-            days_holdout=hold.count(), value_holdout=hold.value.sum().cast("float64")
-        )
-        per = per.left_join(hold, "cid").select(*cols, "days_holdout", "value_holdout")
-    else:
-        per = per.select(*cols)
+    per = _purchase_stats(table, customer_id_col, date_col, revenue_col, obs_end, cal_end)
+    if cal_end is None:
+        end, first_value = obs_end, per.first_value
+        days, total, last = per.days, per.total, per["last"]
+    else:  # the calibration period: customers whose first purchase day is in it
+        per = per.filter(per["first"] <= ibis.date(cal_end))
+        end, first_value = cal_end, per.first_value
+        days, total, last = per.days_cal, per.total_cal, per.last_cal
     unit = ibis.literal(TIME_UNITS[time_unit], type="float64")
-    freq = (per["days"] - 1).cast("int64")
-    repeat = per.repeat_value.cast("float64")
+    freq = (days - 1).cast("int64")
+    repeat = (total - first_value).cast("float64")
     out = per.select(
         customer_id=per.cid,
         frequency=freq,
-        recency=per.recency_days.cast("float64") / unit,
-        T=per.T_days.cast("float64") / unit,
+        recency=last.delta(per["first"], unit="day").cast("float64") / unit,
+        T=ibis.date(end).delta(per["first"], unit="day").cast("float64") / unit,
         monetary=ibis.ifelse(freq > 0, repeat / freq.cast("float64"), 0.0),
         **(
             {}
             if cal_end is None
             else {
-                "frequency_holdout": per.days_holdout.fill_null(0).cast("int64"),
+                "frequency_holdout": per.days_holdout.cast("int64"),
                 "monetary_holdout": ibis.ifelse(
-                    per.days_holdout.fill_null(0) > 0,
+                    per.days_holdout > 0,
                     per.value_holdout.cast("float64") / per.days_holdout.cast("float64"),
                     0.0,
                 ),
@@ -225,6 +206,69 @@ def summary_table(
         ),
     )
     return cached(out)
+
+
+#: The last per-customer purchase statistics computed (:func:`_purchase_stats`): the
+#: connection, the orders expression and observation end they summarise, their
+#: calibration end, the table.
+_KEPT_STATS: list[tuple[object, tuple, dt.date | None, ir.Table]] = []
+
+
+def _purchase_stats(
+    table: ir.Table,
+    customer_id_col: str,
+    date_col: str,
+    revenue_col: str,
+    obs_end: dt.date,
+    cal_end: dt.date | None,
+) -> ir.Table:
+    """Per customer with a purchase day up to ``obs_end``: ``first``, ``last``, ``days``,
+    ``total`` and ``first_value`` (the first purchase day's value) of the whole period,
+    and with ``cal_end`` the same up to it (``last_cal``, ``days_cal``, ``total_cal``) and
+    after it (``days_holdout``, ``value_holdout``), in one pass over the orders, kept in
+    the engine.
+
+    The reports summarise the same orders twice, split at the holdout's calibration end
+    and then whole; the second summary reads the kept statistics of the first instead of
+    grouping the orders by customer and day again (at 10M customers each pass is about a
+    minute). Only the last statistics are kept, and only reused on the same connection
+    object (ibis deems two connections to one database equal; a kept table lives in its
+    own connection) for an equal orders expression and observation end.
+    """
+    con = table._find_backend(use_default=True)
+    key = (table.op(), customer_id_col, date_col, revenue_col, obs_end)
+    for kept_con, kept_key, kept_cal, stats in _KEPT_STATS:
+        if kept_con is con and kept_key == key and cal_end in (None, kept_cal):
+            return stats
+    t = table.select(
+        cid=table[customer_id_col], day=_day(table[date_col], date_col), value=table[revenue_col]
+    )
+    _check_orders(t, customer_id_col, date_col, revenue_col)
+    t = t.filter(t.day <= ibis.date(obs_end))
+    daily = t.group_by(["cid", "day"]).aggregate(value=t.value.sum())
+    parts = {}
+    if cal_end is not None:
+        cal = daily.day <= ibis.date(cal_end)
+        parts = {
+            "last_cal": daily.day.max(where=cal),
+            "days_cal": daily.count(where=cal),
+            "total_cal": daily.value.sum(where=cal),
+            "days_holdout": daily.count(where=~cal),
+            "value_holdout": daily.value.sum(where=~cal),
+        }
+    stats = cached(
+        daily.group_by("cid").aggregate(
+            first=daily.day.min(),
+            last=daily.day.max(),
+            days=daily.count(),
+            total=daily.value.sum(),
+            # one purchase per customer and day: the first day's value is unambiguous
+            first_value=value_at_min(daily.value, daily.day),
+            **parts,
+        )
+    )
+    _KEPT_STATS[:] = [(con, key, cal_end, stats)]
+    return stats
 
 
 def _orders_table(
