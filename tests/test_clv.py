@@ -116,7 +116,7 @@ def test_rfm_summary_with_calibration_and_holdout():
     assert b["T"] == pytest.approx(12 / 7)
 
 
-def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch):
+def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch, tmp_path):
     from crmlib.clv import summary as summary_module
 
     checks = []
@@ -125,8 +125,10 @@ def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch
         summary_module, "_check_orders", lambda *a: (checks.append(1), real_check(*a))
     )
     monkeypatch.setattr(summary_module, "_KEPT_STATS", [])
-    con = ibis.duckdb.connect()
-    orders = con.create_table("orders", LOG[LOG.customer_id != "D"])
+    path = str(tmp_path / "w.duckdb")
+    ibis.duckdb.connect(path).create_table("orders", LOG[LOG.customer_id != "D"]).execute()
+    con = ibis.duckdb.connect(path, read_only=True)  # as the reports open the warehouse
+    orders = con.table("orders")
     split = clv.summary_table(
         orders, observation_end="2025-02-26", calibration_end="2025-01-20"
     ).to_pandas()
@@ -142,11 +144,26 @@ def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch
     assert whole.index.tolist() == ["A", "B", "C"]
     assert whole.loc["A", ["frequency", "recency", "T", "monetary"]].tolist() == [2, 4.0, 8.0, 25.0]
     assert whole.loc["C", "frequency"] == 0 and whole.loc["C", "T"] == pytest.approx(6 / 7)
+    assert summary_module._KEPT_STATS == []  # released by the summary that read them
     # another observation end, or another connection to the same database, groups again
+    clv.summary_table(orders, observation_end="2025-02-26", calibration_end="2025-01-20")
     clv.summary_table(orders, observation_end="2025-02-20")
-    other = ibis.duckdb.connect()
-    clv.summary_table(other.create_table("orders", LOG), observation_end="2025-02-20")
-    assert len(checks) == 3
+    other = ibis.duckdb.connect(path, read_only=True)
+    clv.summary_table(other.table("orders"), observation_end="2025-02-26")
+    assert len(checks) == 4
+
+
+def test_a_writable_connection_never_reads_kept_statistics():
+    # a table named by an expression can change between two calls: the second sees E
+    con = ibis.duckdb.connect()
+    orders = con.create_table("orders", LOG[LOG.customer_id != "D"])
+    clv.summary_table(orders, observation_end="2025-02-26", calibration_end="2025-01-20")
+    con.insert(
+        "orders",
+        LOG[LOG.customer_id == "D"].assign(customer_id="E", order_date=pd.Timestamp("2025-02-01")),
+    )
+    whole = clv.summary_table(orders, observation_end="2025-02-26").to_pandas()
+    assert sorted(whole.customer_id) == ["A", "B", "C", "E"]
 
 
 def test_rfm_summary_runs_in_the_engine_on_the_warehouse(tiny_data):

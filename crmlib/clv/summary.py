@@ -231,14 +231,19 @@ def _purchase_stats(
     The reports summarise the same orders twice, split at the holdout's calibration end
     and then whole; the second summary reads the kept statistics of the first instead of
     grouping the orders by customer and day again (at 10M customers each pass is about a
-    minute). Only the last statistics are kept, and only reused on the same connection
-    object (ibis deems two connections to one database equal; a kept table lives in its
-    own connection) for an equal orders expression and observation end.
+    minute). Only on a read-only DuckDB connection (the reports' warehouse), whose tables
+    cannot change between the two calls: an expression names a table, not its rows. Only
+    the last statistics are kept, reused only on the same connection object (ibis deems
+    two connections to one database equal; a kept table lives in its own connection), for
+    an equal orders expression and observation end, and released by the whole-period
+    summary that reads them.
     """
     con = table._find_backend(use_default=True)
     key = (table.op(), customer_id_col, date_col, revenue_col, obs_end)
     for kept_con, kept_key, kept_cal, stats in _KEPT_STATS:
         if kept_con is con and kept_key == key and cal_end in (None, kept_cal):
+            if cal_end is None:
+                _KEPT_STATS.clear()
             return stats
     t = table.select(
         cid=table[customer_id_col], day=_day(table[date_col], date_col), value=table[revenue_col]
@@ -267,7 +272,9 @@ def _purchase_stats(
             **parts,
         )
     )
-    _KEPT_STATS[:] = [(con, key, cal_end, stats)]
+    _KEPT_STATS.clear()
+    if cal_end is not None and _read_only(con):  # a whole-period summary may follow
+        _KEPT_STATS.append((con, key, cal_end, stats))
     return stats
 
 
@@ -299,6 +306,13 @@ def _orders_table(
         frame[revenue_col] = pd.to_numeric(frame[revenue_col], errors="raise").astype(float)
         return ibis.memtable(frame)
     return orders
+
+
+def _read_only(con: object) -> bool:
+    """Whether ``con`` is a DuckDB connection opened read-only (its tables cannot change)."""
+    if getattr(con, "name", "") != "duckdb":
+        return False
+    return con.raw_sql("SELECT current_setting('access_mode')").fetchone()[0] == "read_only"
 
 
 def _day(col: ir.Column, name: str) -> ir.DateColumn:
