@@ -12,6 +12,22 @@ from crmlib.formats import attach, number
 #: Log-parameter bounds for the optimiser: parameters stay within e^-20 .. e^20.
 _LOG_BOUND = 20.0
 
+#: Significant digits kept of a fitted parameter, its standard error and the
+#: log-likelihood. numpy's vectorised ``log``/``exp``/``gammaln`` pick CPU-specific code
+#: paths, so the optimiser ends ~1e-10 apart on two machines; rounding far below the
+#: standard errors (a parameter's se is ~1e-2 of it on real data) makes every number
+#: computed from the fit the same on any machine.
+PARAM_DIGITS = 7
+SE_DIGITS = 4
+LOGLIK_DIGITS = 9
+
+
+def _round_sig(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` significant digits; non-finite values unchanged."""
+    if not np.isfinite(value) or value == 0:
+        return float(value)
+    return float(f"{value:.{digits - 1}e}")
+
 
 def _fit_log_params(
     negll_and_grad,
@@ -44,12 +60,14 @@ def _fit_log_params(
         se_log = np.where(diag > 0, np.sqrt(np.abs(diag)), np.nan)
     except np.linalg.LinAlgError:
         pass
-    params = {n: float(np.exp(v)) for n, v in zip(names, theta)}
+    exact = {n: float(np.exp(v)) for n, v in zip(names, theta)}
+    params = {n: _round_sig(v, PARAM_DIGITS) for n, v in exact.items()}
     # delta method: se(theta) = theta * se(log theta)
-    ses = {n: float(params[n] * s) for n, s in zip(names, se_log)}
+    ses = {n: _round_sig(exact[n] * s, SE_DIGITS) for n, s in zip(names, se_log)}
     at_bound = np.any(np.abs(theta) >= _LOG_BOUND - 1e-6)
     identified = bool(np.all(np.isfinite(se_log)))  # a flat likelihood has no standard error
-    return params, float(-res.fun) * n, ses, bool(res.success and not at_bound and identified)
+    loglik = _round_sig(float(-res.fun) * n, LOGLIK_DIGITS)
+    return params, loglik, ses, bool(res.success and not at_bound and identified)
 
 
 def _numerical_hessian(grad, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
@@ -86,6 +104,8 @@ def _ci_table(params: dict, ses: dict) -> pd.DataFrame:
     for name, value in params.items():
         se = ses[name]
         se_log = se / value if value > 0 else np.nan
+        with np.errstate(over="ignore"):  # a flat likelihood: no upper limit, shown n/a
+            upper = value * np.exp(1.959964 * se_log)
         rows.append(
             {
                 "parameter": name,
@@ -93,7 +113,7 @@ def _ci_table(params: dict, ses: dict) -> pd.DataFrame:
                 "std_error": se,
                 # a 95 % interval in the log parametrisation, so it stays positive
                 "lower_95": value * np.exp(-1.959964 * se_log),
-                "upper_95": value * np.exp(1.959964 * se_log),
+                "upper_95": upper if np.isfinite(upper) else np.nan,
             }
         )
     return attach(
