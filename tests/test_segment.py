@@ -514,13 +514,22 @@ def _segments_by_ranking_every_day(daily, pairs, days):
     return ibis.union(*parts).to_pandas()
 
 
+@pytest.mark.parametrize("states", ["as-of join", "portable window"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(seed):
+def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
+    seed, states, monkeypatch
+):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
     spends, equal counts, equal last days, zero spend), a day before any order and a day
-    with a single buyer, its segments equal the per-day ranking's exactly."""
+    with a single buyer, its segments equal the per-day ranking's exactly. Both ways of
+    finding a contact's state run here: DuckDB's as-of join and the window the other
+    engines use."""
+    from crmlib.segment import history
     from crmlib.segment.history import segments_as_of_days
+
+    if states == "portable window":
+        monkeypatch.setattr(history, "_backend_name", lambda expr: "")
 
     rng = np.random.default_rng(seed)
     start = dt.date(2025, 1, 1)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.types as ir
 
-from crmlib.engines import cached
+from crmlib.engines import _backend_name, cached
 from crmlib.segment.features import NO_ORDERS_SEGMENT
 from crmlib.segment.rfm import _checked_rules, _segment_of_scores
 
@@ -73,35 +73,7 @@ def segments_as_of_days(
     # once ran out of the report's engine memory (2 GB); kept, each spills on its own.
     running = _running_totals(daily)
     wide = cached(_thresholds_per_day(running, days))
-    # Each pair's state is the customer's running totals on the last order day up to its
-    # day. A join on order_day <= day would pair every contact with every earlier order
-    # day (about 360M rows at 10M customers, more than the engine's memory); an as-of
-    # join is not portable (Spark SQL has none). The running order count rises with every
-    # order day, so its largest value up to the pair's day, a running maximum over the
-    # order days and the pairs in one window, names that day's row exactly.
-    # (the ids cast: a NOT NULL id column on one side only would make the schemas differ)
-    asked = pairs.select(
-        campaign_id=pairs.campaign_id.cast("string"),
-        customer_id=pairs.customer_id.cast("string"),
-        day=pairs.day,
-        freq=ibis.null("int64"),
-        is_pair=ibis.literal(1),
-    )
-    days_seen = running.select(
-        campaign_id=ibis.null("string"),
-        customer_id=running.customer_id.cast("string"),
-        day=running.day,
-        freq=running.freq.cast("int64"),
-        is_pair=ibis.literal(0),
-    )
-    both = ibis.union(days_seen, asked, distinct=False)
-    before = ibis.cumulative_window(group_by="customer_id", order_by=["day", "is_pair"])
-    both = both.mutate(seen=both.freq.max().over(before))
-    asked = both.filter(both.is_pair == 1)
-    d = running.select(buyer="customer_id", last="day", n=running.freq.cast("int64"),
-                       total="spend")  # fmt: skip
-    state = asked.join(d, [asked.customer_id == d.buyer, asked.seen == d.n])
-    state = state.select("campaign_id", "customer_id", "day", "last", freq="n", spend="total")
+    state = _states_at(running, pairs)
     state = state.mutate(
         r=state.last.delta(_EPOCH, unit="day").cast("float64"),
         f=state.freq.cast("float64"),
@@ -125,6 +97,50 @@ def segments_as_of_days(
         customer_id=pairs.customer_id.cast("string"),
         segment=scored.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
     )
+
+
+def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
+    """Each pair's state: ``campaign_id``, ``customer_id``, ``day`` and the customer's
+    running totals on the last order day up to and including ``day`` (``last``, ``freq``,
+    ``spend``).
+
+    On DuckDB an as-of join (``ASOF JOIN``): one sort of both sides per customer. Elsewhere
+    (Spark SQL and PostgreSQL have no as-of join) a join on ``last <= day`` would pair every
+    contact with every earlier order day (about 360M rows at 10M customers), so the pairs
+    and the order days are unioned and one window finds the day: the running order count
+    rises with every order day, so its largest value up to the pair's day, a running
+    maximum ordered by day, names that day's row, joined back on it. At 10M customers
+    (30M pairs, 112M order days) the as-of join took 54 s, the window and join back 88 s.
+    The pairs without an order up to their day are dropped.
+    """
+    # (the ids cast: a NOT NULL id column on one side only would make the schemas differ)
+    asked = pairs.select(
+        campaign_id=pairs.campaign_id.cast("string"),
+        customer_id=pairs.customer_id.cast("string"),
+        day=pairs.day,
+    )
+    d = running.select(buyer=running.customer_id.cast("string"), last=running.day,
+                       freq=running.freq.cast("int64"), spend=running.spend)  # fmt: skip
+    if _backend_name(asked) == "duckdb":
+        state = asked.asof_join(
+            d, on=asked.day >= d.last, predicates=[asked.customer_id == d.buyer]
+        )
+        state = state.filter(state.last.notnull())  # ibis's as-of join keeps every pair
+        return state.select("campaign_id", "customer_id", "day", "last", "freq", "spend")
+    asked = asked.mutate(freq=ibis.null("int64"), is_pair=ibis.literal(1))
+    days_seen = d.select(
+        campaign_id=ibis.null("string"),
+        customer_id=d.buyer,
+        day=d.last,
+        freq=d.freq,
+        is_pair=ibis.literal(0),
+    )
+    both = ibis.union(days_seen, asked, distinct=False)
+    before = ibis.cumulative_window(group_by="customer_id", order_by=["day", "is_pair"])
+    both = both.mutate(seen=both.freq.max().over(before))
+    asked = both.filter(both.is_pair == 1)
+    state = asked.join(d, [asked.customer_id == d.buyer, asked.seen == d.freq])
+    return state.select("campaign_id", "customer_id", "day", d.last, d.freq, d.spend)
 
 
 def _running_totals(daily: ir.Table) -> ir.Table:
