@@ -12,11 +12,22 @@ TARGETS = {
     "pandas_vs_metric": 1.5,
     "segmentation_s": 15.0,
     "clv_s": 30.0,
-    "render_s": 120.0,
+    "render_s": 120.0,  # up to 100k customers; render_limits() for larger sizes
     "peak_gib": 4.0,
     "html_mb": 2.0,
     "vs_sample": 1.5,
 }
+
+
+def render_limits(size: int) -> tuple[float, float]:
+    """The render's wall-time (s) and peak-memory (bytes) limits at ``size`` customers:
+    120 s and 4 GB up to 100k (the first benchmark issue), 45 s and 4 GB at 1M, 6 minutes
+    and 8 GB at 10M (the ten-million issue); in between, the next size up's."""
+    if size <= 100_000:
+        return TARGETS["render_s"], 4e9
+    if size <= 1_000_000:
+        return 45.0, 4e9
+    return 360.0, 8e9
 
 
 def _ok(good: bool) -> str:
@@ -31,13 +42,14 @@ def summary(res: dict) -> dict:
     covered_names = {c.name for c in CASES}
     case_rows = {r["case"]: r for r in res["b_sql"]}
     pandas_rows = {r["case"]: r for r in res["c_pandas"]}
+    nan = float("nan")
     crm = {}
     for case in CASES:
         match = [s for s in steps if s["notebook"] == case.notebook and case.match in s["full"]]
         crm[case.name] = match[0]["median"] if match else float("nan")
     a_cov = sum(crm.values())
     b = sum(case_rows[n]["median"] for n in covered_names)
-    c = sum(pandas_rows[n]["median"] for n in covered_names)
+    c = sum(pandas_rows[n]["median"] for n in covered_names) if pandas_rows else nan
     engine = [s for s in steps if s["kind"] == "engine"]
     a_all = sum(s["median"] for s in engine)
     seg = sum(s["median"] for s in steps if any(w in s["full"] for w in _SEG))
@@ -60,7 +72,10 @@ def summary(res: dict) -> dict:
         "segmentation_s": seg,
         "clv_fit_s": clv_fit,
         "clv_s": clv_fit + clv_query,
-        "per_case": [(n, crm[n], case_rows[n]["median"], pandas_rows[n]["median"]) for n in crm],
+        "per_case": [
+            (n, crm[n], case_rows[n]["median"], pandas_rows.get(n, {}).get("median", nan))
+            for n in crm
+        ],
     }
     if "render" in res:
         r = res["render"]
@@ -98,10 +113,15 @@ def markdown(res: dict) -> str:
         f"| metric layer vs hand-written SQL (same {len(s['per_case'])} tables) | "
         f"{s['metric_vs_sql']:.2f}x ({s['a_covered']:.1f} s vs {s['b_sql']:.1f} s) | <= 1.25x | "
         f"{_ok(s['metric_vs_sql'] <= TARGETS['metric_vs_sql'])} |",
-        f"| pandas vs metric layer (compute only; with load) | {s['pandas_vs_metric']:.2f}x "
-        f"({s['c_pandas']:.1f} s); {s['pandas_with_load_vs_metric']:.2f}x (+{s['c_load']:.1f} s"
-        " read_parquet) | >= 1.5x | "
-        f"{_ok(s['pandas_vs_metric'] >= TARGETS['pandas_vs_metric'])} |",
+        (
+            f"| pandas vs metric layer (compute only; with load) | {s['pandas_vs_metric']:.2f}x "
+            f"({s['c_pandas']:.1f} s); {s['pandas_with_load_vs_metric']:.2f}x (+"
+            f"{s['c_load']:.1f} s read_parquet) | >= 1.5x | "
+            f"{_ok(s['pandas_vs_metric'] >= TARGETS['pandas_vs_metric'])} |"
+            if "c_skipped" not in res
+            else f"| pandas vs metric layer | not run above {res['c_skipped']:,} customers "
+            "(pandas would hold every table in one process) | >= 1.5x | — |"
+        ),
         f"| segmentation: features -> labels, k auto | {s['segmentation_s']:.1f} s | <= 15 s | "
         f"{_ok(s['segmentation_s'] <= TARGETS['segmentation_s'])} |",
         f"| BG/NBD + Gamma-Gamma: rfm_summary query + both fits | {s['clv_s']:.1f} s (fits "
@@ -109,12 +129,13 @@ def markdown(res: dict) -> str:
     ]
     if "render_s" in s:
         r = res["render"]
+        wall_limit, peak_limit = render_limits(n)
         lines += [
             f"| full render, 4 reports (wall, median of {len(r['walls'])}: "
             f"{', '.join(f'{w:.0f}' for w in r['walls'])} s) | {s['render_s']:.0f} s | "
-            f"<= 120 s | {_ok(s['render_s'] <= TARGETS['render_s'])} |",
-            f"| peak memory, whole process tree | {s['peak_gib']:.2f} GiB | <= 4 GB | "
-            f"{_ok(s['peak_gib'] * GIB <= 4e9)} |",
+            f"<= {wall_limit:.0f} s | {_ok(s['render_s'] <= wall_limit)} |",
+            f"| peak memory, whole process tree | {s['peak_gib']:.2f} GiB | "
+            f"<= {peak_limit / 1e9:.0f} GB | {_ok(s['peak_gib'] * GIB <= peak_limit)} |",
             f"| largest HTML | {s['html_mb']:.2f} MB | <= 2 MB | "
             f"{_ok(s['html_mb'] <= TARGETS['html_mb'])} |",
             f"| render vs the bundled sample's ({s['sample_render_s']:.0f} s) | "
@@ -128,7 +149,7 @@ def markdown(res: dict) -> str:
         f"steps that query the engine: {s['a_all_engine_steps']:.1f} s (median per step; of "
         f"which inside the engine and Arrow {s['a_engine_only']:.1f} s); first, cold run "
         f"{sum(x['first'] for x in res['steps'] if x['kind'] == 'engine'):.1f} s. Peak RSS of "
-        f"the benchmark process (crmlib, SQL and the pandas tables in memory): "
+        f"the benchmark process (crmlib, SQL and any pandas tables in memory): "
         f"{res['bench_peak_bytes'] / GIB:.2f} GiB.",
         "",
         "| table (notebook: step) | crmlib s | SQL s | pandas s | crmlib / SQL | pandas / crmlib |",
@@ -136,12 +157,13 @@ def markdown(res: dict) -> str:
     ]
     for name, a, b, c in sorted(s["per_case"], key=lambda x: -x[1]):
         lines.append(
-            f"| {name.replace('|', '/')} | {a:.2f} | {b:.2f} | {c:.2f} | {a / b:.2f} | "
-            f"{c / a:.2f} |"
+            f"| {name.replace('|', '/')} | {a:.2f} | {b:.2f} | {_num(c)} | {a / b:.2f} | "
+            f"{_num(c / a)} |"
         )
     lines.append(
-        f"| **total** | **{s['a_covered']:.2f}** | **{s['b_sql']:.2f}** | **{s['c_pandas']:.2f}**"
-        f" | **{s['metric_vs_sql']:.2f}** | **{s['pandas_vs_metric']:.2f}** |"
+        f"| **total** | **{s['a_covered']:.2f}** | **{s['b_sql']:.2f}** | "
+        f"**{_num(s['c_pandas'])}** | **{s['metric_vs_sql']:.2f}** | "
+        f"**{_num(s['pandas_vs_metric'])}** |"
     )
     uncovered = [
         x
@@ -181,8 +203,10 @@ def markdown(res: dict) -> str:
                 f"{p['imports_connect']:.1f} | {p['queries']:.1f} | {p['fitting']:.1f} | "
                 f"{p['display']:.1f} | {p['html_export']:.1f} | {p['total']:.1f} |"
             )
+        lines.append("")
+    if "render" in res:
         rl = res["render"]["median_run"]["lines"]
-        lines += ["", "Progress of the median parallel render (seconds since start):", ""]
+        lines += ["Progress of the median parallel render (seconds since start):", ""]
         lines += [f"    {t:6.1f}  {text}" for t, text in rl if "WARNING" not in text]
         lines.append("")
     slow = sorted(res["steps"], key=lambda x: -x["median"])[:15]
@@ -198,6 +222,11 @@ def markdown(res: dict) -> str:
         for x in slow
     ]
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float) -> str:
+    """Two decimals, or "—" for a measurement not made (NaN)."""
+    return "—" if value != value else f"{value:.2f}"
 
 
 def _load(values) -> str:

@@ -16,7 +16,10 @@ One run, one machine, one process (plus the render's kernels):
    peak memory of the whole process tree (RSS sampled every 0.2 s), HTML sizes, and the
    cost profile from the executed notebooks' cell timings.
 
-Medians over ``--repeat`` runs (the first run also reported: cold caches). Results go to
+Medians over ``--repeat`` runs (the first run also reported: cold caches). Above a million
+customers one run of each (a whole render takes minutes there), no pandas (c) above
+:data:`PANDAS_MAX` and no ``--jobs 1`` cost-profile render above :data:`SERIAL_MAX`; the
+render is judged at its size's limits (:func:`benchmarks.report.render_limits`). Results go to
 ``benchmarks/data/<N>/results.json`` and, with ``--write``, into RESULTS.md between the
 size's markers.
 """
@@ -57,6 +60,12 @@ SEGMENTATION_STEPS = (
     "assign_table(",
 )
 CLV_FIT_STEPS = ("clv.fit_value_models(",)
+#: Above this many customers (c) is not run: pandas would hold every table in the
+#: benchmark's process (about 20 GB at 10M), which is the design the suite avoids.
+PANDAS_MAX = 3_000_000
+#: Above this many customers no ``--jobs 1`` render is made for the cost profile: at 10M
+#: it is another render of about half an hour.
+SERIAL_MAX = 1_000_000
 
 
 def say(msg: str) -> None:
@@ -128,7 +137,7 @@ def machine() -> dict:
 # --------------------------------------------------------------------------- data
 
 
-def prepare(size: int, data_dir: Path, reingest: bool) -> dict:
+def prepare(size: int, data_dir: Path, reingest: bool, pandas: bool = True) -> dict:
     from crmlib.sample import write_sample
     from crmlib.warehouse import build_warehouse
 
@@ -152,7 +161,7 @@ def prepare(size: int, data_dir: Path, reingest: bool) -> dict:
     info["warehouse_mb"] = round(path.stat().st_size / 1e6, 1)
     info["rows"] = {r["table"]: int(r["rows_loaded"]) for r in report.to_frame().to_dict("records")}
     clean = data_dir / "clean"
-    if not (clean / "tickets.parquet").exists():
+    if pandas and not (clean / "tickets.parquet").exists():
         import duckdb
 
         say("exporting the validated tables as Parquet for pandas")
@@ -187,7 +196,7 @@ def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict,
     with a twin, time its SQL (b) and pandas (c) versions, so that all three run under the
     same machine load (the twins go first in even runs, after the step in odd runs, so
     neither side always finds DuckDB's cache warmed by the other). The first run checks
-    every twin's result against crmlib's.
+    every twin's result against crmlib's. ``tables`` None: no pandas twins (c).
     """
     from benchmarks import pandas_impl
     from benchmarks.cases import CASES, compare, crmlib_value
@@ -195,14 +204,18 @@ def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict,
 
     timings: dict[tuple[str, int], dict] = {}
     twins = {c.name: {"sql": [], "pandas": []} for c in CASES}
+    impls = ("sql", "pandas") if tables is not None else ("sql",)
     for r in range(repeat):
-        pandas_impl.forget(tables)
+        if tables is not None:
+            pandas_impl.forget(tables)
         for nb in NOTEBOOKS:
             cases = [c for c in CASES if c.notebook == nb.stem]
             pending: dict = {}
 
             def run_twins(case, ns, pending):
                 for impl, fn, arg in (("sql", case.sql, raw), ("pandas", case.pandas, tables)):
+                    if impl not in impls:
+                        continue
                     t = time.perf_counter()
                     pending[impl] = fn(arg, ns)
                     twins[case.name][impl].append(time.perf_counter() - t)
@@ -218,7 +231,7 @@ def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict,
                     if r % 2 == 1:
                         run_twins(case, ns, pending)
                     if r == 0:
-                        for impl in ("sql", "pandas"):
+                        for impl in impls:
                             compare(crmlib_value(item, case), pending[impl], case)
                     pending.clear()
 
@@ -245,8 +258,8 @@ def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict,
         row["median"] = statistics.median(row["runs"])
         row["engine_median"] = statistics.median(row["engine_runs"])
         row["first"] = row["runs"][0]
-    out = {}
-    for impl in ("sql", "pandas"):
+    out = {"pandas": []}
+    for impl in impls:
         out[impl] = [
             {"case": name, "runs": v[impl], "median": statistics.median(v[impl])}
             for name, v in twins.items()
@@ -371,8 +384,22 @@ def serial_profile(sample: Path, env: dict, size: int, timings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=1_000_000, help="customers")
-    p.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (c)")
-    p.add_argument("--render-repeat", type=int, default=2, help="runs of the full render")
+    p.add_argument("--repeat", type=int, default=None, help="runs of (a), (b), (c) (3; 1 above 1M)")
+    p.add_argument(
+        "--render-repeat", type=int, default=None, help="runs of the full render (2; 1 above 1M)"
+    )
+    p.add_argument(
+        "--pandas-max",
+        type=int,
+        default=PANDAS_MAX,
+        help=f"largest size run in pandas (c) (default {PANDAS_MAX:,})",
+    )
+    p.add_argument(
+        "--serial-max",
+        type=int,
+        default=SERIAL_MAX,
+        help=f"largest size given the --jobs 1 render's cost profile (default {SERIAL_MAX:,})",
+    )
     p.add_argument("--jobs", type=int, default=2, help="crm-report render --jobs")
     p.add_argument("--skip-render", action="store_true")
     p.add_argument("--reingest", action="store_true", help="rebuild the warehouse (timed)")
@@ -386,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_only:
         return profile_only(args)
 
+    big = args.size > 1_000_000
+    repeat = args.repeat or (1 if big else 3)
+    render_repeat = args.render_repeat or (1 if big else 2)
+    pandas = args.size <= args.pandas_max
     data_dir = HERE / "data" / str(args.size)
     cache = data_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -393,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     results: dict = {"size": args.size, "machine": machine(), "load_before": os.getloadavg()}
     say(f"size {args.size:,}; load average {results['load_before']}")
-    results["data"] = prepare(args.size, data_dir, args.reingest)
+    results["data"] = prepare(args.size, data_dir, args.reingest, pandas)
     sample = data_dir / "sample"
 
     import duckdb
@@ -402,11 +433,16 @@ def main(argv: list[str] | None = None) -> int:
 
     me = psutil.Process()
     raw = duckdb.connect(results["data"]["warehouse"], read_only=True)
-    t = time.perf_counter()
-    tables = pandas_impl.load(data_dir / "clean")
-    results["c_load_s"] = time.perf_counter() - t
+    tables = None
+    if pandas:
+        t = time.perf_counter()
+        tables = pandas_impl.load(data_dir / "clean")
+        results["c_load_s"] = time.perf_counter() - t
+    else:
+        say(f"(c) pandas not run above {args.pandas_max:,} customers: --pandas-max")
+        results["c_skipped"] = args.pandas_max
     with PeakRSS(me.pid) as peak:
-        timings, twins = run_interleaved(sample, raw, tables, args.repeat)
+        timings, twins = run_interleaved(sample, raw, tables, repeat)
     results["bench_peak_bytes"] = peak.peak
     results["steps"] = list(timings.values())
     results["b_sql"], results["c_pandas"] = twins["sql"], twins["pandas"]
@@ -417,12 +453,15 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "CRM_CACHE_DIR": str(cache), "MPLBACKEND": "Agg"}
         out = HERE / "out" / str(args.size)
         results["render"] = render_many(
-            str(sample), out, env, args.jobs, args.render_repeat, f"{args.size:,}"
+            str(sample), out, env, args.jobs, render_repeat, f"{args.size:,}"
         )
-        results["serial_render"] = serial_profile(sample, env, args.size, timings)
+        if args.size <= args.serial_max:
+            results["serial_render"] = serial_profile(sample, env, args.size, timings)
+        else:  # another whole render; the parallel render's cell timings are reported
+            say(f"(e) no --jobs 1 render above {args.serial_max:,} customers: --serial-max")
         sample_env = {**env, "CRM_CACHE_DIR": str(HERE / "data" / "bundled-sample-cache")}
         results["render_sample"] = render_many(
-            "", HERE / "out" / "sample", sample_env, args.jobs, args.render_repeat, "sample"
+            "", HERE / "out" / "sample", sample_env, args.jobs, render_repeat, "sample"
         )
     results["load_after"] = os.getloadavg()
     say(f"load average after: {results['load_after']}")

@@ -1,0 +1,69 @@
+"""benchmarks.report: the RESULTS.md block of a run, at the size's own limits, with the
+measurements a large run does not make said so, never printed as ``nan``."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.cases import CASES
+from benchmarks.report import markdown, render_limits, summary
+
+
+def _run(size: int, render_s: float, peak_gib: float, pandas: bool) -> dict:
+    """A made-up run: every twin 1 s, crmlib 0.9 s per covered step, pandas 2 s."""
+    steps = [
+        {"notebook": c.notebook, "cell": i, "source": c.match, "full": c.match,
+         "kind": "engine", "median": 0.9, "first": 1.0, "engine_median": 0.8, "max_rows": 7}
+        for i, c in enumerate(CASES)
+    ]  # fmt: skip
+    names = sorted({c.name for c in CASES})
+    line = (12.5, "[1/4] 01_cdm ok (12.5 s)")
+    res = {
+        "size": size,
+        "machine": {
+            "date": "2026-12-03 14:00 UTC",
+            "nproc": 2,
+            "cpu": "x",
+            "memory_gb": 23.4,
+            "python": "3.12",
+        },  # fmt: skip
+        "load_before": [0.1, 0.1, 0.1],
+        "load_after": [1.0, 1.0, 1.0],
+        "data": {"rows": {"customers": size}, "warehouse_mb": 1.0, "ingest_s": 3.0},
+        "steps": steps,
+        "b_sql": [{"case": n, "runs": [1.0], "median": 1.0} for n in names],
+        "c_pandas": [{"case": n, "runs": [2.0], "median": 2.0} for n in names] if pandas else [],
+        "bench_peak_bytes": 2**30,
+        "render": {
+            "walls": [render_s],
+            "wall_median": render_s,
+            "peak_max": peak_gib * 2**30,
+            "median_run": {"lines": [line], "notebooks": {"01_cdm": {"html_bytes": 10**6}}},
+        },
+        "render_sample": {"wall_median": 20.0},
+    }
+    if not pandas:
+        res["c_skipped"] = 3_000_000
+    return res
+
+
+def test_a_ten_million_run_is_judged_at_six_minutes_and_eight_gigabytes():
+    assert render_limits(10_000_000) == (360.0, 8e9)
+    assert render_limits(1_000_000) == (45.0, 4e9)
+    fast = markdown(_run(10_000_000, 300.0, 6.0, pandas=False))
+    assert "| 300 s | <= 360 s | met |" in fast
+    assert "| 6.00 GiB | <= 8 GB | met |" in fast
+    slow = markdown(_run(10_000_000, 1100.0, 7.9, pandas=False))
+    assert "| 1100 s | <= 360 s | **missed** |" in slow
+    assert "[1/4] 01_cdm ok (12.5 s)" in slow  # the per-report progress without a serial run
+
+
+def test_pandas_not_run_is_said_and_never_printed_as_nan():
+    text = markdown(_run(10_000_000, 300.0, 6.0, pandas=False))
+    assert "not run above 3,000,000 customers" in text
+    assert "nan" not in text.lower()
+    assert summary(_run(10_000_000, 300.0, 6.0, pandas=False))["metric_vs_sql"] == pytest.approx(
+        0.9
+    )
+    # with pandas, its ratio is shown: 2 s against crmlib's 0.9 s per table
+    assert f"| **{2 / 0.9:.2f}** |" in markdown(_run(1_000_000, 40.0, 3.0, pandas=True))
