@@ -414,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         return profile_only(args)
 
     big = args.size > 1_000_000
-    repeat = args.repeat or (1 if big else 3)
-    render_repeat = args.render_repeat or (1 if big else 2)
+    repeat = args.repeat if args.repeat is not None else (1 if big else 3)
+    render_repeat = args.render_repeat if args.render_repeat is not None else (1 if big else 2)
     pandas = args.size <= args.pandas_max
     data_dir = HERE / "data" / str(args.size)
     cache = data_dir / "cache"

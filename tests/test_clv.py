@@ -378,6 +378,20 @@ def test_a_fit_is_the_same_when_the_optimiser_ends_a_hair_apart(monkeypatch, mod
         assert float(f"{value:.{fitting.PARAM_DIGITS - 1}e}") == value
 
 
+def test_a_parameter_without_an_upper_limit_is_not_shown_as_infinite():
+    """A flat likelihood's standard error (1e4 on a value of 2) has no finite upper 95%
+    limit: NaN, shown as missing, not inf (which a number column shows as 'not reached')."""
+    from crmlib.clv.fitting import _ci_table
+    from crmlib.formats import columns_of, format_value
+
+    table = _ci_table({"a": 2.0, "b": 1.5}, {"a": 1e4, "b": 0.15})
+    a, b = table.iloc[0], table.iloc[1]
+    assert math.isnan(a.upper_95) and 0 <= a.lower_95 < 2.0
+    assert b.upper_95 == pytest.approx(1.5 * math.exp(1.959964 * 0.1))
+    spec = columns_of(table)["upper_95"]
+    assert format_value(a.upper_95, spec) == spec.na
+
+
 def test_bgnbd_standard_errors_are_calibrated():
     # 30 small simulations: the z-scores of the truth should be ~N(0, 1)
     zs = []

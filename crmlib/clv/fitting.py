@@ -16,7 +16,8 @@ _LOG_BOUND = 20.0
 #: log-likelihood. numpy's vectorised ``log``/``exp``/``gammaln`` pick CPU-specific code
 #: paths, so the optimiser ends ~1e-10 apart on two machines; rounding far below the
 #: standard errors (a parameter's se is ~1e-2 of it on real data) makes every number
-#: computed from the fit the same on any machine.
+#: computed from the fit the same on any machine, unless the optimum lies within ~1e-10
+#: of a rounding boundary (odds of about 1e-3 per parameter).
 PARAM_DIGITS = 7
 SE_DIGITS = 4
 LOGLIK_DIGITS = 9
@@ -62,6 +63,8 @@ def _fit_log_params(
         pass
     exact = {n: float(np.exp(v)) for n, v in zip(names, theta)}
     params = {n: _round_sig(v, PARAM_DIGITS) for n, v in exact.items()}
+    # BG/NBD's expectations divide by a - 1: a value a hair from 1 is not rounded onto it
+    params = {n: v if v != 1.0 else exact[n] for n, v in params.items()}
     # delta method: se(theta) = theta * se(log theta)
     ses = {n: _round_sig(exact[n] * s, SE_DIGITS) for n, s in zip(names, se_log)}
     at_bound = np.any(np.abs(theta) >= _LOG_BOUND - 1e-6)
