@@ -514,17 +514,20 @@ def _segments_by_ranking_every_day(daily, pairs, days):
     return ibis.union(*parts).to_pandas()
 
 
+@pytest.mark.parametrize("spends", ["spread", "one bucket"])
 @pytest.mark.parametrize("states", ["as-of join", "portable window"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
-    seed, states, monkeypatch
+    seed, states, spends, monkeypatch
 ):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
     spends, equal counts, equal last days, zero spend), a day before any order and a day
     with a single buyer, its segments equal the per-day ranking's exactly. Both ways of
     finding a contact's state run here: DuckDB's as-of join and the window the other
-    engines use."""
+    engines use. "one bucket": every spend within about 0.3% of 1,000, so the spend order
+    statistics are found among many customers inside the same few buckets, where the
+    customers leaving a bucket (their earlier spend) count as much as those entering."""
     from crmlib.segment import history
     from crmlib.segment.history import segments_as_of_days
 
@@ -538,7 +541,13 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
         customer = f"C{rng.integers(0, 80):03d}"
         day = start + dt.timedelta(days=int(rng.integers(2, 60)))
         n, spend = rows.get((customer, day), (0, 0))
-        rows[(customer, day)] = (n + 1, spend + int(rng.choice([0, 999, 1999, 2500, 123456])))
+        cents = [0, 999, 1999, 2500, 123456] if spends == "spread" else [0, 1, 5, 10, 37]
+        rows[(customer, day)] = (n + 1, spend + int(rng.choice(cents)))
+    if spends == "one bucket":  # everyone's first spend is 1,000.00, then cents at a time
+        for customer in sorted({c for c, _ in rows}):
+            first = min(d for c, d in rows if c == customer)
+            n, spend = rows[(customer, first)]
+            rows[(customer, first)] = (n, spend + 100_000)
     rows[("C999", start + dt.timedelta(days=1))] = (1, 500)  # alone on day 1
     daily_df = pd.DataFrame(
         [(c, d, n, s / 100) for (c, d), (n, s) in rows.items()],
@@ -568,6 +577,13 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     pairs = con.create_table(
         "pairs", pairs_df, schema={"campaign_id": "string", "customer_id": "string", "day": "date"}
     )
+    if seed == 3:  # campaign ids as numbers (a database used as it is)
+        pairs_df = pairs_df.assign(campaign_id=pairs_df.campaign_id.str[1:].astype(int))
+        pairs = con.create_table(
+            "pairs_int",
+            pairs_df,
+            schema={"campaign_id": "int64", "customer_id": "string", "day": "date"},
+        )
     if seed == 2:  # ids declared NOT NULL on one side only (a database used as it is)
         daily = con.create_table(
             "daily_strict",
@@ -581,8 +597,12 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
                 }  # fmt: skip
             ),
         )
+    if states == "as-of join":  # the path taken is the one named
+        sql = ibis.to_sql(history._states_at(history._running_totals(daily), pairs))
+        assert "ASOF" in sql
     got = segments_as_of_days(daily, pairs).to_pandas()
     want = _segments_by_ranking_every_day(daily, pairs, days)
+    want["campaign_id"] = want.campaign_id.astype(str)  # the ids come back as strings
     key = ["campaign_id", "customer_id"]
     got = got.sort_values(key, ignore_index=True)
     want = want.sort_values(key, ignore_index=True)

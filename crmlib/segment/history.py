@@ -67,6 +67,10 @@ def segments_as_of_days(
         :data:`NO_ORDERS_SEGMENT` for a customer without a valid order up to the day.
     """
     rules = _checked_rules(segment_config)
+    # ids as strings throughout: the scores are joined back to the pairs on them
+    pairs = pairs.mutate(
+        campaign_id=pairs.campaign_id.cast("string"), customer_id=pairs.customer_id.cast("string")
+    )
     days = pairs.select(period=pairs.day).distinct()
     # Each step is kept in the engine before the next reads it: at 10M customers, one
     # statement holding the running totals' windows, the thresholds and the contacts' states at
@@ -93,8 +97,8 @@ def segments_as_of_days(
         [pairs.campaign_id == scored.campaign_id, pairs.customer_id == scored.customer_id],
     )
     return joined.select(
-        campaign_id=pairs.campaign_id.cast("string"),
-        customer_id=pairs.customer_id.cast("string"),
+        pairs.campaign_id,
+        pairs.customer_id,
         segment=scored.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
     )
 
