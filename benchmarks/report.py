@@ -13,7 +13,6 @@ TARGETS = {
     "segmentation_s": 15.0,
     "clv_s": 30.0,
     "render_s": 120.0,  # up to 100k customers; render_limits() for larger sizes
-    "peak_gib": 4.0,
     "html_mb": 2.0,
     "vs_sample": 1.5,
 }
