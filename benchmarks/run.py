@@ -196,6 +196,26 @@ def kind_of(result) -> str:
     return "pandas"
 
 
+def run_twins(
+    matched: list, ns: dict, impls: tuple, raw, tables, pending: dict, twins: dict
+) -> None:
+    """Run the twins of every case of one step, timed together per case name.
+
+    A step can compute several tables (the headline step: customers and orders); each has a
+    case of the same name, and the step's twin time is the sum of them all, as the step
+    computes them all. Results go to ``pending[(i, impl)]`` (``i``: index into
+    ``matched``), times to ``twins[name][impl]``.
+    """
+    for name in dict.fromkeys(c.name for c in matched):
+        for impl in impls:
+            t = time.perf_counter()
+            for i, case in enumerate(matched):
+                if case.name == name:
+                    fn = case.sql if impl == "sql" else case.pandas
+                    pending[(i, impl)] = fn(raw if impl == "sql" else tables, ns)
+            twins[name][impl].append(time.perf_counter() - t)
+
+
 def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict, dict]:
     """Run every notebook ``repeat`` times, timing each step (a); right beside each step
     with a twin, time its SQL (b) and pandas (c) versions, so that all three run under the
@@ -217,27 +237,20 @@ def run_interleaved(sample: Path, raw, tables: dict, repeat: int) -> tuple[dict,
             cases = [c for c in CASES if c.notebook == nb.stem]
             pending: dict = {}
 
-            def run_twins(case, ns, pending):
-                for impl, fn, arg in (("sql", case.sql, raw), ("pandas", case.pandas, tables)):
-                    if impl not in impls:
-                        continue
-                    t = time.perf_counter()
-                    pending[impl] = fn(arg, ns)
-                    twins[case.name][impl].append(time.perf_counter() - t)
-
             def hook(item, ns, when, cases=cases, pending=pending, r=r):
                 step = item if when == "before" else item.step
-                case = next((c for c in cases if c.match in step.source), None)
-                if case is None:
+                matched = [c for c in cases if c.match in step.source]
+                if not matched:
                     return
                 if when == "before" and r % 2 == 0:
-                    run_twins(case, ns, pending)
+                    run_twins(matched, ns, impls, raw, tables, pending, twins)
                 if when == "after":
                     if r % 2 == 1:
-                        run_twins(case, ns, pending)
+                        run_twins(matched, ns, impls, raw, tables, pending, twins)
                     if r == 0:
-                        for impl in impls:
-                            compare(crmlib_value(item, case), pending[impl], case)
+                        for i, case in enumerate(matched):
+                            for impl in impls:
+                                compare(crmlib_value(item, case), pending[(i, impl)], case)
                     pending.clear()
 
             steps = run_notebook(nb, data=str(sample), hook=hook)

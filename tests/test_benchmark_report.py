@@ -67,3 +67,34 @@ def test_pandas_not_run_is_said_and_never_printed_as_nan():
     )
     # with pandas, its ratio is shown: 2 s against crmlib's 0.9 s per table
     assert f"| **{2 / 0.9:.2f}** |" in markdown(_run(1_000_000, 40.0, 3.0, pandas=True))
+
+
+def test_a_step_with_two_cases_times_both_as_its_twin():
+    """The headline step computes customers and orders: both its twins run, timed together.
+
+    Before, only the first case of a step ran, so the step's twin time was the customer
+    count's alone (0.06 s against 28 s of the step at 10M) and the orders were never
+    compared.
+    """
+    import time
+
+    from benchmarks.cases import Case
+    from benchmarks.run import run_twins
+
+    def slow(seconds, value):
+        def fn(_con, _ns):
+            time.sleep(seconds)
+            return value
+
+        return fn
+
+    first = Case("nb", "headline(", "var:h", slow(0.05, "customers"), slow(0.0, "c"))
+    second = Case("nb", "headline(", "var:h", slow(0.15, "orders"), slow(0.0, "o"))
+    other = Case("nb", "other(", "var:o", slow(0.0, "x"), slow(0.0, "y"))
+    twins = {c.name: {"sql": [], "pandas": []} for c in (first, second, other)}
+    pending: dict = {}
+    run_twins([first, second], {}, ("sql",), None, None, pending, twins)
+    assert pending == {(0, "sql"): "customers", (1, "sql"): "orders"}
+    (seconds,) = twins[first.name]["sql"]
+    assert seconds >= 0.2
+    assert twins[other.name]["sql"] == [] and twins[first.name]["pandas"] == []
