@@ -14,6 +14,8 @@ PIP_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 PYTEST_ARGS ?=
+# tests run on this many workers (pytest-xdist: whole modules, or test classes, per worker)
+TEST_WORKERS ?= 2
 LINT_PATHS := crmlib tests notebooks $(wildcard benchmarks) $(wildcard demos)
 
 .PHONY: help setup report test lint format lab sample bench bench-ingest spark-demo postgres-demo clean
@@ -48,7 +50,7 @@ report: $(STAMP) ## Render reports/<as_of>/ from data/sample/ and print the inde
 test: $(DEV_STAMP) ## Run the whole test suite (unit, notebooks with nbval, end-to-end)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## Lint and check formatting
 	$(BIN)/ruff check $(LINT_PATHS)

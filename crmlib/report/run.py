@@ -117,7 +117,11 @@ def _ensure_kernel() -> None:
     path = spec_dir / "kernel.json"
     text = json.dumps(spec, indent=1)
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        # written whole, then moved in: a render starting beside this one (the test suite's
+        # workers, two CLI renders) never reads a half-written kernel.json
+        tmp = spec_dir / f".kernel.json.{os.getpid()}"
+        tmp.write_text(text)
+        os.replace(tmp, path)
     paths = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
     if str(root) not in paths:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(root), *[p for p in paths if p]])
