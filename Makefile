@@ -50,7 +50,7 @@ report: $(STAMP) ## Render reports/<as_of>/ from data/sample/ and print the inde
 test: $(DEV_STAMP) ## Run the whole test suite (unit, notebooks with nbval, end-to-end)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## Lint and check formatting
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -201,9 +201,9 @@ def run_twins(
 ) -> None:
     """Run the twins of every case of one step, timed together per case name.
 
-    A step can compute several tables (the headline step: customers and orders); each has a
-    case of the same name, and the step's twin time is the sum of them all, as the step
-    computes them all. Results go to ``pending[(i, impl)]`` (``i``: index into
+    A step can compute several tables (the headline step: customers and orders); each table
+    has a case, and all share the step's name. The step's twin time is their sum, as the
+    step computes them all. Results go to ``pending[(i, impl)]`` (``i``: index into
     ``matched``), times to ``twins[name][impl]``.
     """
     for name in dict.fromkeys(c.name for c in matched):

@@ -135,10 +135,11 @@ def sample_render(tmp_path_factory, sample_dir):
     return render_once(sample_dir, out), out
 
 
-#: Test files that take longest, first: ``make test`` (``--dist loadscope``) hands whole
-#: modules (or test classes) to two workers in collection order, and a long one started last
-#: would leave the other worker idle. (From ``--durations`` of a full run; a file not listed
-#: keeps its place after these.)
+#: Test files that take longest, first: ``make test`` (``--dist loadscope
+#: --no-loadscope-reorder``) hands whole modules (or test classes) to two workers in
+#: collection order, and a long one started last would leave the other worker idle. (From
+#: ``--durations`` of a full run; a file not listed keeps its place after these.) Without
+#: ``--no-loadscope-reorder`` xdist would start the modules with the most tests first.
 SLOW_FIRST: tuple[str, ...] = (
     "tests/test_spark.py",
     "tests/test_degenerate_data.py",

@@ -324,7 +324,7 @@ class TestCustomerColumnsMayBeAbsent:
         _absent_columns_render(table, columns, small_sample, tmp_path)
 
 
-class TestOrderAndCampaignColumnsMayBeAbsent:
+class TestOrderCommunicationAndCampaignColumnsMayBeAbsent:
     @pytest.mark.slow
     @pytest.mark.parametrize(**_drops(*_CLASS_TABLES[1]))
     def test_every_optional_column_may_be_absent(self, table, columns, small_sample, tmp_path):

@@ -114,7 +114,7 @@ def test_killed_render_leaves_no_process_and_the_next_render_cleans_up(
     parent = psutil.Process(proc.pid)
     deadline = time.time() + 120  # the test suite's other worker shares the cores
     while time.time() < deadline and len(parent.children(recursive=True)) < 4:
-        time.sleep(0.5)  # two workers, each with its kernel
+        time.sleep(0.5)  # the render's two workers, each with its kernel
     family = parent.children(recursive=True)
     assert len(family) >= 4
     os.kill(proc.pid, signal.SIGKILL)  # the render only: its children must follow
