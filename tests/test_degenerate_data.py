@@ -298,48 +298,40 @@ def _absent_columns_render(table, columns, small_sample, tmp_path):
         assert {k for k, v in kpis[report].items() if v is None} == nulls, report
 
 
-def _drops(*tables: str) -> dict:
-    drops = [d for d in DROPS if d[0] in tables]
-    return {
-        "argnames": ("table", "columns"),
-        "argvalues": drops,
-        "ids": [f"{t}-{'all' if len(c) > 1 else c[0]}" for t, c in drops],
-    }
+def pytest_generate_tests(metafunc):
+    """Each column class's cases: the drops of its own tables."""
+    if metafunc.cls is not None and issubclass(metafunc.cls, _ColumnsMayBeAbsent):
+        drops = [d for d in DROPS if d[0] in metafunc.cls.TABLES]
+        ids = [f"{t}-{'all' if len(c) > 1 else c[0]}" for t, c in drops]
+        metafunc.parametrize(("table", "columns"), drops, ids=ids)
 
 
-# One test in three classes: each class is a unit of its own for make test's two workers
-# (``--dist loadscope``), so these 42 renders do not all wait for one worker. Together the
-# classes cover every table of READERS (test below).
-_CLASS_TABLES = (
-    ("customers",),
-    ("orders", "communications", "campaigns"),
-    ("campaign_contacts", "tickets"),
-)
+class _ColumnsMayBeAbsent:
+    """One test, run per class below: each class is a unit of its own for make test's two
+    workers (``--dist loadscope``), so these 42 renders do not all wait for one worker."""
 
+    TABLES: tuple[str, ...] = ()
 
-class TestCustomerColumnsMayBeAbsent:
     @pytest.mark.slow
-    @pytest.mark.parametrize(**_drops(*_CLASS_TABLES[0]))
     def test_every_optional_column_may_be_absent(self, table, columns, small_sample, tmp_path):
         _absent_columns_render(table, columns, small_sample, tmp_path)
 
 
-class TestOrderCommunicationAndCampaignColumnsMayBeAbsent:
-    @pytest.mark.slow
-    @pytest.mark.parametrize(**_drops(*_CLASS_TABLES[1]))
-    def test_every_optional_column_may_be_absent(self, table, columns, small_sample, tmp_path):
-        _absent_columns_render(table, columns, small_sample, tmp_path)
+class TestCustomerColumnsMayBeAbsent(_ColumnsMayBeAbsent):
+    TABLES = ("customers",)
 
 
-class TestContactAndTicketColumnsMayBeAbsent:
-    @pytest.mark.slow
-    @pytest.mark.parametrize(**_drops(*_CLASS_TABLES[2]))
-    def test_every_optional_column_may_be_absent(self, table, columns, small_sample, tmp_path):
-        _absent_columns_render(table, columns, small_sample, tmp_path)
+class TestOrderCommunicationAndCampaignColumnsMayBeAbsent(_ColumnsMayBeAbsent):
+    TABLES = ("orders", "communications", "campaigns")
+
+
+class TestContactAndTicketColumnsMayBeAbsent(_ColumnsMayBeAbsent):
+    TABLES = ("campaign_contacts", "tickets")
 
 
 def test_the_column_classes_cover_every_table():
-    assert sorted(t for group in _CLASS_TABLES for t in group) == sorted(READERS)
+    tables = [t for cls in _ColumnsMayBeAbsent.__subclasses__() for t in cls.TABLES]
+    assert sorted(tables) == sorted(READERS)
 
 
 def test_a_single_customer_with_one_order(small_sample, tmp_path):
