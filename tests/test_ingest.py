@@ -438,3 +438,25 @@ def test_parquet_rows_are_numbered_in_file_order_across_row_groups(tmp_path, ext
         assert con.execute("SELECT DISTINCT CAST(dt AS VARCHAR) FROM customers").fetchall() == [
             ("2024-06-01",)
         ]
+
+
+def test_null_tokens_are_found_as_the_plain_lookup_finds_them():
+    """``_clean`` skips the lower-casing of values longer than any null token; every
+    spelling (case, padding, characters ``lower`` maps to ASCII) reads as the plain
+    ``lower(trim(v)) in tokens`` look-up reads it."""
+    import itertools
+
+    from crmlib.ingest.base import NULL_TOKENS, _one_of
+    from crmlib.ingest.values import _clean
+
+    alphabet = ["n", "N", "a", "/", "#", " ", "\u212a", "\u0130", "u", "L"]
+    spellings = ["".join(p) for k in range(7) for p in itertools.product(alphabet[:5], repeat=k)]
+    spellings += [f"{pad}{t.upper()}{pad}" for t in NULL_TOKENS for pad in ("", " ", "   ")]
+    spellings += ["NULL\u212a", "\u212anan", "NaN ", " nUlL", "none!", "N/A\t", "\u0130na", None]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v (t VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?)", [[t] for t in spellings])
+    plain = f"CASE WHEN {_one_of('lower(trim(t))', NULL_TOKENS)} THEN NULL ELSE trim(t) END"
+    rows = con.execute(f"SELECT t, {_clean('t')}, {plain} FROM v").fetchall()
+    assert [(t, a) for t, a, _ in rows] == [(t, b) for t, _, b in rows]
+    assert sum(a is None for _, a, _ in rows) > len(NULL_TOKENS) * 3

@@ -17,6 +17,7 @@ from crmlib.ingest.values import (
     _number_convention,
     _parse,
     _slash_order,
+    _text_may_hold_separator,
     _text_of,
     _typed,
 )
@@ -50,9 +51,10 @@ def _validate(
             if col.kind in ("timestamp", "date") and typ == "VARCHAR"
             else None
         )
+        separator = _text_may_hold_separator(_q(source), typ)
         convention = (
-            _number_convention(con, raw, comma=typ == "VARCHAR")
-            if col.kind in ("money", "number", "rating")
+            _number_convention(con, raw, comma=typ == "VARCHAR", where=separator)
+            if col.kind in ("money", "number", "rating") and separator != "FALSE"
             else None
         )
         parse = _parse(col.kind, f"c{i}", slash, convention)

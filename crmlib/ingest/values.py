@@ -37,6 +37,16 @@ def _text_of(v: str, sql_type: str) -> str:
     return f"CAST({v} AS VARCHAR)"
 
 
+def _text_may_hold_separator(v: str, sql_type: str) -> str:
+    """SQL: the rows of ``v`` whose text (:func:`_text_of`) can hold a dot or a comma:
+    none for an integer type, the values not written as an integer for a float."""
+    if sql_type in ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
+        return "FALSE"
+    if sql_type in ("FLOAT", "DOUBLE"):
+        return f"NOT (isfinite({v}) AND {v} = trunc({v}) AND abs({v}) < 1e15)"
+    return "TRUE"
+
+
 def _typed(kind: str, sql_type: str, v: str) -> tuple[str, str] | None:
     """SQL ``(condition, value)``: the rows of a typed column ``v`` where ``condition``
     holds read ``value``, exactly the value the text parser gives for ``_text_of(v)``; the
@@ -70,9 +80,18 @@ def _typed(kind: str, sql_type: str, v: str) -> tuple[str, str] | None:
     return None
 
 
+#: The longest null token, in characters: a longer value is never one (``lower`` maps each
+#: character to one character), so most values skip the lower-casing and the look-up.
+_LONGEST_TOKEN = max(len(t) for t in NULL_TOKENS)
+
+
 def _clean(raw: str) -> str:
     """SQL for a trimmed text value with the null tokens turned into NULL."""
-    return f"CASE WHEN {_one_of(f'lower(trim({raw}))', NULL_TOKENS)} THEN NULL ELSE trim({raw}) END"
+    trimmed = f"trim({raw})"
+    return (
+        f"CASE WHEN length({trimmed}) > {_LONGEST_TOKEN} THEN {trimmed} "
+        f"WHEN {_one_of(f'lower({trimmed})', NULL_TOKENS)} THEN NULL ELSE {trimmed} END"
+    )
 
 
 #: Date-time layouts accepted besides ISO 8601 (all unambiguous).
@@ -99,12 +118,15 @@ def _slash_order(con: duckdb.DuckDBPyConnection, raw: str) -> str | None:
     Returns ``"%d/%m/%Y"`` when some first part exceeds 12, ``"%m/%d/%Y"`` when some second
     part does, and None when the column has no such dates or cannot tell (then those values
     are quarantined as ``ambiguous_date``; both orders at once also count as ambiguous).
+
+    Only values holding a slash are parsed (``contains`` is a fast byte search).
     """
     first, second = con.execute(
         f"""
         SELECT max(TRY_CAST(split_part(v, '/', 1) AS INT)),
                max(TRY_CAST(split_part(split_part(v, '/', 2), ' ', 1) AS INT))
-        FROM (SELECT trim({raw}) AS v FROM _raw) WHERE regexp_matches(v, {_lit(_SLASH_DATE)})
+        FROM (SELECT trim({raw}) AS v FROM _raw WHERE contains({raw}, '/'))
+        WHERE regexp_matches(v, {_lit(_SLASH_DATE)})
         """
     ).fetchone()
     if first is None:
@@ -182,7 +204,9 @@ def _negative(v: str) -> str:
     )
 
 
-def _number_convention(con: duckdb.DuckDBPyConnection, raw: str, comma: bool = True) -> str | None:
+def _number_convention(
+    con: duckdb.DuckDBPyConnection, raw: str, comma: bool = True, where: str = "TRUE"
+) -> str | None:
     """The column's decimal separator, decided from all its values: ``"."``, ``","``, None.
 
     A column where some value proves a decimal dot (``12.50``, ``1,234.5``) and none a
@@ -190,13 +214,19 @@ def _number_convention(con: duckdb.DuckDBPyConnection, raw: str, comma: bool = T
     has no convention, and its values of the form ``1,500`` / ``1.500`` are ambiguous.
     ``comma=False`` says no value can hold a comma (the text of a typed column): that
     scan, which reads the whole column when nothing proves a comma, is skipped.
+
+    Every proving pattern holds a dot or a comma, so only such values are parsed; ``where``
+    may narrow the rows further to those whose text can hold one (for a typed column, the
+    values :func:`_text_of` does not write as an integer).
     """
     bare = _bare(f"trim({raw})")
+    holds = f"({where}) AND (contains({raw}, '.') OR contains({raw}, ','))"
 
     def proves(pattern: str) -> bool:  # one proving value is enough: the scan stops there
         return bool(
             con.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {bare} AS b FROM _raw) "
+                f"SELECT count(*) FROM (SELECT 1 FROM (SELECT {bare} AS b FROM _raw "
+                f"WHERE {holds}) "
                 f"WHERE regexp_matches(b, {_lit(pattern)}) LIMIT 1)"
             ).fetchone()[0]
         )
