@@ -8,9 +8,28 @@ The public entry points::
     crmlib.record(customers_total=...)  # in a notebook
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from crmlib.errors import CrmError, CrmWarning, DataContractError, ParameterError
-from crmlib.record import record, record_previous
-from crmlib.warehouse import connect, ingest_report, previous_period_end, resolve_as_of
+
+if TYPE_CHECKING:
+    from crmlib.record import record, record_previous
+    from crmlib.warehouse import connect, ingest_report, previous_period_end, resolve_as_of
+
+#: Entry points imported on first use (PEP 562), so ``import crmlib.ingest`` and the
+#: command line start without pandas and ibis (about 2 s): ``crm-report validate`` needs
+#: neither.
+_LAZY: dict[str, str] = {
+    "record": "crmlib.record",
+    "record_previous": "crmlib.record",
+    "connect": "crmlib.warehouse",
+    "ingest_report": "crmlib.warehouse",
+    "previous_period_end": "crmlib.warehouse",
+    "resolve_as_of": "crmlib.warehouse",
+}
 
 __version__ = "0.1.0"
 
@@ -27,3 +46,15 @@ __all__ = [
     "resolve_as_of",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'crmlib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from crmlib.contract import TABLES
 from crmlib.ingest.base import _fmt_counts
 from crmlib.ingest.rules import _exists
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -123,34 +126,32 @@ class IngestReport:
             "quarantined_by_rule",
             "warnings",
         ]
+        import pandas as pd  # here, not at import: validation runs without pandas
+
         return pd.DataFrame(rows, columns=cols)
 
 
 def _store_report(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
-    counts = pd.DataFrame(
-        [
-            (r.table, r.source, r.rows_read, r.rows_loaded, r.rows_quarantined, r.encoding)
-            for r in report.tables.values()
-        ],
-        columns=["table", "source", "rows_read", "rows_loaded", "rows_quarantined", "encoding"],
-    )
-    rows = []
+    counts = [
+        (r.table, r.source, r.rows_read, r.rows_loaded, r.rows_quarantined, r.encoding)
+        for r in report.tables.values()
+    ]
+    issues = []
     for r in report.tables.values():
-        rows += [(r.table, "quarantine", k, v) for k, v in r.quarantined.items()]
-        rows += [(r.table, "warning", k, v) for k, v in r.warnings.items()]
-    issues = pd.DataFrame(
-        rows,
-        columns=["table", "kind", "rule", "rows"],
-    )
-    con.register("_counts_df", counts)
-    con.register("_issues_df", issues)
-    con.execute("CREATE OR REPLACE TABLE _ingest_report AS SELECT * FROM _counts_df")
+        issues += [(r.table, "quarantine", k, v) for k, v in r.quarantined.items()]
+        issues += [(r.table, "warning", k, v) for k, v in r.warnings.items()]
     con.execute(
-        "CREATE OR REPLACE TABLE _ingest_issues AS "
-        'SELECT "table", kind, rule, CAST(rows AS BIGINT) AS rows FROM _issues_df'
+        'CREATE OR REPLACE TABLE _ingest_report ("table" VARCHAR, source VARCHAR, '
+        "rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, encoding VARCHAR)"
     )
-    con.unregister("_counts_df")
-    con.unregister("_issues_df")
+    con.execute(
+        'CREATE OR REPLACE TABLE _ingest_issues ("table" VARCHAR, kind VARCHAR, '
+        "rule VARCHAR, rows BIGINT)"
+    )
+    if counts:
+        con.executemany("INSERT INTO _ingest_report VALUES (?, ?, ?, ?, ?, ?)", counts)
+    if issues:
+        con.executemany("INSERT INTO _ingest_issues VALUES (?, ?, ?, ?)", issues)
 
 
 def read_ingest_report(con: duckdb.DuckDBPyConnection) -> IngestReport | None:
