@@ -11,6 +11,8 @@ The public entry points::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from crmlib.errors import CrmError, CrmWarning, DataContractError, ParameterError
@@ -46,6 +48,20 @@ __all__ = [
     "resolve_as_of",
     "__version__",
 ]
+
+
+class _Package(types.ModuleType):
+    """The package module. Importing the submodule ``crmlib.record`` sets the package's
+    attribute ``record`` to that module; the function of the same name is kept instead,
+    as the eager ``from crmlib.record import record`` did."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -60,3 +60,23 @@ def test_rendering_does_not_install_the_test_or_lab_tools():
     assert not core & {"jupyterlab", "pytest", "nbval", "playwright", "pyspark", "ruff", "psycopg"}
     # the tests use every extra: the notebooks, Spark Connect and PostgreSQL
     assert "crm-reports[lab,spark,postgres]" in data["project"]["optional-dependencies"]["dev"]
+
+
+def test_the_library_imports_its_heavy_entry_points_on_first_use():
+    """``import crmlib.ingest`` (validation) loads neither pandas nor ibis, and the lazy
+    entry points are the functions, also after their submodules are imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, crmlib.ingest; print(sorted({'pandas', 'ibis'} & set(sys.modules)))\n"
+        "import crmlib, crmlib.record, crmlib.warehouse\n"
+        "from crmlib.record import KPI_SPEC_MIMETYPE\n"
+        "from crmlib import record, connect\n"
+        "print(callable(crmlib.record), crmlib.record is record, crmlib.connect is connect)\n"
+        "print(crmlib.record.__module__, crmlib.warehouse.connect is connect)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:3] == ["[]", "True True True", "crmlib.record True"]
