@@ -460,3 +460,52 @@ def test_null_tokens_are_found_as_the_plain_lookup_finds_them():
     rows = con.execute(f"SELECT t, {_clean('t')}, {plain} FROM v").fetchall()
     assert [(t, a) for t, a, _ in rows] == [(t, b) for t, _, b in rows]
     assert sum(a is None for _, a, _ in rows) > len(NULL_TOKENS) * 3
+
+
+def _spelling_exports(folder: Path) -> Path:
+    """CSV exports whose keys and dates take every spelling of :data:`_SPELLINGS`, padded
+    with spaces and no-break spaces, in null-token and letter-case variants."""
+    pads = ["", " ", "\u00a0", "  \u3000"]
+    tokens = ["NULL", " na ", "Nan", "nat", "none", "N/A", "#n/a", "nA"]
+    ids = [p + s + p for s in _SPELLINGS["id"] + tokens for p in pads]
+    days = [p + s for s in _SPELLINGS["timestamp"] + tokens for p in pads[:3]]
+    customers = ["customer_id,signup_date"] + [
+        f'"{c}",{days[k % len(days)]}' for k, c in enumerate(ids)
+    ]
+    orders = ["order_id,customer_id,order_date,revenue"] + [
+        f'"{ids[(k * 7) % len(ids)]}","{c}",{d},{k % 50}.50'
+        for k, (c, d) in enumerate((c, d) for c in ids[::3] for d in days[::5])
+    ]
+    folder.mkdir()
+    (folder / "customers.csv").write_text("\n".join(customers) + "\n", encoding="utf-8")
+    (folder / "orders.csv").write_text("\n".join(orders) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_the_plain_first_readings_load_what_the_full_parsers_load(
+    tmp_path, monkeypatch, sample_dir
+):
+    """Reading plain spellings first (straight from the raw text, or by a direct cast)
+    loads and quarantines every row of hostile exports and of the bundled sample exactly
+    as the full parsers alone do."""
+    import crmlib.ingest.rules as rules
+
+    def run(folder: Path) -> dict:
+        con = duckdb.connect()
+        ingest_folder(folder, con)
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
+
+    folders = [_spelling_exports(tmp_path / "spellings"), sample_dir]
+    plain = [run(f) for f in folders]
+    monkeypatch.setattr(rules, "PLAIN_FIRST", False)
+    full = [run(f) for f in folders]
+    for a, b in zip(plain, full, strict=True):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert repr(a[name]) == repr(b[name]), name
+    spelled = plain[0]
+    assert len(spelled["customers"]) > 5 and len(spelled["orders"]) > 5
+    hit = {t: {row[3] for row in spelled["_quarantine_" + t]} for t in ("customers", "orders")}
+    assert {"missing_required", "unparseable", "duplicate_key"} <= hit["customers"]
+    assert {"missing_required", "implausible_date", "duplicate_key"} <= hit["orders"]

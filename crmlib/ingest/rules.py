@@ -16,11 +16,18 @@ from crmlib.ingest.values import (
     _clean,
     _number_convention,
     _parse,
+    _plain_raw,
+    _plain_value,
     _slash_order,
     _text_may_hold_separator,
     _text_of,
     _typed,
 )
+
+#: Read the plain spellings first (a direct cast instead of the full parsers, straight from
+#: the raw text where it is already clean). False reads every value the long way, to the
+#: same result (``tests/test_ingest.py`` compares both on hostile exports).
+PLAIN_FIRST: bool = True
 
 
 def _validate(
@@ -40,6 +47,7 @@ def _validate(
     inner = [f"{raw_row(con)} AS _row"]
     parsed = []  # computed from the cleaned texts
     ids = []
+    fast: list[int] = []  # columns with a plain reading straight from the raw text
     types = raw_types(con)
     for i, col in enumerate(present):
         source = mapping[col.name]
@@ -57,9 +65,18 @@ def _validate(
             if col.kind in ("money", "number", "rating") and separator != "FALSE"
             else None
         )
-        parse = _parse(col.kind, f"c{i}", slash, convention)
+        parse = _parse(col.kind, f"c{i}", slash, convention, plain_first=PLAIN_FIRST)
         typed = _typed(col.kind, typ, _q(source))
-        if typed is None:
+        plain = _plain_raw(col.kind, raw) if PLAIN_FIRST else None
+        if typed is None and plain is not None:
+            # the common case read straight from the raw text (f_i): no trimming, no token
+            # look-up, no second pattern check
+            fast.append(i)
+            inner.append(f"{plain} AS f{i}")
+            inner.append(f"CASE WHEN f{i} THEN {raw} ELSE {_clean(raw)} END AS c{i}")
+            value = _plain_value(col.kind, f"c{i}")
+            parsed.append(f"CASE WHEN f{i} THEN {value} ELSE {parse} END AS p{i}")
+        elif typed is None:
             inner.append(f"{_clean(raw)} AS c{i}")
             parsed.append(f"{parse} AS p{i}")
         else:
@@ -124,7 +141,11 @@ def _validate(
     first_broken = "CASE " + " ".join(f"WHEN {c} THEN {k}" for k, (c, _, _) in enumerate(checks, 1))
     rules = "[" + ", ".join(_lit(r) for _, r, _ in checks) + "]"
     columns = "[" + ", ".join(_lit(n) for _, _, n in checks) + "]"
-    lookalike = " OR ".join(f"(c{i} IS NOT NULL AND p{i} IS DISTINCT FROM r{i})" for i in ids)
+    lookalike = " OR ".join(
+        f"(c{i} IS NOT NULL AND {f'f{i} IS NOT TRUE AND ' if i in fast else ''}"
+        f"p{i} IS DISTINCT FROM r{i})"
+        for i in ids
+    )
     outer = ["_row"]
     outer += [f"{_stored(col, f'p{i}')} AS {_q(col.name)}" for i, col in enumerate(present)]
     outer += [f"{_q('x_' + _normalize(c))} AS {_q(_extra_name(c))}" for c in extras]

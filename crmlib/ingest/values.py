@@ -303,6 +303,33 @@ def _key(v: str, plain_first: bool = True) -> str:
     return f"CASE WHEN regexp_full_match({v}, {_lit(_PLAIN_KEY)}) THEN {v} ELSE {slow} END"
 
 
+def _plain_raw(kind: str, raw: str) -> str | None:
+    """SQL: the raw text ``raw`` is already its cleaned text and takes the plain reading
+    (a plain ASCII key that is not a null token, ISO 8601 without an offset), so neither
+    trimming nor the null-token look-up nor the parser's own check is needed; None for
+    the other kinds. The plain patterns hold no character ``trim`` removes."""
+    if kind == "id":
+        not_token = f"NOT {_one_of(f'lower({raw})', NULL_TOKENS)}"
+        return (
+            f"CASE WHEN strlen({raw}) > {_LONGEST_TOKEN} "
+            f"THEN regexp_full_match({raw}, {_lit(_PLAIN_KEY)}) "
+            f"ELSE regexp_full_match({raw}, {_lit(_PLAIN_KEY)}) AND {not_token} END"
+        )
+    if kind in ("timestamp", "date"):
+        return f"regexp_full_match({raw}, {_lit(_PLAIN_TIMESTAMP)})"
+    return None
+
+
+def _plain_value(kind: str, v: str) -> str:
+    """SQL: the value of a text ``v`` for which :func:`_plain_raw` holds, as :func:`_parse`
+    reads it."""
+    if kind == "id":
+        return v
+    if kind == "timestamp":
+        return f"TRY_CAST({v} AS TIMESTAMP)"
+    return f"CAST(TRY_CAST({v} AS TIMESTAMP) AS DATE)"
+
+
 #: Keys that are their own normal form under :func:`_key` (checked by a test).
 _PLAIN_KEY = r"[A-Za-z0-9_\-]+"
 
