@@ -464,13 +464,17 @@ def test_null_tokens_are_found_as_the_plain_lookup_finds_them():
 
 def _spelling_exports(folder: Path) -> Path:
     """CSV exports whose keys and dates take every spelling of :data:`_SPELLINGS`, padded
-    with spaces and no-break spaces, in null-token and letter-case variants."""
+    with spaces and no-break spaces, in null-token and letter-case variants, beside extra
+    columns named like the parser's own aliases (``f0``, ``C1``); and a Parquet export with
+    float keys."""
     pads = ["", " ", "\u00a0", "  \u3000"]
     tokens = ["NULL", " na ", "Nan", "nat", "none", "N/A", "#n/a", "nA"]
-    ids = [p + s + p for s in _SPELLINGS["id"] + tokens for p in pads]
-    days = [p + s for s in _SPELLINGS["timestamp"] + tokens for p in pads[:3]]
-    customers = ["customer_id,signup_date"] + [
-        f'"{c}",{days[k % len(days)]}' for k, c in enumerate(ids)
+    odd = ["-", "aaaaa", "2026-06-30 24:00", "2026-06-30 23:59:60", "0000-01-01", "2100-01-01"]
+    ids = [p + s + p for s in _SPELLINGS["id"] + tokens + odd for p in pads]
+    days = [p + s for s in _SPELLINGS["timestamp"] + tokens + odd for p in pads[:3]]
+    customers = ["customer_id,signup_date,birth_date,f0,F1,c1,p0,r0"] + [
+        f'"{c}",{days[k % len(days)]},{days[(k * 5) % len(days)]},{k % 2 == 0},hello,x,y,z'
+        for k, c in enumerate(ids)
     ]
     orders = ["order_id,customer_id,order_date,revenue"] + [
         f'"{ids[(k * 7) % len(ids)]}","{c}",{d},{k % 50}.50'
@@ -479,6 +483,15 @@ def _spelling_exports(folder: Path) -> Path:
     folder.mkdir()
     (folder / "customers.csv").write_text("\n".join(customers) + "\n", encoding="utf-8")
     (folder / "orders.csv").write_text("\n".join(orders) + "\n", encoding="utf-8")
+    floats = folder.parent / (folder.name + "-floats")
+    floats.mkdir()
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES (12.0, TIMESTAMP '2024-01-01', 1), (-0.0, NULL, 2), "
+        "(12.5, TIMESTAMP '1850-01-01', 3), ('nan'::DOUBLE, TIMESTAMP '2024-01-02', 4), "
+        "('inf'::DOUBLE, TIMESTAMP '2024-01-03', 5), (1e20, TIMESTAMP '2024-01-04', 6), "
+        "(12.0, TIMESTAMP '2024-01-05', 7)) v(customer_id, signup_date, f0)) "
+        f"TO '{floats / 'customers.parquet'}' (FORMAT parquet)"
+    )
     return folder
 
 
@@ -496,7 +509,9 @@ def test_the_plain_first_readings_load_what_the_full_parsers_load(
         names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
 
-    folders = [_spelling_exports(tmp_path / "spellings"), sample_dir]
+    spellings = _spelling_exports(tmp_path / "spellings")
+    typed = _typed_exports(tmp_path / "typed")
+    folders = [spellings, tmp_path / "spellings-floats", typed, sample_dir]
     plain = [run(f) for f in folders]
     monkeypatch.setattr(rules, "PLAIN_FIRST", False)
     full = [run(f) for f in folders]

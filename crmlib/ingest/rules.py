@@ -72,8 +72,10 @@ def _validate(
             # the common case read straight from the raw text (f_i): no trimming, no token
             # look-up, no second pattern check
             fast.append(i)
+            # the condition is repeated, not referred to by its alias: a column of the file
+            # named like the alias would be read instead (the engine computes it once)
             inner.append(f"{plain} AS f{i}")
-            inner.append(f"CASE WHEN f{i} THEN {raw} ELSE {_clean(raw)} END AS c{i}")
+            inner.append(f"CASE WHEN {plain} THEN {raw} ELSE {_clean(raw)} END AS c{i}")
             value = _plain_value(col.kind, f"c{i}")
             parsed.append(f"CASE WHEN f{i} THEN {value} ELSE {parse} END AS p{i}")
         elif typed is None:
