@@ -151,9 +151,9 @@ def prepare(size: int, data_dir: Path, reingest: bool, pandas: bool = True) -> d
         t = time.perf_counter()
         write_sample(sample, size, seed=7, fmt="parquet")
         info["generate_s"] = time.perf_counter() - t
-    from crmlib.warehouse import _cache_path
+    from crmlib.warehouse import cache_path
 
-    built = _cache_path(sample)
+    built = cache_path(sample)
     before = built.stat().st_mtime_ns if built.exists() else None
     t = time.perf_counter()
     path, report = build_warehouse(sample, force=reingest)

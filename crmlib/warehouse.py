@@ -43,6 +43,7 @@ __all__ = [
     "check_duckdb_file",
     "connect",
     "build_warehouse",
+    "cache_path",
     "describe_source",
     "ingest_report",
     "has_table",
@@ -131,7 +132,9 @@ def _fingerprint(files: dict[str, Path]) -> str:
     return json.dumps({"v": _SCHEMA_VERSION, "code": code.hexdigest()[:16], "files": items})
 
 
-def _cache_path(folder: Path) -> Path:
+def cache_path(folder: Path) -> Path:
+    """Return where the warehouse of data ``folder`` is kept, built or not (``<cache
+    dir>/<folder name>-<digest of its path>.duckdb``)."""
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
     return config.cache_dir() / f"{folder.name or 'data'}-{digest}.duckdb"
 
@@ -255,7 +258,7 @@ def build_warehouse(
     folder = Path(folder).resolve()
     files = find_table_files(folder)
     fingerprint = _fingerprint(files)
-    target = _cache_path(folder)
+    target = cache_path(folder)
     with _locked(target):
         meta = _stored_meta(target)
         stale = meta.get("fingerprint") != fingerprint or (
