@@ -495,6 +495,37 @@ def test_features_of_an_earlier_day_from_the_daily_table_equal_a_fresh_computati
         pd.testing.assert_frame_equal(got[want.columns], want, check_exact=True)
 
 
+def test_segments_at_campaign_start_equal_a_ranking_of_every_customer_on_each_eve(sample_con):
+    """On the bundled sample, the eve segments (orders summed per customer and campaign eve,
+    every contact kept without a join back) equal the definition, rfm_segment_table over
+    every customer's features of that eve, for eight campaigns spread over the history; the
+    contacts without an order before their campaign are "No orders yet"."""
+    from crmlib.segment.features import daily_orders
+
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    got = segment.segments_at_campaign_start(sample_con, as_of).to_pandas()
+    camps = sample_con.table("campaigns").to_pandas().sort_values(["start_date", "campaign_id"])
+    chosen = camps.iloc[np.linspace(0, len(camps) - 1, 8).astype(int)]
+    eves = {str(c): (pd.Timestamp(d) - pd.Timedelta(days=1)).date()
+            for c, d in zip(chosen.campaign_id, chosen.start_date)}  # fmt: skip
+    contacts = sample_con.table("campaign_contacts").to_pandas()
+    contacts = contacts[contacts.campaign_id.astype(str).isin(eves)]
+    pairs_df = contacts[["campaign_id", "customer_id"]].drop_duplicates().astype(str)
+    pairs_df["day"] = pairs_df.campaign_id.map(eves)
+    con = ibis.duckdb.connect()
+    daily = con.create_table("daily", daily_orders(sample_con, as_of).to_pyarrow())
+    pairs = con.create_table(
+        "pairs", pairs_df, schema={"campaign_id": "string", "customer_id": "string", "day": "date"}
+    )
+    want = _segments_by_ranking_every_day(daily, pairs, sorted(set(eves.values())))
+    key = ["campaign_id", "customer_id"]
+    got = got[got.campaign_id.isin(eves)].sort_values(key, ignore_index=True)
+    want = want.sort_values(key, ignore_index=True)
+    assert len(want) == len(pairs_df) > 500
+    pd.testing.assert_frame_equal(got, want)
+    assert got.segment.nunique() >= 6
+
+
 def _segments_by_ranking_every_day(daily, pairs, days):
     """The definition: rfm_segment_table over the whole customer base of each day."""
     from crmlib.segment.features import NO_ORDERS_SEGMENT, features_at
@@ -514,11 +545,12 @@ def _segments_by_ranking_every_day(daily, pairs, days):
     return ibis.union(*parts).to_pandas()
 
 
+@pytest.mark.parametrize("rows_per", ["day", "period"])
 @pytest.mark.parametrize("spends", ["spread", "one bucket"])
 @pytest.mark.parametrize("states", ["as-of join", "portable window"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
-    seed, states, spends, monkeypatch
+    seed, states, spends, rows_per, monkeypatch
 ):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
@@ -527,9 +559,11 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     finding a contact's state run here: DuckDB's as-of join and the window the other
     engines use. "one bucket": every spend within about 0.3% of 1,000, so the spend order
     statistics are found among many customers inside the same few buckets, where the
-    customers leaving a bucket (their earlier spend) count as much as those entering."""
+    customers leaving a bucket (their earlier spend) count as much as those entering.
+    rows_per="period": the input summed per customer and scoring period first
+    (orders_per_period, what segments_at_campaign_start passes), with the same segments."""
     from crmlib.segment import history
-    from crmlib.segment.history import segments_as_of_days
+    from crmlib.segment.history import orders_per_period, segments_as_of_days
 
     if states == "portable window":
         monkeypatch.setattr(history, "_backend_name", lambda expr: "")
@@ -600,7 +634,11 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     if states == "as-of join":  # the path taken is the one named
         sql = ibis.to_sql(history._states_at(history._running_totals(daily), pairs))
         assert "ASOF" in sql
-    got = segments_as_of_days(daily, pairs).to_pandas()
+    rows = daily
+    if rows_per == "period":
+        rows = orders_per_period(daily, pairs.select(period=pairs.day).distinct())
+        assert rows.count().to_pyarrow().as_py() < daily.count().to_pyarrow().as_py()
+    got = segments_as_of_days(rows, pairs).to_pandas()
     want = _segments_by_ranking_every_day(daily, pairs, days)
     want["campaign_id"] = want.campaign_id.astype(str)  # the ids come back as strings
     key = ["campaign_id", "customer_id"]

@@ -11,15 +11,14 @@ import pandas as pd
 
 from crmlib.engines import cached
 from crmlib.errors import ParameterError
-from crmlib.metrics.customers import customers_as_of
+from crmlib.metrics.customers import customers_as_of, valid_orders
 from crmlib.segment.clusters import CustomerSegmenter
 from crmlib.segment.features import (
     NO_ORDERS_SEGMENT,
     customer_features,
-    daily_orders,
     features_table,
 )
-from crmlib.segment.history import segments_as_of_days
+from crmlib.segment.history import orders_per_period, segments_as_of_days
 from crmlib.segment.rfm import rfm_segment_table, rfm_segments
 from crmlib.warehouse import fetch
 
@@ -190,8 +189,16 @@ def segments_at_campaign_start(
     pairs = contacts.select(campaign_id=contacts.campaign_id.cast("string"),
                             customer_id=contacts.customer_id).distinct()  # fmt: skip
     pairs = pairs.join(started, "campaign_id")
-    daily = daily_orders(con, pd.Timestamp(last).date())  # one scan of the orders
-    segments = segments_as_of_days(daily, pairs, segment_config=segment_config)
+    # one scan of the orders, summed per customer and campaign eve (fewer rows than per day)
+    orders = valid_orders(con, pd.Timestamp(last).date())
+    rows = orders.select(
+        "customer_id",
+        day=orders.order_date.date(),
+        orders=ibis.literal(1, "int64"),
+        revenue=orders.revenue,
+    )
+    per_period = orders_per_period(rows, started.select(period=started.day).distinct())
+    segments = segments_as_of_days(per_period, pairs, segment_config=segment_config)
     # computed once and kept in the engine (a temporary table): every section of the
     # campaign report joins it
     return cached(segments)

@@ -77,13 +77,13 @@ def segments_as_of_days(
     # once ran out of the report's engine memory (2 GB); kept, each spills on its own.
     running = _running_totals(daily)
     wide = cached(_thresholds_per_day(running, days))
-    state = _states_at(running, pairs)
+    state = _states_at(running, pairs)  # every pair; no state without an order up to its day
     state = state.mutate(
         r=state.last.delta(_EPOCH, unit="day").cast("float64"),
         f=state.freq.cast("float64"),
         m=state.spend.cast("float64"),
     )
-    scored = state.join(wide, state.day == wide.period)
+    scored = state.left_join(wide, state.day == wide.period)
     scores = {}
     for feature in _FEATURES:
         above = sum(
@@ -91,22 +91,51 @@ def segments_as_of_days(
         )
         scores[f"{feature}_score"] = (1 + above).cast("int64")
     scored = scored.mutate(**scores)
-    scored = scored.select("campaign_id", "customer_id", segment=_segment_of_scores(scored, rules))
-    joined = pairs.left_join(
-        scored,
-        [pairs.campaign_id == scored.campaign_id, pairs.customer_id == scored.customer_id],
+    segment = ibis.ifelse(
+        scored["last"].isnull(), NO_ORDERS_SEGMENT, _segment_of_scores(scored, rules)
     )
-    return joined.select(
-        pairs.campaign_id,
-        pairs.customer_id,
-        segment=scored.segment.fill_null(NO_ORDERS_SEGMENT).cast("string"),
+    return scored.select("campaign_id", "customer_id", segment=segment.cast("string"))
+
+
+def orders_per_period(rows: ir.Table, days: ir.Table) -> ir.Table:
+    """Return ``rows`` summed per customer and scoring period: the input of
+    :func:`segments_as_of_days` with fewer rows, giving the same segments.
+
+    A day's period is the first scoring day on or after it; rows after the last scoring
+    day are dropped. A customer's state on a scoring day is the totals of the rows up to
+    that day and the last of their days, which the sums of the periods up to it hold
+    (``day`` becomes the last day of the customer's rows in the period). At 1M customers
+    9.9M customer-days become 7.7M customer-periods.
+
+    Parameters
+    ----------
+    rows : ibis.expr.types.Table
+        ``customer_id``, ``day`` (date), ``orders``, ``revenue``: one row per order, per
+        customer and day (:func:`~crmlib.segment.features.daily_orders`) or coarser.
+    days : ibis.expr.types.Table
+        The scoring days, column ``period`` (date).
+
+    Returns
+    -------
+    ibis.expr.types.Table
+        ``customer_id``, ``day``, ``orders``, ``revenue``, one row per customer and period
+        with an order.
+    """
+    seen = rows.select(t=rows.day).distinct()
+    period = (
+        seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
     )
+    j = rows.join(period, rows.day == period.t)
+    per = j.group_by([j.customer_id, j.period]).aggregate(
+        day=j.day.max(), orders=j.orders.sum(), revenue=j.revenue.sum()
+    )
+    return per.select("customer_id", "day", "orders", "revenue")
 
 
 def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
     """Each pair's state: ``campaign_id``, ``customer_id``, ``day`` and the customer's
     running totals on the last order day up to and including ``day`` (``last``, ``freq``,
-    ``spend``).
+    ``spend``), every pair: those three are null for a pair without an order up to its day.
 
     On DuckDB an as-of join (``ASOF JOIN``): one sort of both sides per customer. Elsewhere
     (Spark SQL and PostgreSQL have no as-of join) a join on ``last <= day`` would pair every
@@ -115,7 +144,6 @@ def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
     rises with every order day, so its largest value up to the pair's day, a running
     maximum ordered by day, names that day's row, joined back on it. At 10M customers
     (30M pairs, 112M order days) the as-of join took 54 s, the window and join back 88 s.
-    The pairs without an order up to their day are dropped.
     """
     # (the ids cast: a NOT NULL id column on one side only would make the schemas differ)
     asked = pairs.select(
@@ -126,10 +154,9 @@ def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
     d = running.select(buyer=running.customer_id.cast("string"), last=running.day,
                        freq=running.freq.cast("int64"), spend=running.spend)  # fmt: skip
     if _backend_name(asked) == "duckdb":
-        state = asked.asof_join(
+        state = asked.asof_join(  # ibis's as-of join keeps every pair (a left as-of join)
             d, on=asked.day >= d.last, predicates=[asked.customer_id == d.buyer]
         )
-        state = state.filter(state.last.notnull())  # ibis's as-of join keeps every pair
         return state.select("campaign_id", "customer_id", "day", "last", "freq", "spend")
     asked = asked.mutate(freq=ibis.null("int64"), is_pair=ibis.literal(1))
     days_seen = d.select(
@@ -143,7 +170,7 @@ def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
     before = ibis.cumulative_window(group_by="customer_id", order_by=["day", "is_pair"])
     both = both.mutate(seen=both.freq.max().over(before))
     asked = both.filter(both.is_pair == 1)
-    state = asked.join(d, [asked.customer_id == d.buyer, asked.seen == d.freq])
+    state = asked.left_join(d, [asked.customer_id == d.buyer, asked.seen == d.freq])
     return state.select("campaign_id", "customer_id", "day", d.last, d.freq, d.spend)
 
 
