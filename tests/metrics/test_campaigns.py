@@ -926,7 +926,9 @@ def test_shared_control_customers_are_counted_per_pair(tmp_path):
     pairs = cmp.shared_controls(con, AS_OF)
     assert pairs.to_dict("records") == [{"campaign_id": "K1", "other_id": "K2", "shared": 2}]
     res = cmp.campaign_results(con, AS_OF, None, gross_margin=0.5)
-    assert res.attrs["shared_controls"] == [("K1", "K2", 2)]
+    assert res.attrs["shared_controls"] == (("K1", "K2", 2),)
+    # immutable, so pandas's copy of attrs in every operation is the object itself
+    assert res.iloc[:1].copy().attrs["shared_controls"] is res.attrs["shared_controls"]
 
 
 def test_league_table_ranking_follows_the_planted_truth(sample_con):

@@ -29,6 +29,23 @@ from crmlib.stats import (
 )
 
 
+class SharedPairs(tuple):
+    """The ``shared_controls`` pairs a results table carries in ``attrs``: a tuple of
+    ``(campaign_id, other_id, shared)`` tuples that pandas need not copy.
+
+    pandas deep-copies a frame's ``attrs`` in every operation that returns a new frame or
+    series (pandas >= 2.1). At 1M customers the sample's 200 campaigns have 8,042 pairs;
+    copied in each of the few hundred operations of ``channel_results`` and
+    ``rank_campaigns`` they took 3.8 and 2.5 s, longer than the queries. The pairs are
+    immutable, so every copy is the object itself; they compare equal to an equal tuple.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> SharedPairs:
+        return self
+
+
 # ---------------------------------------------------------------------------------------
 # Pandas side: rates, money, lift on the per-campaign counts
 # ---------------------------------------------------------------------------------------
@@ -193,9 +210,9 @@ def campaign_results(
     df["gross_margin"] = np.nan if margin.value is None else margin.value
     df["margin_source"] = margin.source
     df = _add_rates_and_money(df, alpha)
-    if con is not None and counts is None:  # kept as plain tuples: attrs must compare
+    if con is not None and counts is None:  # plain tuples: attrs must compare
         pairs = shared_controls(con, as_of)
-        df.attrs["shared_controls"] = [tuple(p) for p in pairs.itertuples(index=False)]
+        df.attrs["shared_controls"] = SharedPairs(map(tuple, pairs.itertuples(index=False)))
     return _add_lift(df, alpha)
 
 
