@@ -53,7 +53,8 @@ def segments_as_of_days(
     Parameters
     ----------
     daily : ibis.expr.types.Table
-        :func:`crmlib.segment.features.daily_orders` up to the latest day of ``pairs``.
+        :func:`crmlib.segment.features.daily_orders` up to the latest day of ``pairs``, or
+        the same rows summed per scoring period (:func:`orders_per_period`).
     pairs : ibis.expr.types.Table
         Distinct rows of ``campaign_id``, ``customer_id`` and ``day`` (date): whose
         segment, as of which day (orders on that day included).
@@ -121,15 +122,18 @@ def orders_per_period(rows: ir.Table, days: ir.Table) -> ir.Table:
         ``customer_id``, ``day``, ``orders``, ``revenue``, one row per customer and period
         with an order.
     """
-    seen = rows.select(t=rows.day).distinct()
-    period = (
-        seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
-    )
+    period = _period_of_day(rows.select(t=rows.day).distinct(), days)
     j = rows.join(period, rows.day == period.t)
     per = j.group_by([j.customer_id, j.period]).aggregate(
         day=j.day.max(), orders=j.orders.sum(), revenue=j.revenue.sum()
     )
     return per.select("customer_id", "day", "orders", "revenue")
+
+
+def _period_of_day(seen: ir.Table, days: ir.Table) -> ir.Table:
+    """Each distinct day ``t`` of ``seen`` with its ``period``: the first scoring day of
+    ``days`` on or after it (days after the last scoring day have none and are left out)."""
+    return seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
 
 
 def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
@@ -237,11 +241,7 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
     spends, from :func:`_running_totals`."""
     ev = _events(running)
     ev = ev.mutate(key=_key(ev))
-    # the first scoring day on or after each order day
-    seen = running.select(t=running.day).distinct()
-    period = (
-        seen.join(days, seen.t <= days.period).group_by("t").aggregate(period=days.period.min())
-    )
+    period = _period_of_day(running.select(t=running.day).distinct(), days)
     ev_p = ev.join(period, "t")
     changes = ev_p.group_by(["period", "feature", "key"]).aggregate(dlt=ev_p.delta.sum())
     keys = changes.select("feature", "key").distinct()
