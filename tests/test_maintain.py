@@ -149,12 +149,30 @@ def test_our_own_messages_are_not_the_customers_activity(tmp_path):
     as_of = dt.date(2025, 3, 31)
     status = fetch(customer_status(con, as_of, 85)).set_index("customer_id").inactive
     assert status.to_dict() == {"C1": True, "C2": False, "C3": False}
+    assert activity_summary(con, as_of, 85) == {"customers_active": 2, "customers_inactive": 1}
     # without a direction column nobody can tell who started a contact: none counts
     undirected = comms.replace(",direction", "").replace(",outbound", "").replace(", Inbound", "")
     tables["communications.csv"] = undirected
     con = crmlib.connect(write_tables(tmp_path / "e", tables))
     status = fetch(customer_status(con, as_of, 85)).set_index("customer_id").inactive
     assert status.to_dict() == {"C1": True, "C2": False, "C3": True}
+    assert activity_summary(con, as_of, 85) == {"customers_active": 1, "customers_inactive": 2}
+
+
+@pytest.mark.parametrize("days", [1, 30, 365, 5000])
+def test_activity_counts_are_the_customer_status_counts(sample_con, days):
+    """activity_summary reads only the window's activity; customer_status groups the whole
+    history by customer (each customer's last activity): the counts must agree, from a
+    window of one day (hardly anyone active) to one longer than the history (everyone)."""
+    as_of = crmlib.resolve_as_of(sample_con, "")
+    status = fetch(customer_status(sample_con, as_of, days))
+    inactive = int(status.inactive.sum())
+    assert activity_summary(sample_con, as_of, days) == {
+        "customers_active": len(status) - inactive,
+        "customers_inactive": inactive,
+    }
+    if days == 5000:
+        assert inactive == 0
 
 
 def test_sample_inactive_customers_count_only_their_own_activity(sample_con):
