@@ -182,6 +182,7 @@ def summary_table(
         days, total, last = per.days_cal, per.total_cal, per.last_cal
     unit = ibis.literal(TIME_UNITS[time_unit], type="float64")
     freq = (days - 1).cast("int64")
+    holdout_days = (per.days - per.days_cal).cast("int64") if cal_end is not None else None
     repeat = (total - first_value).cast("float64")
     out = per.select(
         customer_id=per.cid,
@@ -193,10 +194,10 @@ def summary_table(
             {}
             if cal_end is None
             else {
-                "frequency_holdout": per.days_holdout.cast("int64"),
+                "frequency_holdout": holdout_days,
                 "monetary_holdout": ibis.ifelse(
-                    per.days_holdout > 0,
-                    per.value_holdout.cast("float64") / per.days_holdout.cast("float64"),
+                    holdout_days > 0,
+                    per.value_holdout.cast("float64") / holdout_days.cast("float64"),
                     0.0,
                 ),
                 "duration_holdout": ibis.literal(
@@ -225,8 +226,8 @@ def _purchase_stats(
     """Per customer with a purchase day up to ``obs_end``: ``first``, ``last``, ``days``,
     ``total`` and ``first_value`` (the first purchase day's value) of the whole period,
     and with ``cal_end`` the same up to it (``last_cal``, ``days_cal``, ``total_cal``) and
-    after it (``days_holdout``, ``value_holdout``), in one pass over the orders, kept in
-    the engine.
+    after it (``value_holdout``; its purchase days are ``days - days_cal``), in one pass
+    over the orders, kept in the engine.
 
     The reports summarise the same orders twice, split at the holdout's calibration end
     and then whole; the second summary reads the kept statistics of the first instead of
@@ -258,7 +259,10 @@ def _purchase_stats(
             "last_cal": daily.day.max(where=cal),
             "days_cal": daily.count(where=cal),
             "total_cal": daily.value.sum(where=cal),
-            "days_holdout": daily.count(where=~cal),
+            # the holdout's purchase days are the rest (days - days_cal): one aggregate
+            # less per customer; at 10M customers this group by outgrows the report's
+            # engine memory and spills, and its time follows the state per customer
+            # (dropping two of its ten aggregates: 155 s -> 109 s)
             "value_holdout": daily.value.sum(where=~cal),
         }
     stats = cached(
