@@ -165,7 +165,7 @@ def style_table(
                 text = "" if _isna(v) else str(v)
             classes = _classes(spec)
             if col.source[0] in numeric:
-                key = _sort_key(v[0] if isinstance(v, tuple) else v)
+                key = _sort_key(v[0] if isinstance(v, tuple) else v, spec)
                 cells.append(f"<td style='text-align:right'{classes}{key}>{_bounded(text)}</td>")
             else:
                 cells.append(f"<td style='text-align:left'{classes}>{_bounded(text)}</td>")
@@ -251,8 +251,10 @@ def _classes(spec: object, interval: bool = True) -> str:
     return f" class='{' '.join(names)}'" if names else ""
 
 
-def _sort_key(v: object) -> str:
+def _sort_key(v: object, spec: object = None) -> str:
     """``data-v`` attribute holding a cell's number for the page's column sorting."""
+    from crmlib.formats import Kind
+
     if isinstance(v, bool) or _isna(v):
         return ""
     if isinstance(v, pd.Timestamp | dt.date):
@@ -265,6 +267,11 @@ def _sort_key(v: object) -> str:
         return ""
     if x in (float("inf"), float("-inf")):  # a median not reached sorts past every number
         return f" data-v='{'-' if x < 0 else ''}Infinity'"
+    if spec is not None and getattr(spec, "kind", None) == Kind.MONEY:
+        # an amount is whole cents plus the last-bit noise of a parallel sum: rounded to the
+        # cent first, or an amount ending in 5 cents sits on the rounding edge of the ten
+        # digits below (796,974,069.95 gave 796974070 in one render, 796974069.9 in the next)
+        x = round(x, 2)
     # ten significant digits: enough to order any two values a reader can tell apart, and
     # blind to the last-bit noise of a parallel sum (the page's bytes stay the same)
     return f" data-v='{x:.10g}'"

@@ -157,3 +157,13 @@ def test_sort_keys_ignore_the_last_bits_of_a_parallel_sum():
     a = style_table(pd.DataFrame({"x": [0.1 + 0.2]})).data
     b = style_table(pd.DataFrame({"x": [0.3]})).data
     assert a == b and "data-v='0.3'" in a
+
+
+def test_an_amount_ending_in_five_cents_has_one_sort_key():
+    """796,974,069.95 (a 1M-customer cluster's revenue) summed in two orders differed in
+    its last bits, either side of the ten-digit rounding edge: 796974070 in one render,
+    796974069.9 in the next. Amounts are rounded to the cent first."""
+    below, above = 796974069.9499999, 796974069.9500001
+    assert f"{below:.10g}" != f"{above:.10g}"  # the edge the test is about
+    pages = [style_table(pd.DataFrame({"r": [x]}), money=["r"]).data for x in (below, above)]
+    assert pages[0] == pages[1] and "796,974,069.95" in pages[0]
