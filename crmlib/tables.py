@@ -19,7 +19,10 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from IPython.display import HTML
 
-from crmlib.formats import NOT_REACHED  # noqa: F401  (re-exported: how tables show it)
+from crmlib.formats import (
+    NOT_REACHED,  # noqa: F401  (re-exported: how tables show it)
+    Kind,
+)
 
 __all__ = [
     "CELL_MAX_CHARS",
@@ -253,8 +256,6 @@ def _classes(spec: object, interval: bool = True) -> str:
 
 def _sort_key(v: object, spec: object = None) -> str:
     """``data-v`` attribute holding a cell's number for the page's column sorting."""
-    from crmlib.formats import Kind
-
     if isinstance(v, bool) or _isna(v):
         return ""
     if isinstance(v, pd.Timestamp | dt.date):
@@ -267,7 +268,7 @@ def _sort_key(v: object, spec: object = None) -> str:
         return ""
     if x in (float("inf"), float("-inf")):  # a median not reached sorts past every number
         return f" data-v='{'-' if x < 0 else ''}Infinity'"
-    if spec is not None and getattr(spec, "kind", None) == Kind.MONEY:
+    if spec is not None and spec.kind == Kind.MONEY:
         # an amount is whole cents plus the last-bit noise of a parallel sum: rounded to the
         # cent first, or an amount ending in 5 cents sits on the rounding edge of the ten
         # digits below (796,974,069.95 gave 796974070 in one render, 796974069.9 in the next)
