@@ -171,6 +171,17 @@ def _missing(value: object) -> bool:
 
 
 def _one(v: float, spec: Column, compact: bool, currency: str) -> str:
+    text = _signed(v, spec, compact, currency)
+    # a value that rounds to zero is shown without a minus: the last-bit noise of a parallel
+    # sum (-1e-13 in one render, +1e-13 in the next) must not flip "-0.00" and "0.00"
+    digits = text.removeprefix(f"{currency} ") if currency else text
+    if digits.startswith("-") and not any(c in "123456789" for c in digits):
+        unsigned = ("+" if spec.kind == Kind.POINTS else "") + digits[1:]
+        return text[: len(text) - len(digits)] + unsigned
+    return text
+
+
+def _signed(v: float, spec: Column, compact: bool, currency: str) -> str:
     kind, d = spec.kind, spec.decimals
     if math.isinf(v):  # a Kaplan-Meier median or quantile the data has not reached
         return NOT_REACHED if v > 0 and kind in (Kind.NUMBER, Kind.DURATION) else "n/a"

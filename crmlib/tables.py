@@ -269,10 +269,11 @@ def _sort_key(v: object, spec: object = None) -> str:
     if x in (float("inf"), float("-inf")):  # a median not reached sorts past every number
         return f" data-v='{'-' if x < 0 else ''}Infinity'"
     if spec is not None and spec.kind == Kind.MONEY:
-        # an amount is whole cents plus the last-bit noise of a parallel sum: rounded to the
-        # cent first, or an amount ending in 5 cents sits on the rounding edge of the ten
-        # digits below (796,974,069.95 gave 796974070 in one render, 796974069.9 in the next)
-        x = round(x, 2)
+        # an amount is whole cents plus the last-bit noise of a parallel sum: written to the
+        # cent, every amount keeps its cents (ten significant digits dropped them from
+        # 100,000,000 on, and 796,974,069.95 gave 796974070 in one render, 796974069.9 in
+        # the next) and a sum of zero is 0.00 whichever side of zero its noise fell
+        return f" data-v='{round(x, 2) + 0.0:.2f}'"
     # ten significant digits: enough to order any two values a reader can tell apart, and
     # blind to the last-bit noise of a parallel sum (the page's bytes stay the same)
     return f" data-v='{x:.10g}'"

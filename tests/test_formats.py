@@ -84,3 +84,22 @@ def test_committed_notebooks_hold_no_stream_output():
                 if out.get("output_type") == "stream":
                     found.append(f"{path.name} cell {i}: {''.join(out['text'])[:80]}")
     assert found == []
+
+
+def test_a_value_that_rounds_to_zero_has_no_minus():
+    """The last-bit noise of a parallel sum (-1e-13 in one render, +1e-13 in the next) must
+    not show "-0.00" once and "0.00" the next time; a change in points keeps its sign."""
+    from crmlib.formats import Column, Kind, format_value
+
+    for kind, zero in [
+        (Kind.MONEY, "0.00"),
+        (Kind.RATE, "0.0%"),
+        (Kind.POINTS, "+0.00 pp"),
+        (Kind.COUNT, "0"),
+    ]:
+        spec = Column(kind=kind)
+        assert format_value(-1e-13, spec) == format_value(1e-13, spec) == zero
+    assert format_value(-0.006, Column(kind=Kind.MONEY)) == "-0.01"  # not zero: signed
+    assert format_value(-1e-13, Column(kind=Kind.MONEY), compact=True, currency="EUR") == (
+        "EUR 0.00"
+    )

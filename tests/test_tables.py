@@ -167,3 +167,16 @@ def test_an_amount_ending_in_five_cents_has_one_sort_key():
     assert f"{below:.10g}" != f"{above:.10g}"  # the edge the test is about
     pages = [style_table(pd.DataFrame({"r": [x]}), money=["r"]).data for x in (below, above)]
     assert pages[0] == pages[1] and "796,974,069.95" in pages[0]
+
+
+def test_amounts_a_cent_apart_sort_apart_at_any_size():
+    """Ten significant digits dropped the cents from 100,000,000 on: 123,456,789.12 and
+    123,456,789.13 had one sort key, so a column sorted on the page could put them either
+    way. A sum of zero whose noise fell below zero sorts as 0.00, not -0.00."""
+    import re
+
+    html = style_table(
+        pd.DataFrame({"r": [123456789.12, 123456789.13, -1e-13, 1e-13]}), money=["r"]
+    ).data
+    keys = re.findall(r"data-v='([^']*)'", html)
+    assert keys == ["123456789.12", "123456789.13", "0.00", "0.00"]
