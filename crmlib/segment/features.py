@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib.engines import cached
-from crmlib.metrics.customers import valid_orders
+from crmlib.metrics.customers import order_totals, valid_orders
 from crmlib.warehouse import fetch, fetch_sample
 
 #: The per-customer features, in the order the segmenter uses them.
@@ -72,13 +72,13 @@ def features_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     The reports segment, profile and sample customers from this table in the engine, so
     that no per-customer table reaches the notebook kernel.
     """
-    o = valid_orders(con, as_of)
-    day = o.order_date.date()
-    per = o.group_by("customer_id").aggregate(
-        first_order=day.min(),
-        last_order=day.max(),
-        frequency=o.count().cast("int64"),
-        monetary=o.revenue.sum().cast("float64"),
+    t = order_totals(con, as_of)  # the day of the first (last) order is the first (last) day
+    per = t.select(
+        "customer_id",
+        first_order=t.first_order.date(),
+        last_order=t.last_order.date(),
+        frequency=t.orders.cast("int64"),
+        monetary=t.revenue.cast("float64"),
     )
     return cached(_with_days(per, as_of))
 

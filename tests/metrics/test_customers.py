@@ -251,3 +251,34 @@ def test_an_orders_table_without_status_or_cost_says_what_that_changes(tmp_path)
     # and the customer value of that data is indeed revenue per month (nothing subtracted)
     values = cm.customer_values(crmlib.connect(str(tmp_path / "bare")), dt.date(2025, 6, 30))
     assert (values.cost == 0).all()
+
+
+def test_returning_buyers_from_the_shared_totals_on_a_database_used_as_it_is():
+    """order_summary reads "bought before the period" from order_totals (one pass over the
+    orders per customer, shared with customer value and the features). On a database used
+    as it is (revenue as double, orders without a customer id), by hand, 30 days up to
+    2025-03-31 (from 2025-03-02): A bought before and in it (returning), B twice in it
+    only (repeat, new), C before only (not a buyer), the orders without an id before and
+    in it (one buyer, returning, as a group by of every order counts them)."""
+    import ibis
+
+    rows = [
+        ("O1", "A", "2025-01-05", 10.0),
+        ("O2", "A", "2025-03-10", 20.0),
+        ("O3", "B", "2025-03-05", 5.5),
+        ("O4", "B", "2025-03-30", 4.5),
+        ("O5", "C", "2025-02-01", 100.0),
+        ("O6", None, "2025-01-20", 1.0),
+        ("O7", None, "2025-03-20", 2.0),
+    ]
+    df = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "revenue"])
+    df["order_date"] = pd.to_datetime(df.order_date)
+    con = ibis.duckdb.connect()
+    con.create_table("orders", df)
+    s = cm.order_summary(con, dt.date(2025, 3, 31), 30)
+    assert (s["orders_total"], s["revenue_total"]) == (4, 32.0)
+    assert (s["buyers"], s["repeat_buyers"], s["returning_buyers"]) == (3, 1, 2)
+    totals = cm.order_totals(con, dt.date(2025, 3, 31)).to_pandas()
+    a = totals[totals.customer_id == "A"].iloc[0]
+    assert (a.orders, a.revenue, a.cost) == (2, 30.0, 0)
+    assert (a.first_order, a.last_order) == (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-03-10"))
