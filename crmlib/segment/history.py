@@ -194,12 +194,16 @@ def _running_totals(daily: ir.Table) -> ir.Table:
     )
 
 
-def _events(running: ir.Table) -> ir.Table:
-    """Every change of the customers' states: ``t`` (day), ``feature`` ('r' last order day
-    in days since 1970, 'f' orders, 'm' spend), ``v`` (the value, float64), ``delta`` (the
-    customers entering ``v`` that day minus those leaving it), from
-    :func:`_running_totals`."""
-    s = running
+def _moves(running: ir.Table, days: ir.Table) -> ir.Table:
+    """Every change of the customers' states up to the last scoring day: ``period`` (the
+    scoring day it counts from), ``feature`` ('r' last order day in days since 1970, 'f'
+    orders, 'm' spend), ``v`` (the value, float64), ``key`` (:func:`_key`) and ``delta``
+    (+1 a customer entering ``v``, -1 leaving it), one row per customer-day and side, from
+    :func:`_running_totals`. Not summed: the counts per key and the search inside a spend
+    bucket each sum what they need (summing every distinct spend per day first grouped
+    14M values at 1M customers, most of them met once)."""
+    period = _period_of_day(running.select(t=running.day).distinct(), days)
+    s = running.join(period, running.day == period.t)
     s = s.mutate(
         new_r=s.day.delta(_EPOCH, unit="day").cast("float64"),
         new_f=s.freq.cast("float64"),
@@ -214,17 +218,14 @@ def _events(running: ir.Table) -> ir.Table:
         for rows, side, delta in ((s, "new", 1), (moved, "old", -1)):
             parts.append(
                 rows.select(
-                    t=rows.day,
+                    period=rows.period,
                     feature=ibis.literal(feature),
                     v=rows[f"{side}_{feature}"],
                     delta=ibis.literal(delta, "int64"),
                 )
             )
-    events = ibis.union(*parts, distinct=False)
-    # summed per day and value (several customers move to or from the same value on the
-    # same day) and kept in the engine: both the counts per key and the search inside a
-    # spend bucket read it
-    return cached(events.group_by(["t", "feature", "v"]).aggregate(delta=events.delta.sum()))
+    moves = ibis.union(*parts, distinct=False)
+    return moves.mutate(key=_key(moves))
 
 
 def _key(events: ir.Table) -> ir.NumericValue:
@@ -239,11 +240,8 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
     """One row per scoring day ``period``: ``r1``..``r4``, ``f1``..``f4``, ``m1``..``m4``,
     the order statistics ``ceil(k n / 5)`` of the day's last order days, order counts and
     spends, from :func:`_running_totals`."""
-    ev = _events(running)
-    ev = ev.mutate(key=_key(ev))
-    period = _period_of_day(running.select(t=running.day).distinct(), days)
-    ev_p = ev.join(period, "t")
-    changes = ev_p.group_by(["period", "feature", "key"]).aggregate(dlt=ev_p.delta.sum())
+    moves = _moves(running, days)
+    changes = cached(moves.group_by(["period", "feature", "key"]).aggregate(dlt=moves.delta.sum()))
     keys = changes.select("feature", "key").distinct()
     grid = keys.cross_join(days)
     grid = grid.left_join(changes, ["period", "feature", "key"]).select(
@@ -271,11 +269,14 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
         .aggregate(key=wanted.key.min())
     )
     at = found.join(grid, ["feature", "period", "key"])
-    at = at.select("feature", "period", "k", "key", need=at.j - (at.upto - at.held))
+    # kept (a few rows per day): both the exact features and the spend search read it
+    at = cached(at.select("feature", "period", "k", "key", need=at.j - (at.upto - at.held)))
     exact = at.filter(at.feature != "m").select("feature", "period", "k", value=at.key)
     # spend: the need-th smallest spend inside the bucket, from the bucket's own events
-    spend = ev.filter(ev.feature == "m").select("t", "key", "v", dlt="delta")
     target = at.filter(at.feature == "m")
+    spend = moves.filter(moves.feature == "m")
+    spend = spend.semi_join(target, spend.key == target.key)  # only the buckets searched
+    spend = spend.select(t="period", key="key", v="v", dlt="delta")
     inside = target.join(spend, [target.key == spend.key, spend.t <= target.period])
     counts = inside.group_by([inside.period, inside.k, inside.need, inside.v]).aggregate(
         c=inside.dlt.sum()
