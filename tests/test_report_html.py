@@ -392,7 +392,7 @@ def test_declared_numbers_stay_numbers_and_are_right_aligned(tmp_path):
     # 1636.4, a missing cost and a text column carry no number
     tds = re.findall(r"<td([^>]*)>", table)
     keys = [(re.findall(r'data-v="([^"]+)"', attrs) or [""])[0] for attrs in tds]
-    assert keys == ["", "1636.4", "0.012", "0.065", "", "3", "", "", "-0.004", "", "", "4"]
+    assert keys == ["", "1636.40", "0.012", "0.065", "", "3", "", "", "-0.004", "", "", "4"]
     heads = re.findall(r"<th style=\"text-align:(\w+)\">(.*?)</th>", table)
     assert heads == [
         ("left", "campaign"),
