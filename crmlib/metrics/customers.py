@@ -25,6 +25,7 @@ import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
 from crmlib.engines import cached
+from crmlib.errors import DataContractError
 from crmlib.formats import MONEY, RATE, Kind, Kpi, attach, declare_kpis, number
 from crmlib.metrics.core import event_window, events, one_if, positive_int
 from crmlib.metrics.text import code_in, label
@@ -46,6 +47,7 @@ __all__ = [
     "AGE_BINS",
     "DAYS_PER_MONTH",
     "valid_orders",
+    "order_totals",
     "customers_as_of",
     "customer_base_summary",
     "new_customers_by_month",
@@ -181,7 +183,9 @@ def valid_orders(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
 
 def order_totals(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     """Return each customer's valid orders up to ``as_of`` summed, computed once per
-    connection and day and kept in the engine (:func:`crmlib.engines.cached`).
+    connection and day and kept in the engine (:func:`crmlib.engines.cached`: on DuckDB
+    and PostgreSQL while a table read from it is held, as ibis's cache does; on Spark for
+    the connection's life).
 
     The one pass over the orders per customer that customer value
     (:func:`customer_value_table`), the segmentation features
@@ -194,11 +198,16 @@ def order_totals(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
     ibis.expr.types.Table
         One row per customer with a valid order by ``as_of``: ``customer_id``, ``orders``,
         ``revenue`` and ``cost`` (exact sums; an order without a cost counts at zero cost,
-        and without a ``cost`` column every cost is zero), ``first_order`` and
-        ``last_order`` (timestamps).
+        without a ``cost`` column every cost is zero, and a ``cost`` column that is not a
+        number gives null), ``first_order`` and ``last_order`` (timestamps).
     """
     o = valid_orders(con, as_of)
-    cost = o.cost.fill_null(0) if has_columns(o, "cost") else ibis.literal(0).cast("decimal(18,2)")
+    if has_columns(o, "cost") and o.cost.type().is_numeric():
+        cost = o.cost.fill_null(0)
+    elif has_columns(o, "cost"):  # a database used as it is: customer_value_table says so
+        cost = ibis.null("decimal(18,2)")
+    else:
+        cost = ibis.literal(0).cast("decimal(18,2)")
     o = o.mutate(_cost=cost)
     return cached(
         o.group_by("customer_id").aggregate(
@@ -494,11 +503,14 @@ def headline_kpis(
         ``returning_customer_rate`` (:func:`order_summary`), ``avg_customer_value`` and
         ``median_customer_value`` (:func:`customer_value_summary`).
     """
+    # the totals held while both read them (ibis drops a kept table nothing refers to)
+    totals = order_totals(con, as_of)
     base = customer_base_summary(con, as_of, lookback_days)
     sales = order_summary(con, as_of, lookback_days)
     value_summary = customer_value_summary(
         customer_value_table(con, as_of) if values is None else values
     )
+    del totals
     return {
         "customers_total": base["customers_total"],
         "customers_new": base["customers_new"],
@@ -554,6 +566,13 @@ def customer_value_table(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
         ``lifetime_months``, ``customer_value``. Summarise it with :func:`customer_value_summary`,
         :func:`top_customers` or :func:`crmlib.metrics.distributions.histogram`.
     """
+    orders = require_table(con, "orders")
+    if has_columns(orders, "cost") and not orders.cost.type().is_numeric():
+        raise DataContractError(
+            f"orders.cost is {orders.cost.type()}, not a number: customer value needs the "
+            "cost as an amount; store it as a decimal, or drop the column to count every "
+            "order at zero cost"
+        )
     t = order_totals(con, as_of)
     per = t.select(
         "customer_id",

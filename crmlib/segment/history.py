@@ -181,8 +181,8 @@ def _states_at(running: ir.Table, pairs: ir.Table) -> ir.Table:
 def _running_totals(daily: ir.Table) -> ir.Table:
     """Each customer-day of :func:`~crmlib.segment.features.daily_orders` with the
     customer's previous order day ``prev_day`` and running totals ``freq`` (orders) and
-    ``spend`` up to and including the day; kept in the engine (read twice: the events and
-    the contacts' states)."""
+    ``spend`` up to and including the day; kept in the engine (read three times: the
+    counts per key, the search inside the spend buckets and the contacts' states)."""
     order = ibis.window(group_by="customer_id", order_by="day")
     upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
     return cached(

@@ -282,3 +282,28 @@ def test_returning_buyers_from_the_shared_totals_on_a_database_used_as_it_is():
     a = totals[totals.customer_id == "A"].iloc[0]
     assert (a.orders, a.revenue, a.cost) == (2, 30.0, 0)
     assert (a.first_order, a.last_order) == (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-03-10"))
+
+
+def test_a_cost_column_that_is_not_a_number_stops_customer_value_only():
+    """A database used as it is may hold the cost as text. The order totals shared by the
+    order KPIs, the features and customer value then carry no cost: the order KPIs are
+    computed as before, and customer value (which needs the cost) says why it cannot be."""
+    import ibis
+
+    from crmlib.errors import DataContractError
+
+    df = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2"],
+            "customer_id": ["A", "A"],
+            "order_date": pd.to_datetime(["2025-01-05", "2025-03-10"]),
+            "revenue": [10.0, 20.0],
+            "cost": ["4", "5"],
+        }
+    )
+    con = ibis.duckdb.connect()
+    con.create_table("orders", df)
+    s = cm.order_summary(con, dt.date(2025, 3, 31), 30)
+    assert (s["orders_total"], s["buyers"], s["returning_buyers"]) == (1, 1, 1)
+    with pytest.raises(DataContractError, match="orders.cost is string, not a number"):
+        cm.customer_value_table(con, dt.date(2025, 3, 31))
