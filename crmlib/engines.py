@@ -338,21 +338,20 @@ def cached(expr: ir.Table) -> ir.Table:
     # the same expression kept once per connection, as ibis's cache() does on the other
     # engines (the per-customer order totals are asked for by three metrics per day)
     key = (id(con), expr.op())
-    kept = _SPARK_KEPT.get(key)
+    kept = _SPARK_CHECKPOINTS.get(key)
     if kept is not None and kept[0] is con:
         return con.table(kept[1])
     name = util.gen_name("crm_checkpoint")
     con._run_pre_execute_hooks(expr)  # registers the in-memory tables it reads (memtables)
     frame = con.raw_sql(con.compile(expr)).localCheckpoint(eager=True)
     frame.createOrReplaceTempView(name)
-    _SPARK_CHECKPOINTS[name] = frame  # the server keeps the result while the client holds it
-    _SPARK_KEPT[key] = (con, name)
+    # the server keeps the result while the client holds its frame
+    _SPARK_CHECKPOINTS[key] = (con, name, frame)
     return con.table(name)
 
 
-_SPARK_CHECKPOINTS: dict[str, object] = {}
-#: (id of the connection, expression) -> (the connection, name of its kept result)
-_SPARK_KEPT: dict[tuple[int, object], tuple[object, str]] = {}
+#: (id of the connection, expression) -> (the connection, view name, checkpointed frame)
+_SPARK_CHECKPOINTS: dict[tuple[int, object], tuple[object, str, object]] = {}
 
 
 def value_at_min(arg: ir.Column, key: ir.Column) -> ir.Scalar:

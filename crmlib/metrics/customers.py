@@ -424,7 +424,6 @@ def order_summary(
             )
         ),
     )
-    per_customer = per_customer.filter(per_customer.n > 0)
     expr = per_customer.aggregate(
         orders_total=per_customer.n.sum(),
         revenue_total=per_customer.revenue.sum().cast("float64"),
