@@ -632,7 +632,11 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
             ),
         )
     if states == "as-of join":  # the path taken is the one named
-        sql = ibis.to_sql(history._states_at(history._running_totals(daily), pairs))
+        sql = ibis.to_sql(
+            history._states_at(
+                history._running_totals(daily, pairs.select(period=pairs.day).distinct()), pairs
+            )
+        )
         assert "ASOF" in sql
     rows = daily
     if rows_per == "period":
