@@ -651,3 +651,27 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     pd.testing.assert_frame_equal(got, want)
     assert got.segment.nunique() >= 5  # the scores are exercised, not all "No orders"
     assert (got.segment[got.customer_id == "NOBODY"] == segment.NO_ORDERS_SEGMENT).all()
+
+
+def test_engine_rfm_scores_equal_the_pandas_ones_with_ties_and_a_missing_spend():
+    """Scores counted per distinct value in the engine equal rfm_scores' (a sort per
+    customer), on ties at every quintile edge and a spend that is missing (a database used
+    as it is): every present spend counts as worse, so 1 + floor(5 * 6 / 7) = 5."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(7)],
+            "recency_days": [5, 5, 5, 40, 40, 300, 7],
+            "frequency": [1, 1, 1, 1, 2, 2, 9],
+            "monetary": [10.0, 10.0, 25.5, 25.5, 99.0, 0.0, None],
+        }
+    )
+    got = crmlib.warehouse.fetch(
+        segment.rfm_segment_table(ibis.memtable(frame)).order_by("customer_id")
+    )
+    want = segment.rfm_segments(frame)
+    for col in ("r_score", "f_score", "m_score", "segment"):
+        assert got[col].tolist() == want[col].tolist(), col
+    # by hand: recency 5 has the 4 longer (40, 40, 300, 7) worse; frequency 1 has none
+    assert got.r_score.tolist()[:3] == [1 + 5 * 4 // 7] * 3
+    assert got.f_score.tolist()[:4] == [1, 1, 1, 1]
+    assert got.m_score.tolist()[6] == 1 + 5 * 6 // 7
