@@ -611,3 +611,42 @@ def test_customer_satisfaction_index_is_exact_and_order_independent(tmp_path):
             seen.add(k["customer_satisfaction_index"])
     assert len(seen) == 1
     assert seen.pop() == pytest.approx(expected, rel=0, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_order_baseline_equals_every_customer_day_checked_one_by_one(tmp_path, seed):
+    """The runs of days each order covers, united per customer in the engine, against the
+    definition checked pair by pair: orders at midnight and at noon, on the period's first
+    and last days, several on one day, cancelled ones, a customer signed up after as_of,
+    windows of 1, 3 and 14 days."""
+    rng = np.random.default_rng(seed)
+    as_of = dt.date(2025, 3, 31)
+    ids = [f"K{i}" for i in range(8)]
+    signup = {c: "2025-01-01" for c in ids} | {"K7": "2025-04-01"}
+    rows = []
+    for i in range(60):
+        day = as_of - dt.timedelta(days=int(rng.integers(0, 45)))
+        hour = [0, 0, 12, 23][int(rng.integers(0, 4))]
+        status = "cancelled" if rng.random() < 0.15 else "completed"
+        stamp = f"{day}T{hour:02d}:00:00"
+        rows.append((f"O{i}", ids[int(rng.integers(0, 8))], stamp, status))
+    rows.append(("OE", "K0", f"{as_of}T23:00:00", "completed"))  # after every window
+    tables = {
+        "customers.csv": "customer_id,signup_date\n" + "".join(f"{c},{signup[c]}\n" for c in ids),
+        "orders.csv": "order_id,customer_id,order_date,revenue,status\n"
+        + "".join(f"{o},{c},{t},10,{s}\n" for o, c, t, s in rows),
+    }
+    con = crmlib.connect(write_tables(tmp_path / "data", tables))
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "t", "status"])
+    orders = orders[orders.status == "completed"].assign(t=lambda f: pd.to_datetime(f.t))
+    base = [c for c in ids if signup[c] <= str(as_of)]
+    for lookback, window in [(30, 1), (30, 3), (30, 14), (10, 3), (44, 14)]:
+        end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        days = pd.date_range(end - pd.Timedelta(days=lookback), end - pd.Timedelta(days=window + 1))
+        hits = 0
+        for c in base:
+            t = orders.t[orders.customer_id == c]
+            hits += sum(bool(((t > d) & (t <= d + pd.Timedelta(days=window))).any()) for d in days)
+        want = hits / (len(base) * len(days))
+        got = ctm.order_baseline(con, as_of, lookback, window_days=window)
+        assert got == pytest.approx(want, abs=1e-12), (lookback, window)

@@ -326,6 +326,14 @@ def order_baseline(
     with a valid order after the start of ``d`` and at most ``window_days`` days later -
     contacted or not. A conversion rate near it says the contacts added little. NaN
     without customers, orders or such days. Computed in the engine.
+
+    An order at ``t`` counts for the ``window_days`` days ``d`` with ``d < t <= d +
+    window_days``: from ``window_days - 1`` days before its own day through its day, or
+    one day earlier for an order at midnight. Each customer's days are the union of those
+    runs within the period's days, measured per customer from its distinct runs ordered by
+    start (equal lengths: a run ends no earlier than the one before it) instead of pairing
+    every day with every order and keeping the distinct (customer, day) pairs (about
+    ``window_days`` rows per order of the period: 57 s at 10M customers).
     """
     window_days = _positive_int("window_days", window_days)
     start, _ = period_bounds(as_of, lookback_days)
@@ -337,16 +345,26 @@ def order_baseline(
     n = int(fetch(customers.aggregate(n=customers.count())).n.iloc[0])
     if not n:
         return float("nan")
-    d = ibis.memtable(pd.DataFrame({"day": days}))
     o = valid_orders(con, as_of).select("customer_id", "order_date")
     o = o.filter(o.order_date > ibis.timestamp(start))
     o = o.semi_join(customers, o.customer_id == customers.customer_id)  # the denominator's
-    hit = d.join(
-        o,
-        [o.order_date > d.day, o.order_date <= d.day + ibis.interval(days=window_days)],
+    epoch = ibis.date(1970, 1, 1)
+    first_day, last_day = ((d.date() - dt.date(1970, 1, 1)).days for d in (days[0], days[-1]))
+    day = o.order_date.date()
+    at_midnight = o.order_date == day.cast("timestamp")
+    run_start = day.delta(epoch, unit="day") - window_days + ibis.ifelse(at_midnight, 0, 1)
+    runs = o.select(
+        "customer_id",
+        s=ibis.greatest(run_start, first_day),
+        e=ibis.least(run_start + (window_days - 1), last_day),
     )
-    hit = hit.select("customer_id", "day").distinct()
-    k = int(fetch(hit.aggregate(k=hit.count())).k.iloc[0])
+    runs = runs.filter(runs.s <= runs.e).distinct()
+    before = ibis.window(group_by="customer_id", order_by=["s", "e"])
+    runs = runs.mutate(prev_e=runs.e.lag().over(before))
+    fresh = runs.e - ibis.greatest(runs.s, (runs.prev_e + 1).fill_null(runs.s)) + 1
+    covered = ibis.greatest(fresh, 0)
+    k = fetch(runs.aggregate(k=covered.sum())).k.iloc[0]
+    k = 0 if pd.isna(k) else int(k)
     return k / (n * len(days))
 
 
