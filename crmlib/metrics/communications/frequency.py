@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.engines import cached
 from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.communications.base import (
     DEFAULT_NOT_CONTACTED_DAYS,
@@ -230,7 +231,9 @@ def not_contacted_summary(
         (their revenue up to ``as_of``), ``revenue_share`` (of all customers' revenue up to
         ``as_of``, 0-1).
     """
-    nc = _last_contacts(con, as_of, days)
+    # kept while both the counts and the value query read it: one group by of every
+    # communication per customer instead of two (52M communications at 10M customers)
+    nc = cached(_last_contacts(con, as_of, days))
     cust = customers_as_of(con, as_of)
     counts = fetch(nc.aggregate(n=nc.count(), never=nc.last_contact.isnull().sum()))
     total = int(fetch(cust.aggregate(n=cust.count())).n.iloc[0])
