@@ -194,11 +194,11 @@ def rfm_segment_table(
     n = features.customer_id.count().as_scalar().cast("float64")
     scored = features
     for name, column, better_high in _RFM_FEATURES:
-        worse = _worse_per_value(features, column, better_high, name)
+        present = features.filter(features[column].notnull())
+        worse = _worse_per_value(present, column, better_high, name)
         joined = scored.left_join(worse, scored[column] == worse.value)
         # a missing value: every present one is worse (as the rank with missing values
         # last did; counted from the rows grouped, which on Spark leave out NaN as well)
-        present = features.filter(features[column].notnull())
         w = joined[f"_worse_{name}"].coalesce(present.count().as_scalar())
         scored = joined.select(
             *scored.columns,
@@ -211,11 +211,11 @@ def rfm_segment_table(
 _RFM_FEATURES = (("r", "recency_days", False), ("f", "frequency", True), ("m", "monetary", True))
 
 
-def _worse_per_value(features: ir.Table, column: str, better_high: bool, name: str) -> ir.Table:
-    """Each distinct present value of ``column`` (``value``) with the number of rows whose
-    value is strictly worse (``_worse_<name>``): a running sum of the counts per value,
-    ordered from the worst value, less the value's own count."""
-    present = features.filter(features[column].notnull())
+def _worse_per_value(present: ir.Table, column: str, better_high: bool, name: str) -> ir.Table:
+    """Each distinct value of ``column`` in ``present`` (the rows where it is not missing),
+    ``value``, with the number of rows whose value is strictly worse (``_worse_<name>``): a
+    running sum of the counts per value, ordered from the worst value, less the value's own
+    count."""
     counts = present.group_by(value=present[column]).aggregate(c=present.count())
     order = counts.value if better_high else ibis.desc(counts.value)
     upto = ibis.window(order_by=order, preceding=None, following=0)
