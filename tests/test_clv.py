@@ -572,6 +572,30 @@ def test_forecast_summary_by_hand():
     ]
 
 
+def test_the_engine_total_is_the_same_in_any_summation_order():
+    """A float sum depends on its order (the engine's threads split it differently from
+    run to run): the engine total is exact to the cent whatever the order or the threads,
+    and a NaN or infinite forecast is a missing one, as null is."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(0, 1e10, 20_000), [0.005, 1e-3, 0.015]])
+    exact = round(math.fsum(values), 2)
+    assert len({round(sum(v.tolist()), 2) for v in (values, values[::-1], np.sort(values))}) > 1
+    frame = pd.DataFrame({"clv": values, "p_alive": 0.5})
+    con = ibis.duckdb.connect()
+    totals = set()
+    for threads in (1, 4):
+        con.raw_sql(f"SET threads = {threads}")
+        for order in (frame, frame.iloc[::-1], frame.sort_values("clv")):
+            table = con.create_table("f", order, overwrite=True)
+            totals.add(clv.forecast_summary(table)["clv_total"])
+    assert totals == {exact}
+    for bad in (np.nan, np.inf):
+        table = con.create_table("f", frame.assign(clv=[bad, *values[1:]]), overwrite=True)
+        got = clv.forecast_summary(table)
+        assert got["clv_total"] is None
+        assert got["problems"] == [f"1 of {len(values):,} customers have no forecast value"]
+
+
 def test_a_model_that_cannot_be_identified_gives_no_headline():
     # a purchase log where 99% of 2,000 customers bought once (frequency 0): BG/NBD runs to
     # its parameter bounds; its forecast must not become a 0 or a made-up total

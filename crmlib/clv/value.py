@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -34,6 +35,10 @@ from crmlib.metrics.campaigns.margin import Margin
 from crmlib.metrics.customers import DAYS_PER_MONTH
 from crmlib.metrics.distributions import top_totals
 from crmlib.warehouse import empty_frame, fetch, why_empty
+
+#: The type a float column is summed in where a total must not depend on the summation order
+#: (:func:`forecast_summary`): values to 1e-12, totals up to 1e26.
+EXACT_SUM_TYPE: str = "decimal(38, 12)"
 
 #: What a figure or table of the forecast says when the models cannot be trusted (the
 #: reasons themselves are shown once, with the headline numbers).
@@ -421,11 +426,16 @@ def forecast_summary(
         NaN.
     """
     if isinstance(forecast, ir.Table):  # one row of totals leaves the engine
+        finite = forecast.clv.notnull() & ~forecast.clv.isnan() & ~forecast.clv.isinf()
         row = fetch(
             forecast.aggregate(
                 n=forecast.count(),
-                missing=forecast.clv.isnull().sum(),
-                total=forecast.clv.sum(),
+                missing=(~finite).sum(),
+                # each value to 1e-12 and summed as a decimal: exact, so the same in any
+                # order. A float sum of 10M values depends on how the engine's threads
+                # split it, and its cents flipped between two renders (7,280,988,810.41
+                # against .42); the rounding moves the total by at most n * 5e-13.
+                total=ibis.ifelse(finite, forecast.clv, 0.0).cast(EXACT_SUM_TYPE).sum(),
                 dead=(forecast.p_alive < 0.5).sum(),
             )
         ).iloc[0]
