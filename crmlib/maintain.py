@@ -47,7 +47,8 @@ from crmlib.ingest.base import LOAD_ORDER, _first_line, _lit, _q
 from crmlib.ingest.files import find_table_files
 from crmlib.ingest.load import _ingest_table, bounded_memory
 from crmlib.ingest.report import IngestReport, _store_report
-from crmlib.warehouse import _locked, check_duckdb_file
+from crmlib.snapshot import _locked
+from crmlib.warehouse import check_duckdb_file
 
 __all__ = [
     "REPORT_SUFFIXES",
@@ -442,7 +443,7 @@ def _purge_caches(ids: list[str], keep: Path) -> int:
     for cache in sorted(config.cache_dir().glob("*.duckdb")):
         if cache.resolve() == keep.resolve():
             continue
-        with _locked(cache):  # the lock crmlib.warehouse holds while building a cache
+        with _locked(cache):  # the lock crmlib.snapshot holds while building a cache
             if not cache.exists():
                 continue
             try:

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "parameters": 0,
     "ingest": 1,
     "warehouse": 1,
+    "snapshot": 1,
     "engines": 1,
     "metrics": 2,
     "segment": 3,

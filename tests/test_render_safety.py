@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import crmlib
+from tests.conftest import TINY, write_tables
 from tests.test_report import _notebook
 
 SCRIPT = """
@@ -83,16 +85,116 @@ def test_two_renders_at_once_both_land_in_the_index(tiny_data, slow_books, tmp_p
 
 
 def test_kernels_use_unix_sockets_unless_the_path_is_too_long(tmp_path, monkeypatch):
-    from crmlib.report.run import _ipc_kernel_manager
+    from crmlib.report.kernels import ipc_kernel_manager
 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
-    km = _ipc_kernel_manager()(kernel_name="python3")
+    km = ipc_kernel_manager()(kernel_name="python3")
     assert km.transport == "ipc" and km.ip.startswith(str(tmp_path / "rt" / "crm-"))
-    other = _ipc_kernel_manager()(kernel_name="python3")
+    other = ipc_kernel_manager()(kernel_name="python3")
     assert other.ip != km.ip  # kernels rendered side by side never share sockets
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
-    assert _ipc_kernel_manager()(kernel_name="python3").transport == "tcp"
+    assert ipc_kernel_manager()(kernel_name="python3").transport == "tcp"
+
+
+def test_kernels_start_with_the_renders_settings(tmp_path, monkeypatch):
+    """A render's kernels open the warehouse it validated (without hashing the data again)
+    and, several at once, share the cores; the settings reach the kernel's environment."""
+    import json
+
+    from jupyter_core.utils import run_sync
+
+    from crmlib.engines import KERNELS_ENV
+    from crmlib.report.kernels import ipc_kernel_manager, kernel_env
+    from crmlib.warehouse import VALIDATED_ENV
+
+    folder = write_tables(tmp_path / "d", TINY)
+    con = crmlib.connect(str(folder))  # open, as in a render
+    monkeypatch.delenv("CRM_ENGINE_THREADS", raising=False)
+    marks = tmp_path / "kernels"
+    env = kernel_env(str(folder), 2, marks)
+    assert json.loads(env[VALIDATED_ENV]) == crmlib.warehouse.validated_snapshot(str(folder))
+    assert env[KERNELS_ENV] == str(marks)
+    assert KERNELS_ENV not in kernel_env(str(folder), 1, marks)  # alone: every core
+    monkeypatch.setenv("CRM_ENGINE_THREADS", "3")  # the user's own setting is kept
+    assert KERNELS_ENV not in kernel_env(str(folder), 2, marks)
+    monkeypatch.setenv("CRM_TEST_DB", "duckdb://x.duckdb")
+    assert VALIDATED_ENV not in kernel_env("CRM_TEST_DB", 1, marks)
+    del con
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    km = ipc_kernel_manager(tuple(sorted(env.items())))(kernel_name="python3")
+    _, launch = run_sync(km._async_pre_start_kernel)()  # (asyncio.run: a loop may run)
+    assert launch["env"][VALIDATED_ENV] == env[VALIDATED_ENV]
+    assert launch["env"][KERNELS_ENV] == str(marks)
+    assert launch["env"]["PATH"] == os.environ["PATH"]  # added to the environment
+
+
+def test_kernels_side_by_side_share_the_cores(tmp_path, monkeypatch):
+    """Each query takes the connection's threads divided by the kernels running now: one
+    each while two run, all again once the other has finished."""
+    from crmlib.engines import KERNELS_ENV, cached
+    from crmlib.warehouse import fetch
+
+    monkeypatch.delenv("CRM_ENGINE_THREADS", raising=False)
+    con = crmlib.connect(str(write_tables(tmp_path / "d", TINY)))
+    con.raw_sql("SET threads = 4")  # what a 4-core machine starts with
+
+    def threads():
+        return con.raw_sql("SELECT current_setting('threads')").fetchone()[0]
+
+    marks = tmp_path / "kernels"
+    marks.mkdir()
+    monkeypatch.setenv(KERNELS_ENV, str(marks))
+    (marks / "1-01_a").touch()
+    (marks / "2-02_b").touch()
+    fetch(con.table("orders").count().as_table())
+    assert threads() == 2
+    (marks / "3-03_c").touch()
+    cached(con.table("orders"))
+    assert threads() == 1  # 4 // 3
+    for mark in marks.iterdir():
+        mark.unlink()
+    (marks / "1-01_a").touch()
+    fetch(con.table("customers").count().as_table())
+    assert threads() == 4  # alone again: every core
+    (marks / "1-01_a").unlink()
+    marks.rmdir()  # (the render removes the folder at its end)
+    fetch(con.table("customers").count().as_table())
+    assert threads() == 4
+
+
+def test_a_parallel_render_marks_its_running_kernels_and_hands_them_its_snapshot(
+    tiny_data, tmp_path
+):
+    """Kernels rendered side by side see each other's marks (two while both run) and the
+    warehouse the render validated; their folder is gone after the render."""
+    from crmlib.report import render
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    body = (
+        "import os, time, crmlib\n"
+        "time.sleep(pause)\n"
+        "marks = os.environ['CRM_RUNNING_KERNELS']\n"
+        "crmlib.record(kernels=len(os.listdir(marks)),\n"
+        "              snapshot=int('CRM_VALIDATED_WAREHOUSES' in os.environ))\n"
+        "print(marks)"
+    )
+    for name in ("01_a", "02_b"):
+        _notebook(folder / f"{name}.ipynb", body, extra="pause: float = 0.0  # seconds")
+    result = render(
+        tiny_data, out=tmp_path / "reports", notebooks_dir=folder, params={"pause": 6.0}, jobs=2
+    )
+    assert not result.failed
+    kpis = [nb.kpis for nb in result.notebooks]
+    assert [k["snapshot"] for k in kpis] == [1, 1]
+    assert max(k["kernels"] for k in kpis) == 2
+    import nbformat
+
+    executed = nbformat.read(str(result.folder / "01_a.ipynb"), as_version=4)
+    marks = "".join(o.get("text", "") for o in executed.cells[-1].outputs).strip()
+    assert marks and not Path(marks).exists()
 
 
 PARALLEL = SCRIPT.replace(

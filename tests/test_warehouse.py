@@ -326,3 +326,57 @@ def test_each_report_process_spills_to_a_folder_of_its_own(sample_dir):
     assert folders[0] and folders[1] and folders[0] != folders[1]
     assert not any(f.endswith(".duckdb.tmp") for f in folders)
     assert not any(Path(f).exists() for f in folders)  # removed when the process ends
+
+
+def test_a_render_hands_its_kernels_the_snapshot_it_validated(tmp_path, monkeypatch):
+    """A kernel given the render's fingerprint opens that warehouse without hashing the
+    files again, and reads it even when a file changed after the render validated it (one
+    snapshot for all reports of a render); a fingerprint the warehouse does not hold, or
+    none, validates the folder as before."""
+    import json
+
+    from crmlib import snapshot as cache_build
+    from crmlib import warehouse
+
+    folder = write_tables(tmp_path / "d", TINY)
+    crmlib.connect(str(folder))
+    snapshot = warehouse.validated_snapshot(str(folder))
+    assert list(snapshot) == [str(folder.resolve())]
+    orders = folder / "orders.csv"
+    orders.write_text(orders.read_text() + "O9,C1,2025-03-19,1,0,online,completed\n")
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path} again")
+
+    monkeypatch.setattr(cache_build, "_file_digest", no_hashing)
+    monkeypatch.setenv(warehouse.VALIDATED_ENV, json.dumps(snapshot))
+    con = crmlib.connect(str(folder))
+
+    def orders_read(con):
+        report = warehouse.ingest_report(con).set_index("table")
+        return int(report.loc["orders", "rows_read"])
+
+    assert orders_read(con) == 9  # the snapshot, not the new row
+    assert con.raw_sql("SELECT current_setting('enable_external_access')").fetchone()[0] is False
+    assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    con.disconnect()  # (DuckDB would hand this process the open, older file again)
+    monkeypatch.undo()
+    for stale in (json.dumps({str(folder.resolve()): "another"}), "not json", "[1]", ""):
+        monkeypatch.setenv(warehouse.VALIDATED_ENV, stale)
+        assert orders_read(crmlib.connect(str(folder))) == 10
+    assert warehouse.validated_snapshot("") == warehouse.validated_snapshot(None)
+    assert warehouse.validated_snapshot(str(warehouse.cache_path(folder.resolve()))) == {}
+
+
+def test_engine_threads_come_from_the_environment(tmp_path, monkeypatch):
+    folder = write_tables(tmp_path / "d", TINY)
+    monkeypatch.delenv("CRM_ENGINE_THREADS", raising=False)
+    assert crmlib.config.engine_threads() is None
+    monkeypatch.setenv("CRM_ENGINE_THREADS", "1")
+    con = crmlib.connect(str(folder))
+    assert con.raw_sql("SELECT current_setting('threads')").fetchone()[0] == 1
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("CRM_ENGINE_THREADS", bad)
+        with pytest.raises(crmlib.CrmError, match=f"CRM_ENGINE_THREADS='{bad}' is not"):
+            crmlib.config.engine_threads()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import functools
 import json
 import os
 import re
@@ -17,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,8 @@ from crmlib import config
 from crmlib.errors import ParameterError, redact
 from crmlib.record import recorded_previous, recorded_specs
 from crmlib.report.index import build_index
+from crmlib.report.kernels import ipc_kernel_manager
+from crmlib.report.kernels import kernel_env as make_kernel_env
 from crmlib.report.page import export_html, harvest_kpis
 from crmlib.report.progress import progress_engine
 
@@ -157,37 +158,6 @@ def _write_notice(path: Path, out_dir: Path, missing: list[str]) -> NotebookResu
     )
 
 
-@functools.cache
-def _ipc_kernel_manager() -> type:
-    """A kernel manager whose kernels talk over Unix sockets instead of localhost TCP.
-
-    The sockets get a name of their own in Jupyter's runtime folder (private to the user;
-    jupyter_client removes them when the kernel stops). On TCP any local process can reach
-    the ports, and ipykernel 7 warns about that on every start ("Kernel is running over TCP
-    without encryption"), a line in every render's output. The name must be set: the default
-    is ``kernel-ipc`` in the working folder, shared by notebooks rendered side by side.
-    """
-    import uuid
-
-    import zmq
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)
-            runtime = Path(jupyter_runtime_dir())
-            runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path = str(runtime / f"crm-{uuid.uuid4().hex[:12]}")
-            # a socket path has at most ~107 bytes, and the ports add "-1".."-5": in a
-            # deeper runtime folder, stay on TCP (and its warning) rather than fail
-            if len(path.encode()) + 2 <= zmq.IPC_PATH_MAX_LEN:
-                self.transport = "ipc"
-                self.ip = path
-
-    return IPCKernelManager
-
-
 def _run_one(
     path: Path,
     out_dir: Path,
@@ -195,13 +165,16 @@ def _run_one(
     missing: list[str],
     cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
     banner: Sequence[str] = (),
+    kernel_env: Mapping[str, str] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook.
 
     A cell running longer than ``cell_timeout`` seconds is stopped and the notebook fails
-    with a message naming the cell and the limit. Each section that starts is said with
-    ``say`` (default: a line on stderr, as from a worker process).
+    with a message naming the cell and the limit. The kernel starts with ``kernel_env``
+    added to the environment (:func:`crmlib.report.kernels.kernel_env`). Each section
+    that starts is said with ``say`` (default: a line on stderr, as from a worker
+    process).
     """
     import nbformat
     import papermill
@@ -212,7 +185,13 @@ def _run_one(
     started = time.perf_counter()
     nb_out = out_dir / path.name
     error = ""
+    from crmlib.engines import KERNELS_ENV
+
+    marks = (kernel_env or {}).get(KERNELS_ENV)
+    mark = Path(marks) / f"{os.getpid()}-{path.stem}" if marks else None
     try:
+        if mark is not None:  # running: the kernels side by side share the cores
+            mark.touch()
         papermill.execute_notebook(
             str(path),
             str(nb_out),
@@ -221,7 +200,7 @@ def _run_one(
             cwd=str(path.parent),
             progress_bar=False,
             log_output=False,
-            kernel_manager_class=_ipc_kernel_manager(),
+            kernel_manager_class=ipc_kernel_manager(tuple(sorted((kernel_env or {}).items()))),
             execution_timeout=cell_timeout,
             engine_name=progress_engine(path.stem, say),
         )
@@ -240,6 +219,9 @@ def _run_one(
         else:
             text = redact(str(exc))
             error = f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+    finally:
+        if mark is not None:
+            mark.unlink(missing_ok=True)
     kpis: dict = {}
     specs: list[dict] = []
     previous: dict = {}
@@ -431,7 +413,9 @@ def render(
     os.chmod(tmp, _dir_mode())
     target = out_root / as_of_date.isoformat()
     mask = bool(params.get("mask_pii", True))
+    kernels = Path(tempfile.mkdtemp(prefix="crm-kernels-"))  # one file per running kernel
     try:
+        kernel_env = make_kernel_env(data, min(jobs, len(books)), kernels)
         quarantined = export_quarantine(con, tmp / "quarantine", mask=mask)
         if quarantined:
             say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
@@ -449,7 +433,7 @@ def render(
             p = {"data": data_param, "as_of": as_of_date.isoformat()}
             p.update({k: v for k, v in params.items() if k in declared[book]})
             missing = [t for t in required_tables(book) if t not in tables]
-            jobs_params.append((book, tmp, p, missing, cell_timeout, banner))
+            jobs_params.append((book, tmp, p, missing, cell_timeout, banner, kernel_env))
         results: list[NotebookResult] = []
         if jobs > 1 and len(books) > 1:
             with ProcessPoolExecutor(
@@ -479,6 +463,7 @@ def render(
             index = build_index(out_root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(kernels, ignore_errors=True)
     say(f"index: {index}")
     return RenderResult(as_of_date.isoformat(), target, index, results)
 
