@@ -80,14 +80,9 @@ def engine_memory_limit() -> str:
 
 
 def engine_threads() -> int | None:
-    """Return the threads of a report's DuckDB connection: ``$CRM_ENGINE_THREADS``, or None
-    for DuckDB's default (one per core).
-
-    :func:`crmlib.report.render` sets it for its kernels when several run at once: each
-    kernel's engine then takes its share of the cores instead of all of them. Two kernels
-    with two threads each on two cores spent their time switching and each grouped into
-    two threads' hash tables under its memory limit (the 10M holdout statistics: 143 s in
-    a render against 111 s with one thread each).
+    """Return the threads of a report's DuckDB connection fixed by ``$CRM_ENGINE_THREADS``,
+    or None: DuckDB's default (one per core), shared by the kernels a render runs side by
+    side (:func:`crmlib.engines.share_cores`). Setting it turns that sharing off.
 
     Raises
     ------
@@ -97,7 +92,7 @@ def engine_threads() -> int | None:
     value = os.environ.get("CRM_ENGINE_THREADS", "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
         raise ParameterError(
             f"CRM_ENGINE_THREADS={value!r} is not a number of threads; use e.g. 1 or 2"
         )

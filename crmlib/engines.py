@@ -310,6 +310,28 @@ def _write(con, scheme: str, table: str, reader) -> int:
     return rows
 
 
+#: The type :func:`exact_sum` adds floats in: values to 1e-12, totals up to 1e26.
+EXACT_SUM_TYPE: str = "decimal(38, 12)"
+#: Largest magnitude :func:`exact_sum` adds (1e15 each: a billion of them stay in the type).
+EXACT_SUM_LIMIT: float = 1e15
+
+
+def exact_sum(values: ir.FloatingColumn, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
+    """Return the sum of a float column that does not depend on the order it is added in.
+
+    A float sum of millions of values follows, in its last bits, how the engine's threads
+    split it, and a total rounded to cents flipped between two renders of the same data.
+    Here each value is rounded to 1e-12 and added as ``decimal(38, 12)``: exact, so the same
+    in any order, and off the float sum by at most ``n * 5e-13``. NaN when a value is NaN,
+    infinite or beyond :data:`EXACT_SUM_LIMIT` (a float sum would be NaN, infinite or
+    inexact there); nulls are skipped, as by ``sum``.
+    """
+    bad = values.isnan() | values.isinf() | (values.abs() >= EXACT_SUM_LIMIT)
+    total = ibis.ifelse(bad, 0.0, values).cast(EXACT_SUM_TYPE).sum(where=where)
+    broken = bad.cast("int64").sum(where=where) > 0
+    return ibis.ifelse(broken, float("nan"), total.cast("float64"))
+
+
 #: Environment variable through which ``crm-report render`` tells the kernels it runs side
 #: by side where they are marked: a folder holding one file per running kernel
 #: (:func:`share_cores`).
@@ -336,14 +358,19 @@ def share_cores(con: object) -> None:
             running = sum(1 for _ in entries)
     except OSError:
         return
-    cores = getattr(con, "_crm_cores", None)
-    if cores is None:  # what the connection started with: DuckDB's count of the cores
-        cores = int(con.raw_sql("SELECT current_setting('threads')").fetchone()[0])
-        con._crm_cores = con._crm_threads = cores
-    threads = max(1, cores // max(1, running))
-    if threads != con._crm_threads:
+    # DuckDB's setting is shared by the process's connections to one file: what it was
+    # before the first change is the process's count of the cores
+    threads_now = int(con.raw_sql("SELECT current_setting('threads')").fetchone()[0])
+    if not _CORES:
+        _CORES.append(threads_now)
+    threads = max(1, _CORES[0] // max(1, running))
+    if threads != threads_now:
         con.raw_sql(f"SET threads = {threads}")
-        con._crm_threads = threads
+
+
+#: The threads DuckDB started with in this process, read before :func:`share_cores` first
+#: changed them.
+_CORES: list[int] = []
 
 
 def cached(expr: ir.Table) -> ir.Table:

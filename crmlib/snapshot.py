@@ -56,9 +56,6 @@ def cache_path(folder: Path) -> Path:
     return config.cache_dir() / f"{folder.name or 'data'}-{digest}.duckdb"
 
 
-#: File names a new DuckDB database may have.
-
-
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Serialize the maintenance commands on one warehouse (``<stem>.lock`` beside it)."""

@@ -107,6 +107,7 @@ def describe_source(data: str | os.PathLike | None) -> str:
         return str(value)
 
 
+#: File names a new DuckDB database may have.
 DUCKDB_SUFFIXES: tuple[str, ...] = (".duckdb", ".ddb", ".db")
 # Every DuckDB database file (storage format of duckdb 0.9 to 1.5 at least) starts with an
 # 8-byte checksum followed by the magic bytes "DUCK".
@@ -277,10 +278,11 @@ def validated_snapshot(data: str | os.PathLike | None) -> dict[str, str]:
 
     A render validates its data once (:func:`connect`, which hashes every file) and gives
     its kernels this mapping: each kernel then opens the warehouse holding exactly that
-    fingerprint without hashing the files again (2.2 GB at 10M customers, four times),
-    and all reports of the render read the same validated snapshot, even if a file
-    changes while they run. A kernel whose warehouse holds another fingerprint (rebuilt
-    meanwhile) validates the folder itself, as without the variable.
+    fingerprint without hashing the files again (2.2 GB at 10M customers, four times), and
+    a file edited while the reports run does not reach them. Only while no other process
+    rebuilds the warehouse: a kernel that finds another fingerprint (rebuilt meanwhile,
+    e.g. by ``crm-report validate``) validates the folder itself, as without the variable,
+    and reads the newer data.
     """
     kind, value = _source_kind(data)
     if kind != "folder":
@@ -300,7 +302,10 @@ def _validated_warehouse(folder: Path) -> ibis.BaseBackend | None:
     target = cache_path(folder)
     if not isinstance(want, str) or not target.exists():
         return None
-    con = _open_duckdb(target, trusted=True)
+    try:
+        con = _open_duckdb(target, trusted=True)
+    except DataContractError:  # removed or replaced meanwhile: validate as without it
+        return None
     try:  # read on the opened file itself: a rebuild replaces the file, not its content
         held = con.raw_sql("SELECT value FROM _meta WHERE key = 'fingerprint'").fetchone()
     except duckdb.Error:
@@ -312,7 +317,10 @@ def _validated_warehouse(folder: Path) -> ibis.BaseBackend | None:
 
 
 def connect(
-    data: str | os.PathLike | None = "", *, encoding: str | None = None
+    data: str | os.PathLike | None = "",
+    *,
+    encoding: str | None = None,
+    revalidate: bool = False,
 ) -> ibis.BaseBackend:
     """Return an ibis connection holding the validated contract tables of ``data``.
 
@@ -325,6 +333,9 @@ def connect(
         in it that reads files is refused.
     encoding : str, optional
         Encoding of exported CSV files that are not UTF-8 (default: detected and reported).
+    revalidate : bool, default=False
+        Check a folder's fingerprint even when :data:`VALIDATED_ENV` names its warehouse
+        (what a render does for itself: the variable is meant for its kernels).
 
     Returns
     -------
@@ -344,7 +355,11 @@ def connect(
     """
     kind, value = _source_kind(data)
     if kind == "folder":
-        if encoding is None and (con := _validated_warehouse(Path(value))) is not None:
+        if (
+            not revalidate
+            and encoding is None
+            and (con := _validated_warehouse(Path(value))) is not None
+        ):
             return con
         path, _ = build_warehouse(value, encoding=encoding)
         return _open_duckdb(path, trusted=True)

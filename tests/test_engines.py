@@ -146,3 +146,32 @@ def test_value_at_min_is_the_value_on_the_earliest_row_in_one_pass():
         "MIN_BY"
         in ibis.to_sql(t.group_by("c").aggregate(first=t.v.argmin(t.d)), dialect="pyspark").upper()
     )
+
+
+def test_exact_sum_is_the_same_in_any_order_and_says_when_it_cannot_be():
+    """Floats added as decimals: one total whatever the order or threads, off math.fsum by
+    at most n * 5e-13; NaN when a value is NaN, infinite or too large; nulls skipped."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from crmlib.engines import EXACT_SUM_LIMIT, exact_sum
+
+    values = np.random.default_rng(5).uniform(0, 1e10, 20_000)
+    assert len({round(sum(v.tolist()), 2) for v in (values, values[::-1], np.sort(values))}) > 1
+    con = ibis.duckdb.connect()
+    got = set()
+    for threads in (1, 4):
+        con.raw_sql(f"SET threads = {threads}")
+        for order in (values, values[::-1], np.sort(values)):
+            t = con.create_table("v", pd.DataFrame({"x": order}), overwrite=True)
+            got.add(t.aggregate(s=exact_sum(t.x)).to_pandas().s.iloc[0])
+    assert len(got) == 1 and abs(got.pop() - math.fsum(values)) <= len(values) * 5e-13
+    t = con.create_table("v", pd.DataFrame({"x": [1.5, None, 2.25]}), overwrite=True)
+    assert t.aggregate(s=exact_sum(t.x), w=exact_sum(t.x, where=t.x > 2)).to_pandas().iloc[
+        0
+    ].tolist() == [3.75, 2.25]
+    for bad in ("'NaN'", "'Infinity'", "'-Infinity'", repr(EXACT_SUM_LIMIT)):
+        t = con.sql(f"SELECT * FROM (VALUES (1.0::DOUBLE), ({bad}::DOUBLE)) AS v(x)")
+        assert math.isnan(t.aggregate(s=exact_sum(t.x)).to_pandas().s.iloc[0]), bad

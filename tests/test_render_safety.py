@@ -113,7 +113,8 @@ def test_kernels_start_with_the_renders_settings(tmp_path, monkeypatch):
     monkeypatch.delenv("CRM_ENGINE_THREADS", raising=False)
     marks = tmp_path / "kernels"
     env = kernel_env(str(folder), 2, marks)
-    assert json.loads(env[VALIDATED_ENV]) == crmlib.warehouse.validated_snapshot(str(folder))
+    held = con.raw_sql("SELECT value FROM _meta WHERE key = 'fingerprint'").fetchone()[0]
+    assert json.loads(env[VALIDATED_ENV]) == {str(folder.resolve()): held}
     assert env[KERNELS_ENV] == str(marks)
     assert KERNELS_ENV not in kernel_env(str(folder), 1, marks)  # alone: every core
     monkeypatch.setenv("CRM_ENGINE_THREADS", "3")  # the user's own setting is kept
@@ -133,11 +134,14 @@ def test_kernels_start_with_the_renders_settings(tmp_path, monkeypatch):
 def test_kernels_side_by_side_share_the_cores(tmp_path, monkeypatch):
     """Each query takes the connection's threads divided by the kernels running now: one
     each while two run, all again once the other has finished."""
+    from crmlib import engines
     from crmlib.engines import KERNELS_ENV, cached
     from crmlib.warehouse import fetch
 
     monkeypatch.delenv("CRM_ENGINE_THREADS", raising=False)
-    con = crmlib.connect(str(write_tables(tmp_path / "d", TINY)))
+    monkeypatch.setattr(engines, "_CORES", [])  # a fresh process
+    folder = write_tables(tmp_path / "d", TINY)
+    con = crmlib.connect(str(folder))
     con.raw_sql("SET threads = 4")  # what a 4-core machine starts with
 
     def threads():
@@ -156,8 +160,9 @@ def test_kernels_side_by_side_share_the_cores(tmp_path, monkeypatch):
     for mark in marks.iterdir():
         mark.unlink()
     (marks / "1-01_a").touch()
-    fetch(con.table("customers").count().as_table())
-    assert threads() == 4  # alone again: every core
+    other = crmlib.connect(str(folder))  # opened while shared: the process's setting is 1
+    fetch(other.table("customers").count().as_table())
+    assert threads() == 4  # alone again: every core, for every connection of the process
     (marks / "1-01_a").unlink()
     marks.rmdir()  # (the render removes the folder at its end)
     fetch(con.table("customers").count().as_table())

@@ -362,9 +362,22 @@ def test_a_render_hands_its_kernels_the_snapshot_it_validated(tmp_path, monkeypa
 
     con.disconnect()  # (DuckDB would hand this process the open, older file again)
     monkeypatch.undo()
+    hashed = []
+    digest = cache_build._file_digest
+    monkeypatch.setattr(cache_build, "_file_digest", lambda p: hashed.append(p) or digest(p))
     for stale in (json.dumps({str(folder.resolve()): "another"}), "not json", "[1]", ""):
         monkeypatch.setenv(warehouse.VALIDATED_ENV, stale)
+        hashed.clear()
         assert orders_read(crmlib.connect(str(folder))) == 10
+        assert hashed, stale  # validated as without the variable
+    # the render checks its own data even under a variable naming the current warehouse
+    monkeypatch.setenv(warehouse.VALIDATED_ENV, json.dumps(warehouse.validated_snapshot(folder)))
+    hashed.clear()
+    crmlib.connect(str(folder), revalidate=True)
+    assert hashed
+    hashed.clear()
+    crmlib.connect(str(folder))
+    assert not hashed
     assert warehouse.validated_snapshot("") == warehouse.validated_snapshot(None)
     assert warehouse.validated_snapshot(str(warehouse.cache_path(folder.resolve()))) == {}
 
@@ -376,7 +389,7 @@ def test_engine_threads_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_ENGINE_THREADS", "1")
     con = crmlib.connect(str(folder))
     assert con.raw_sql("SELECT current_setting('threads')").fetchone()[0] == 1
-    for bad in ("0", "-1", "two", "1.5"):
+    for bad in ("0", "-1", "two", "1.5", "²"):
         monkeypatch.setenv("CRM_ENGINE_THREADS", bad)
         with pytest.raises(crmlib.CrmError, match=f"CRM_ENGINE_THREADS='{bad}' is not"):
             crmlib.config.engine_threads()

@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from crmlib.clv.fitting import _grouped
 from crmlib.clv.gamma_gamma import GammaGammaModel
 from crmlib.clv.mbgnbd import ModifiedBetaGeoModel
 from crmlib.clv.summary import TIME_UNITS, _check_summary
+from crmlib.engines import EXACT_SUM_LIMIT, exact_sum
 from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
@@ -35,10 +35,6 @@ from crmlib.metrics.campaigns.margin import Margin
 from crmlib.metrics.customers import DAYS_PER_MONTH
 from crmlib.metrics.distributions import top_totals
 from crmlib.warehouse import empty_frame, fetch, why_empty
-
-#: The type a float column is summed in where a total must not depend on the summation order
-#: (:func:`forecast_summary`): values to 1e-12, totals up to 1e26.
-EXACT_SUM_TYPE: str = "decimal(38, 12)"
 
 #: What a figure or table of the forecast says when the models cannot be trusted (the
 #: reasons themselves are shown once, with the headline numbers).
@@ -426,16 +422,15 @@ def forecast_summary(
         NaN.
     """
     if isinstance(forecast, ir.Table):  # one row of totals leaves the engine
-        finite = forecast.clv.notnull() & ~forecast.clv.isnan() & ~forecast.clv.isinf()
+        clv = forecast.clv
+        usable = clv.notnull() & ~clv.isnan() & ~clv.isinf() & (clv.abs() < EXACT_SUM_LIMIT)
         row = fetch(
             forecast.aggregate(
                 n=forecast.count(),
-                missing=(~finite).sum(),
-                # each value to 1e-12 and summed as a decimal: exact, so the same in any
-                # order. A float sum of 10M values depends on how the engine's threads
-                # split it, and its cents flipped between two renders (7,280,988,810.41
-                # against .42); the rounding moves the total by at most n * 5e-13.
-                total=ibis.ifelse(finite, forecast.clv, 0.0).cast(EXACT_SUM_TYPE).sum(),
+                missing=(~usable).sum(),
+                # exact, so the same in any order: a float sum of 10M forecasts flipped
+                # its cents between two renders (7,280,988,810.41 against .42)
+                total=exact_sum(clv, where=usable),
                 dead=(forecast.p_alive < 0.5).sum(),
             )
         ).iloc[0]
@@ -446,7 +441,7 @@ def forecast_summary(
         problems = []
     else:
         n = len(forecast)
-        missing = int(forecast.clv.isna().sum()) if n else 0
+        missing = int((~np.isfinite(forecast.clv.to_numpy(dtype=float))).sum()) if n else 0
         total_clv = float(forecast.clv.sum()) if n and not missing else None
         dead = int((forecast.p_alive < 0.5).sum()) if n else 0
         problems = list(forecast.attrs.get("fit_problems") or [])

@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crmlib.engines import exact_sum
 from crmlib.errors import ParameterError
 from crmlib.metrics.core import positive_int
 from crmlib.warehouse import fetch
@@ -120,8 +121,11 @@ def top_totals(values: ir.NumericColumn, shares: Sequence[float]) -> pd.DataFram
         return pd.DataFrame(columns=columns)
     cut = [int(np.ceil(s * n - 1e-9)) for s in shares]
     ranked = table.mutate(_rank=ibis.row_number().over(order_by=ibis.desc(table._v)))
-    sums = {f"top{i}": ranked._v.sum(where=ranked._rank < k) for i, k in enumerate(cut)}
-    row = fetch(ranked.aggregate(total=ranked._v.sum(), **sums)).iloc[0]
+    # floats exactly (engines.exact_sum), so the same in any order the engine adds them
+    floats = ranked._v.type().is_floating()
+    add = exact_sum if floats else (lambda v, where=None: v.sum(where=where))
+    sums = {f"top{i}": add(ranked._v, where=ranked._rank < k) for i, k in enumerate(cut)}
+    row = fetch(ranked.aggregate(total=add(ranked._v), **sums)).iloc[0]
     return pd.DataFrame(
         [
             (s, k, float(row[f"top{i}"]), float(row.total))

@@ -402,7 +402,7 @@ def render(
     check_as_of(as_of)
     out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
     say(f"validating data: {data or 'bundled sample'}")
-    con = connect(data, encoding=encoding)
+    con = connect(data, encoding=encoding, revalidate=True)
     as_of_date = resolve_as_of(con, as_of)
     banner = as_of_warnings(con, as_of_date)  # raises when as_of is before the data
     for warning in [*ingest_report(con).attrs["alerts"], *banner]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
+from crmlib.engines import EXACT_SUM_TYPE
 from crmlib.formats import RATE, Column, Kind, attach, number
 from crmlib.metrics.communications.base import (
     DEFAULT_CONVERSION_DAYS,
@@ -446,7 +447,7 @@ def satisfaction(
         """
         per = rated.group_by(**_keys(rated, keys), customer_id=rated.customer_id).aggregate(
             customer_mean=(rated._score.sum().cast("float64") / rated.count().cast("float64")).cast(
-                "decimal(38, 12)"
+                EXACT_SUM_TYPE
             )
         )
         index = dict(rating_customers=per.count(), _index_sum=per.customer_mean.sum())
