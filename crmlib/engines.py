@@ -328,7 +328,7 @@ def exact_sum(values: ir.FloatingColumn, where: ir.BooleanValue | None = None) -
     """
     bad = values.isnan() | values.isinf() | (values.abs() >= EXACT_SUM_LIMIT)
     total = ibis.ifelse(bad, 0.0, values).cast(EXACT_SUM_TYPE).sum(where=where)
-    broken = bad.cast("int64").sum(where=where) > 0
+    broken = ibis.ifelse(bad, 1, 0).sum(where=where) > 0  # (PostgreSQL casts no bool to int)
     return ibis.ifelse(broken, float("nan"), total.cast("float64"))
 
 
