@@ -326,10 +326,16 @@ def exact_sum(values: ir.FloatingColumn, where: ir.BooleanValue | None = None) -
     infinite or beyond :data:`EXACT_SUM_LIMIT` (a float sum would be NaN, infinite or
     inexact there); nulls are skipped, as by ``sum``.
     """
-    bad = values.isnan() | values.isinf() | (values.abs() >= EXACT_SUM_LIMIT)
+    bad = ~summable(values)
     total = ibis.ifelse(bad, 0.0, values).cast(EXACT_SUM_TYPE).sum(where=where)
     broken = ibis.ifelse(bad, 1, 0).sum(where=where) > 0  # (PostgreSQL casts no bool to int)
     return ibis.ifelse(broken, float("nan"), total.cast("float64"))
+
+
+def summable(values: ir.FloatingValue) -> ir.BooleanValue:
+    """Return whether each value is one :func:`exact_sum` adds: not NaN, not infinite,
+    below :data:`EXACT_SUM_LIMIT` in magnitude (null for a null)."""
+    return ~values.isnan() & ~values.isinf() & (values.abs() < EXACT_SUM_LIMIT)
 
 
 #: Environment variable through which ``crm-report render`` tells the kernels it runs side

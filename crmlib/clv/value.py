@@ -16,7 +16,7 @@ from crmlib.clv.fitting import _grouped
 from crmlib.clv.gamma_gamma import GammaGammaModel
 from crmlib.clv.mbgnbd import ModifiedBetaGeoModel
 from crmlib.clv.summary import TIME_UNITS, _check_summary
-from crmlib.engines import EXACT_SUM_LIMIT, exact_sum
+from crmlib.engines import exact_sum, summable
 from crmlib.errors import (
     ConvergenceWarning,
     ParameterError,
@@ -423,7 +423,7 @@ def forecast_summary(
     """
     if isinstance(forecast, ir.Table):  # one row of totals leaves the engine
         clv = forecast.clv
-        usable = clv.notnull() & ~clv.isnan() & ~clv.isinf() & (clv.abs() < EXACT_SUM_LIMIT)
+        usable = clv.notnull() & summable(clv)
         row = fetch(
             forecast.aggregate(
                 n=forecast.count(),

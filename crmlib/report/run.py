@@ -179,14 +179,14 @@ def _run_one(
     import nbformat
     import papermill
 
+    from crmlib.engines import KERNELS_ENV
+
     if missing:
         return _write_notice(path, out_dir, missing)
     _ensure_kernel()
     started = time.perf_counter()
     nb_out = out_dir / path.name
     error = ""
-    from crmlib.engines import KERNELS_ENV
-
     marks = (kernel_env or {}).get(KERNELS_ENV)
     mark = Path(marks) / f"{os.getpid()}-{path.stem}" if marks else None
     try:
