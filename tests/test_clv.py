@@ -378,6 +378,31 @@ def test_a_fit_is_the_same_when_the_optimiser_ends_a_hair_apart(monkeypatch, mod
         assert float(f"{value:.{fitting.PARAM_DIGITS - 1}e}") == value
 
 
+def test_the_likelihood_fits_run_on_one_native_thread(monkeypatch):
+    """BLAS threads neither change the fitted digits with the machine's cores nor spin
+    beside a report's engine; the caller's limits are back after the fit."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from crmlib.clv import fitting
+
+    seen: list[set] = []
+    real_minimize = fitting.optimize.minimize
+
+    def recording(*args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+        return real_minimize(*args, **kwargs)
+
+    monkeypatch.setattr(fitting.optimize, "minimize", recording)
+    n = 2_000
+    data = simulate_bgnbd(n, CDNOW_BGNBD, np.random.default_rng(2).uniform(27, 39, n), 5)
+    with threadpool_limits(limits=2, user_api="blas"):
+        clv.BetaGeoModel().fit(data)
+        clv.GammaGammaModel().fit(simulate_gamma_gamma(2_000, CDNOW_GG, seed=6))
+        after = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    assert seen == [{1}, {1}]
+    assert after == {2}
+
+
 def test_a_parameter_without_an_upper_limit_is_not_shown_as_infinite():
     """A flat likelihood's standard error (1e4 on a value of 2) has no finite upper 95%
     limit: NaN, shown as missing, not inf (which a number column shows as 'not reached')."""

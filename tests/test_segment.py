@@ -675,3 +675,40 @@ def test_engine_rfm_scores_equal_the_pandas_ones_with_ties_and_a_missing_spend()
     assert got.r_score.tolist()[:3] == [1 + 5 * 4 // 7] * 3
     assert got.f_score.tolist()[:4] == [1, 1, 1, 1]
     assert got.m_score.tolist()[6] == 1 + 5 * 6 // 7
+
+
+def test_kmeans_fits_on_one_native_thread_and_gives_the_same_clusters_whatever_the_cores(
+    monkeypatch,
+):
+    """scikit-learn's KMeans adds its centres up per thread: on one thread the clusters and
+    silhouettes do not follow the machine's cores (nor spin beside a report's engine)."""
+    import sklearn.cluster
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[dict] = []
+    real_fit = sklearn.cluster.KMeans.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({p["internal_api"]: p["num_threads"] for p in threadpool_info()})
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(sklearn.cluster.KMeans, "fit", recording_fit)
+    rng = np.random.default_rng(5)
+    n = 4000
+    X = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 400, n),
+            "frequency": rng.integers(1, 20, n),
+            "monetary": rng.gamma(2, 100, n),
+            "tenure_days": rng.integers(400, 800, n),
+        }
+    )
+    fits = []
+    for cores in (2, 1):
+        with threadpool_limits(limits=cores):
+            fits.append(segment.CustomerSegmenter(random_state=0).fit(X))
+            after = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+        assert set(after.values()) <= {cores}  # the caller's limits are back
+    assert seen and all(set(s.values()) == {1} for s in seen), seen
+    assert np.array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
+    assert fits[0].silhouette_ == fits[1].silhouette_

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from crmlib.engines import one_native_thread
 from crmlib.formats import attach, number
 
 #: Log-parameter bounds for the optimiser: parameters stay within e^-20 .. e^20.
@@ -41,19 +42,21 @@ def _fit_log_params(
     """Minimise a mean negative log-likelihood over ``n`` customers in log parameters.
 
     Returns the parameters, the total log-likelihood, standard errors and convergence.
+    On one native thread (:func:`crmlib.engines.one_native_thread`).
     """
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
-    res = optimize.minimize(
-        negll_and_grad,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8},
-    )
-    theta = res.x
-    # observed information of the total log-likelihood = n x Hessian of the mean
-    hess = n * _numerical_hessian(lambda z: negll_and_grad(z)[1], theta)
+    with one_native_thread():
+        res = optimize.minimize(
+            negll_and_grad,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8},
+        )
+        theta = res.x
+        # observed information of the total log-likelihood = n x Hessian of the mean
+        hess = n * _numerical_hessian(lambda z: negll_and_grad(z)[1], theta)
     se_log = np.full(len(theta), np.nan)
     try:
         cov = np.linalg.inv(hess)

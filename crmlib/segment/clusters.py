@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crmlib.engines import cached
+from crmlib.engines import cached, one_native_thread
 from crmlib.errors import ParameterError
 from crmlib.formats import Kind, Kpi, declare_kpis
 from crmlib.segment.features import FEATURES
@@ -210,12 +210,22 @@ class CustomerSegmenter:
     def fit(self, X: pd.DataFrame, y: object = None) -> CustomerSegmenter:
         """Fit on a per-customer feature table and return ``self``.
 
+        KMeans and the silhouette run on one native thread (:func:`one_native_thread`):
+        scikit-learn's KMeans adds up its centres in per-thread chunks, so the last bits
+        of the centres and silhouettes followed the machine's cores.
+
         Raises
         ------
         ParameterError
             When ``n_segments`` is neither ``"auto"`` nor a whole number in
             ``[1, n_samples]``, or ``k_range`` is invalid.
         """
+        import sklearn.cluster  # noqa: F401 - its OpenMP library loaded before the limit
+
+        with one_native_thread():
+            return self._fit(X)
+
+    def _fit(self, X: pd.DataFrame) -> CustomerSegmenter:
         from sklearn.cluster import KMeans
 
         logged = self._matrix(X)
