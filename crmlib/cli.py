@@ -345,6 +345,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_iri_grammars() -> None:
+    """Keep the optional ``rfc3987_syntax`` out of this process.
+
+    nbformat (read and written by every render) imports jsonschema, whose IRI format
+    checks import ``rfc3987_syntax`` when it is installed (JupyterLab's jupyter-events pulls
+    it in): it compiles 39 grammars at import, 1.8 s of every ``crm-report`` command before
+    the first kernel starts (python-jsonschema/jsonschema#1392). Nothing here checks IRI
+    formats; jsonschema then goes without them. Only the command's own process: a library
+    import does not change what an analyst's process can import.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -354,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every line is redacted (:func:`crmlib.errors.redact`).
     """
     args = _parser().parse_args(argv)
+    _skip_iri_grammars()
     try:
         return args.func(args)
     except CrmError as exc:
