@@ -18,6 +18,7 @@ __all__ = [
     "REPORTS_DIR",
     "cache_dir",
     "spill_folder",
+    "pid_running",
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",
@@ -122,8 +123,18 @@ def cache_dir() -> Path:
 _SPILL: list[str] = []
 
 
+#: Spill folders of dead processes left alone for this long after their last change
+#: (seconds): a process in another PID namespace (a container sharing ``/tmp``) may own
+#: one whose id means nothing here.
+STALE_SPILL_SECONDS: float = 3600.0
+
+
 def spill_folder() -> str:
     """Return this process's private folder for DuckDB's spill files (removed at exit).
+
+    A process that was killed never removed its folder, and a 10M-customer render spills
+    gigabytes: the spill folders of this user's processes that no longer run, unchanged
+    for :data:`STALE_SPILL_SECONDS`, are removed before the first one is made.
 
     Returns
     -------
@@ -131,6 +142,51 @@ def spill_folder() -> str:
         A new folder under the system's temporary folder, the same for the whole process.
     """
     if not _SPILL:
-        _SPILL.append(tempfile.mkdtemp(prefix="crm-spill-"))
+        _remove_dead_spill_folders()
+        _SPILL.append(tempfile.mkdtemp(prefix=f"crm-spill-{os.getpid()}-"))
         atexit.register(shutil.rmtree, _SPILL[0], True)
     return _SPILL[0]
+
+
+def _remove_dead_spill_folders() -> None:
+    import time
+
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("crm-spill-*-*"):
+        pid = folder.name.split("-")[2]
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if (
+            not pid.isdigit()
+            or not folder.is_dir()
+            or folder.is_symlink()
+            or info.st_uid != os.getuid()
+            or now - info.st_mtime < STALE_SPILL_SECONDS
+            or pid_running(int(pid))
+        ):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists (also one of another user).
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+
+    Returns
+    -------
+    bool
+        False only when no such process exists.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crmlib.report.run import pid_running
+from crmlib.config import pid_running
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -326,6 +327,44 @@ def test_each_report_process_spills_to_a_folder_of_its_own(sample_dir):
     assert folders[0] and folders[1] and folders[0] != folders[1]
     assert not any(f.endswith(".duckdb.tmp") for f in folders)
     assert not any(Path(f).exists() for f in folders)  # removed when the process ends
+
+
+def test_the_spill_folder_of_a_killed_process_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    """A killed process never removes its spill folder (gigabytes at 10M customers): the
+    next process removes those of this user's dead processes, once unchanged for an hour
+    (a process of another PID namespace may own a recent one); a running process's
+    folder, or a recent one, stays."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from crmlib import config
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(config, "_SPILL", [])
+    code = "import time, crmlib.config as c; print(c.spill_folder(), flush=True); time.sleep(60)"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    killed = Path(proc.stdout.readline().strip())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (killed / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1024)
+    recent = tmp_path / "crm-spill-999999999-recent"  # no such process, changed just now
+    recent.mkdir()
+    alive = tmp_path / f"crm-spill-{os.getpid()}-alive"  # this process: running
+    alive.mkdir()
+    old = time.time() - 2 * config.STALE_SPILL_SECONDS
+    for folder in (killed, alive):
+        os.utime(folder, (old, old))
+    assert killed.parent == tmp_path and killed.name.startswith(f"crm-spill-{proc.pid}-")
+    mine = Path(config.spill_folder())
+    assert mine.parent == tmp_path and mine.name.startswith(f"crm-spill-{os.getpid()}-")
+    assert not killed.exists()
+    assert recent.exists() and alive.exists()
 
 
 def test_a_render_hands_its_kernels_the_snapshot_it_validated(tmp_path, monkeypatch):

@@ -512,31 +512,9 @@ def _remove_stale_temporaries(out_root: Path) -> None:
         if not m or not folder.is_dir():
             continue
         pid = int(m.group(1))
-        if pid == os.getpid() or pid_running(pid):
+        if pid == os.getpid() or config.pid_running(pid):
             continue
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def pid_running(pid: int) -> bool:
-    """Whether a process with id ``pid`` exists (also one of another user).
-
-    Parameters
-    ----------
-    pid : int
-        Process id.
-
-    Returns
-    -------
-    bool
-        False only when no such process exists.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _die_with_parent() -> None:
