@@ -269,18 +269,30 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
         n=grid.held.sum().over(ibis.window(group_by=["feature", "period"])),
     )
     present = grid.filter(grid.n > 0)
-    wanted = ibis.union(
-        *(present.mutate(k=ibis.literal(k, "int64")) for k in range(1, BINS)), distinct=False
+    # per feature and day, for each k: the smallest key whose running count reaches
+    # j = ceil(k n / 5), and how many customers lie below it: the largest running count
+    # short of j (the counts never fall as the key grows; none short of j: 0)
+    j = {k: (k * present.n + (BINS - 1)) // BINS for k in range(1, BINS)}
+    found = present.group_by(["feature", "period"]).aggregate(
+        **{f"key{k}": present.key.min(where=present.upto >= j[k]) for k in j},
+        **{f"below{k}": present.upto.max(where=present.upto < j[k]) for k in j},
+        n=present.n.max(),
     )
-    wanted = wanted.mutate(j=(wanted.k * wanted.n + (BINS - 1)) // BINS)
-    found = (
-        wanted.filter(wanted.upto >= wanted.j)
-        .group_by(["feature", "period", "k", "j"])
-        .aggregate(key=wanted.key.min())
+    at = ibis.union(
+        *(
+            found.select(
+                "feature",
+                "period",
+                k=ibis.literal(k, "int64"),
+                key=found[f"key{k}"],
+                need=(k * found.n + (BINS - 1)) // BINS - found[f"below{k}"].fill_null(0),
+            )
+            for k in j
+        ),
+        distinct=False,
     )
-    at = found.join(grid, ["feature", "period", "key"])
     # kept (a few rows per day): both the exact features and the spend search read it
-    at = cached(at.select("feature", "period", "k", "key", need=at.j - (at.upto - at.held)))
+    at = cached(at)
     exact = at.filter(at.feature != "m").select("feature", "period", "k", value=at.key)
     # spend: the need-th smallest spend inside the bucket, from the bucket's own events
     target = at.filter(at.feature == "m")
