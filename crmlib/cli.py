@@ -349,9 +349,10 @@ def _skip_iri_grammars() -> None:
     """Keep the optional ``rfc3987_syntax`` out of this process.
 
     nbformat (read and written by every render) imports jsonschema, whose IRI format
-    checks import ``rfc3987_syntax`` when it is installed (JupyterLab's jupyter-events pulls
-    it in): it compiles 39 grammars at import, 1.8 s of every ``crm-report`` command before
-    the first kernel starts (python-jsonschema/jsonschema#1392). Nothing here checks IRI
+    checks import ``rfc3987_syntax`` when it is installed (the Jupyter packages pull it in; a
+    fresh ``make setup`` environment has it): it compiles 39 grammars at import, 1.8 s of
+    every ``crm-report`` command before the first kernel starts
+    (python-jsonschema/jsonschema#1428). Nothing here checks IRI
     formats; jsonschema then goes without them. Only the command's own process: a library
     import does not change what an analyst's process can import.
     """

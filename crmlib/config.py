@@ -6,7 +6,9 @@ import atexit
 import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 from crmlib.errors import ParameterError
@@ -19,6 +21,7 @@ __all__ = [
     "cache_dir",
     "spill_folder",
     "pid_running",
+    "STALE_SPILL_SECONDS",
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_CURRENCY",
     "DEFAULT_SEED",
@@ -123,18 +126,31 @@ def cache_dir() -> Path:
 _SPILL: list[str] = []
 
 
-#: Spill folders of dead processes left alone for this long after their last change
+#: A spill folder without an owner file (made before owner files, or where ``flock`` is
+#: missing) whose process is gone is left alone for this long after its last change
 #: (seconds): a process in another PID namespace (a container sharing ``/tmp``) may own
 #: one whose id means nothing here.
 STALE_SPILL_SECONDS: float = 3600.0
+
+#: Seconds a new spill folder is left alone whatever its owner file says (it is locked just
+#: after the folder is made).
+_SPILL_GRACE_SECONDS: float = 60.0
+
+#: The file of a spill folder its process holds locked (``flock``) for its whole life: the
+#: lock ends with the process, however it ends, and holds across PID namespaces.
+_SPILL_OWNER = ".owner"
+_SPILL_NAME = re.compile(r"crm-spill-(\d{1,10})-[A-Za-z0-9_]+", re.ASCII)
+#: This process's owner file descriptor, open (and locked) until the process ends.
+_HELD: list[int] = []
 
 
 def spill_folder() -> str:
     """Return this process's private folder for DuckDB's spill files (removed at exit).
 
     A process that was killed never removed its folder, and a 10M-customer render spills
-    gigabytes: the spill folders of this user's processes that no longer run, unchanged
-    for :data:`STALE_SPILL_SECONDS`, are removed before the first one is made.
+    gigabytes. Before it makes its own folder, a process removes this user's folders whose
+    process has ended (:func:`_remove_dead_spill_folders`); each process holds an owner
+    file in its folder locked while it lives.
 
     Returns
     -------
@@ -143,29 +159,71 @@ def spill_folder() -> str:
     """
     if not _SPILL:
         _remove_dead_spill_folders()
-        _SPILL.append(tempfile.mkdtemp(prefix=f"crm-spill-{os.getpid()}-"))
-        atexit.register(shutil.rmtree, _SPILL[0], True)
+        folder = tempfile.mkdtemp(prefix=f"crm-spill-{os.getpid()}-")
+        _SPILL.append(folder)
+        _hold(folder)
+        atexit.register(shutil.rmtree, folder, True)
     return _SPILL[0]
 
 
-def _remove_dead_spill_folders() -> None:
-    import time
+def _hold(folder: str) -> None:
+    """Lock ``folder``'s owner file for this process's life (nothing where there is no
+    ``flock``: the folder's age then protects it)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    fd = os.open(os.path.join(folder, _SPILL_OWNER), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD.append(fd)
 
+
+def _owner_alive(folder: Path) -> bool | None:
+    """Whether a process holds ``folder``'s owner file locked; None when that cannot be
+    told (no owner file, or no ``flock``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    try:
+        fd = os.open(folder / _SPILL_OWNER, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # (and with it the lock just taken)
+    return False
+
+
+def _remove_dead_spill_folders() -> None:
+    """Remove the spill folders of this user's processes that have ended.
+
+    A folder named by a process that runs here is kept (a reused id keeps a dead folder:
+    disk, not data, is lost). Otherwise its owner file decides: locked, its process lives
+    (perhaps in another PID namespace); not locked, it has ended, and the folder goes once
+    older than :data:`_SPILL_GRACE_SECONDS`. A folder without an owner file goes once
+    unchanged for :data:`STALE_SPILL_SECONDS`. Symlinks, other users' folders and other
+    names are left alone.
+    """
     now = time.time()
-    for folder in Path(tempfile.gettempdir()).glob("crm-spill-*-*"):
-        pid = folder.name.split("-")[2]
+    for folder in Path(tempfile.gettempdir()).glob("crm-spill-*"):
+        name = _SPILL_NAME.fullmatch(folder.name)
+        if name is None:
+            continue
         try:
             info = folder.lstat()
         except OSError:
             continue
-        if (
-            not pid.isdigit()
-            or not folder.is_dir()
-            or folder.is_symlink()
-            or info.st_uid != os.getuid()
-            or now - info.st_mtime < STALE_SPILL_SECONDS
-            or pid_running(int(pid))
-        ):
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        if pid_running(int(name.group(1))):
+            continue
+        alive = _owner_alive(folder)
+        age = now - info.st_mtime
+        if alive or age < (STALE_SPILL_SECONDS if alive is None else _SPILL_GRACE_SECONDS):
             continue
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -187,6 +245,6 @@ def pid_running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError, ValueError):  # (not ours, or not an id here)
         return True
     return True

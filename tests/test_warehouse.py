@@ -331,9 +331,10 @@ def test_each_report_process_spills_to_a_folder_of_its_own(sample_dir):
 
 def test_the_spill_folder_of_a_killed_process_is_removed_by_the_next_one(tmp_path, monkeypatch):
     """A killed process never removes its spill folder (gigabytes at 10M customers): the
-    next process removes those of this user's dead processes, once unchanged for an hour
-    (a process of another PID namespace may own a recent one); a running process's
-    folder, or a recent one, stays."""
+    next process removes this user's folders whose process has ended. A folder whose
+    owner file a live process holds locked stays whatever its name and age (a process of
+    another PID namespace), as do a running process's, a recent one without an owner file,
+    a symlink and odd names."""
     import os
     import signal
     import subprocess
@@ -344,27 +345,52 @@ def test_the_spill_folder_of_a_killed_process_is_removed_by_the_next_one(tmp_pat
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(config, "_SPILL", [])
+    monkeypatch.setattr(config, "_HELD", [])
     code = "import time, crmlib.config as c; print(c.spill_folder(), flush=True); time.sleep(60)"
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
-    )
-    killed = Path(proc.stdout.readline().strip())
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+
+    def spilling():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+        )
+        line = proc.stdout.readline().strip()
+        proc.stdout.close()
+        assert line, "the child process printed no spill folder"
+        return proc, Path(line)
+
+    killed_proc, killed = spilling()
+    os.kill(killed_proc.pid, signal.SIGKILL)
+    killed_proc.wait()
     (killed / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1024)
-    recent = tmp_path / "crm-spill-999999999-recent"  # no such process, changed just now
+    other_proc, other = spilling()  # alive, as if in another PID namespace: renamed
+    elsewhere = other.with_name("crm-spill-999999998-elsewhere")
+    other.rename(elsewhere)
+    recent = tmp_path / "crm-spill-999999999-recent"  # no owner file, changed just now
     recent.mkdir()
+    stale = tmp_path / "crm-spill-999999997-stale"  # no owner file, unchanged for long
+    stale.mkdir()
     alive = tmp_path / f"crm-spill-{os.getpid()}-alive"  # this process: running
     alive.mkdir()
+    odd = [tmp_path / "crm-spill-\u00b2-x", tmp_path / "crm-spill-99999999999999999999-x"]
+    for folder in odd:
+        folder.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    link = tmp_path / "crm-spill-999999996-link"
+    link.symlink_to(target)
     old = time.time() - 2 * config.STALE_SPILL_SECONDS
-    for folder in (killed, alive):
-        os.utime(folder, (old, old))
-    assert killed.parent == tmp_path and killed.name.startswith(f"crm-spill-{proc.pid}-")
-    mine = Path(config.spill_folder())
-    assert mine.parent == tmp_path and mine.name.startswith(f"crm-spill-{os.getpid()}-")
-    assert not killed.exists()
-    assert recent.exists() and alive.exists()
+    try:
+        for folder in (killed, elsewhere, stale, alive, *odd):
+            os.utime(folder, (old, old))
+        assert killed.name.startswith(f"crm-spill-{killed_proc.pid}-")
+        mine = Path(config.spill_folder())
+        assert mine.parent == tmp_path and mine.name.startswith(f"crm-spill-{os.getpid()}-")
+        assert not killed.exists() and not stale.exists()
+        assert elsewhere.exists() and recent.exists() and alive.exists()
+        assert all(folder.exists() for folder in odd) and link.is_symlink() and target.exists()
+    finally:
+        other_proc.kill()
+        other_proc.wait()
 
 
 def test_a_render_hands_its_kernels_the_snapshot_it_validated(tmp_path, monkeypatch):
