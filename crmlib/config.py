@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import re
 import shutil
@@ -126,10 +127,10 @@ def cache_dir() -> Path:
 _SPILL: list[str] = []
 
 
-#: A spill folder without an owner file (made before owner files, or where ``flock`` is
-#: missing) whose process is gone is left alone for this long after its last change
-#: (seconds): a process in another PID namespace (a container sharing ``/tmp``) may own
-#: one whose id means nothing here.
+#: A spill folder without an owner file (made by an older version, or by a process killed
+#: between making it and locking the file) whose process is gone is left alone for this
+#: long after its last change (seconds): a process in another PID namespace (a container
+#: sharing ``/tmp``) may own one whose id means nothing here.
 STALE_SPILL_SECONDS: float = 3600.0
 
 #: Seconds a new spill folder is left alone whatever its owner file says (it is locked just
@@ -167,24 +168,14 @@ def spill_folder() -> str:
 
 
 def _hold(folder: str) -> None:
-    """Lock ``folder``'s owner file for this process's life (nothing where there is no
-    ``flock``: the folder's age then protects it)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        return
+    """Lock ``folder``'s owner file for this process's life."""
     fd = os.open(os.path.join(folder, _SPILL_OWNER), os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     _HELD.append(fd)
 
 
 def _owner_alive(folder: Path) -> bool | None:
-    """Whether a process holds ``folder``'s owner file locked; None when that cannot be
-    told (no owner file, or no ``flock``)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        return None
+    """Whether a process holds ``folder``'s owner file locked; None when it has none."""
     try:
         fd = os.open(folder / _SPILL_OWNER, os.O_RDWR | os.O_NOFOLLOW)
     except OSError:
