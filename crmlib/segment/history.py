@@ -276,7 +276,7 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
     found = present.group_by(["feature", "period"]).aggregate(
         **{f"key{k}": present.key.min(where=present.upto >= j[k]) for k in j},
         **{f"below{k}": present.upto.max(where=present.upto < j[k]) for k in j},
-        n=present.n.max(),
+        **{f"j{k}": j[k].max() for k in j},  # (the same on every row of a feature and day)
     )
     at = ibis.union(
         *(
@@ -285,7 +285,7 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
                 "period",
                 k=ibis.literal(k, "int64"),
                 key=found[f"key{k}"],
-                need=(k * found.n + (BINS - 1)) // BINS - found[f"below{k}"].fill_null(0),
+                need=found[f"j{k}"] - found[f"below{k}"].fill_null(0),
             )
             for k in j
         ),
