@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import ibis
 import pytest
 
 import crmlib
@@ -458,3 +459,33 @@ def test_engine_threads_come_from_the_environment(tmp_path, monkeypatch):
         monkeypatch.setenv("CRM_ENGINE_THREADS", bad)
         with pytest.raises(crmlib.CrmError, match=f"CRM_ENGINE_THREADS='{bad}' is not"):
             crmlib.config.engine_threads()
+
+
+def test_an_unchanging_answer_is_asked_once_per_read_only_connection(tiny_data, monkeypatch):
+    from crmlib import warehouse
+
+    con = crmlib.connect(str(tiny_data))  # a report's connection: the warehouse, read-only
+    asked = []
+    real = warehouse.fetch
+    monkeypatch.setattr(warehouse, "fetch", lambda e, **k: asked.append(e) or real(e, **k))
+    o = con.table("orders")
+    per_customer = o.group_by("customer_id").aggregate(n=o.count()).order_by("customer_id")
+    first = warehouse.fetch_unchanging(per_customer)
+    first.loc[0, "n"] = 99  # the caller's copy: the kept answer does not change
+    again = warehouse.fetch_unchanging(per_customer)
+    # loaded by hand (tests/conftest.py): C1 O1 O2 O8, C2 O3 O4
+    assert again.n.tolist() == [3, 2] and len(asked) == 1
+
+    # a temporary table can be replaced on a read-only connection: asked every time
+    con.raw_sql("CREATE TEMP TABLE scratch AS SELECT 1 AS a")
+    assert warehouse.fetch_unchanging(con.table("scratch")).a.tolist() == [1]
+    con.raw_sql("CREATE OR REPLACE TEMP TABLE scratch AS SELECT 2 AS a")
+    assert warehouse.fetch_unchanging(con.table("scratch")).a.tolist() == [2]
+
+    # a writable database can change under the connection: asked every time
+    writable = ibis.duckdb.connect()
+    writable.raw_sql("CREATE TABLE t AS SELECT 1 AS a")
+    assert warehouse.fetch_unchanging(writable.table("t")).a.tolist() == [1]
+    writable.raw_sql("INSERT INTO t VALUES (2)")
+    assert warehouse.fetch_unchanging(writable.table("t").order_by("a")).a.tolist() == [1, 2]
+    assert warehouse.fetch_unchanging(writable.table("t")).a.sum() == 3
