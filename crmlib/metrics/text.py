@@ -87,14 +87,27 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     return sorted(v for v, c in zip(values.v, values.c, strict=True) if c in wanted)
 
 
-def code_in(table: ir.Table, column: str, codes: Collection[str]) -> ir.BooleanValue:
+def code_in(
+    table: ir.Table,
+    column: str,
+    codes: Collection[str],
+    *,
+    spellings_from: ir.Table | None = None,
+) -> ir.BooleanValue:
     """Return whether ``column``, trimmed and lower-cased, is one of ``codes``.
 
     False for a missing value. Uses :func:`spellings_of`, so the per-row test is a
     comparison with the raw spellings present in the data.
+
+    Parameters
+    ----------
+    spellings_from : ibis.expr.types.Table, optional
+        The table ``table`` was filtered from, whose spellings are read instead: the same
+        rows match (a spelling found only in rows filtered out matches nothing), and the
+        stored table's spellings are read once per report connection, whatever the filter.
     """
     col = table[column].cast("string")
-    spellings = spellings_of(table, column, codes)
+    spellings = spellings_of(table if spellings_from is None else spellings_from, column, codes)
     if spellings is None:
         return cleaned(col).isin(sorted({clean_code(c) for c in codes})).fill_null(False)
     if not spellings:

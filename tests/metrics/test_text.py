@@ -139,3 +139,37 @@ def test_a_report_connection_reads_the_spellings_once(tiny_data, monkeypatch):
         rows = cm.valid_orders(con, as_of).order_by("order_id").execute()
         assert rows.order_id.tolist() == ["O1", "O2", "O4", "O8"]
     assert len(asked) == 1
+
+
+def test_spellings_read_from_the_stored_table_select_the_same_filtered_rows(con, monkeypatch):
+    """A filtered table's codes may be matched with the stored table's spellings: one that
+    occurs only in rows filtered out matches nothing."""
+    from crmlib.metrics import text
+    from crmlib.metrics.text import code_in
+
+    orders = con.table("orders")
+    recent = orders.filter(orders.revenue > 30)  # O3..O7; " Cancelled" (O0) is filtered out
+    codes = ["cancelled", "canceled", "shipped"]
+    for limit in (10_000, 2):  # literal spellings, then every row cleaned in the engine
+        monkeypatch.setattr(text, "_MAX_SPELLINGS", limit)
+        kept = recent.filter(code_in(recent, "status", codes, spellings_from=orders))
+        own = recent.filter(code_in(recent, "status", codes))
+        by_hand = ["O5", "O6"]  # "Canceled" and "shipped"
+        assert sorted(kept.execute().order_id) == sorted(own.execute().order_id) == by_hand
+
+
+def test_the_contact_groups_are_read_once_whatever_the_day(sample_dir, monkeypatch):
+    """Campaign results for the period and for the history filter the contacts by
+    different days; their control-group spellings come from the stored table, once."""
+    import crmlib
+    from crmlib import warehouse
+    from crmlib.metrics.campaigns import campaign_counts
+
+    con = crmlib.connect(sample_dir)
+    asked = []
+    real = warehouse.fetch
+    monkeypatch.setattr(warehouse, "fetch", lambda e, **k: asked.append(e) or real(e, **k))
+    early = campaign_counts(con, dt.date(2025, 12, 31))
+    late = campaign_counts(con, dt.date(2026, 6, 30))
+    assert len(early) and len(late)
+    assert sum(list(e.columns) == ["v", "c"] for e in asked) == 1  # (two, one per day, before)
