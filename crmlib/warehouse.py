@@ -600,56 +600,58 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     size guard keeps raw event tables in the engine: metric results are per customer, per
     campaign or per period, never per event.
 
+    On a report's connection (a warehouse file opened read-only) a query over the stored
+    tables has one answer while the connection is open: answers of at most
+    :data:`KEEP_ROWS` rows are kept on the connection and given again without asking the
+    engine (the distinct spellings of the order statuses, which every metric over the
+    orders reads, were a full scan of the orders per metric: 9 s of a 1M-customer render).
+
     Raises
     ------
     crmlib.errors.CrmError
         When the result has more than ``max_rows`` rows.
     """
     expr = declared_numbers(expr)
-    share_cores(expr._find_backend(use_default=True))
+    con = expr._find_backend(use_default=True)
+    kept = _kept_answers(con, expr)
+    key = (expr.op(), max_rows)
+    if kept is not None and key in kept:
+        return kept[key].copy()
+    share_cores(con)
     if max_rows is None:
-        return expr.to_pyarrow().to_pandas()
-    table = expr.limit(max_rows + 1).to_pyarrow()
-    if table.num_rows > max_rows:
-        raise CrmError(
-            f"a query would fetch more than {max_rows:,} rows into pandas; aggregate it in "
-            "the engine first (see crmlib.warehouse.MAX_FETCH_ROWS)"
-        )
-    return table.to_pandas()
+        frame = expr.to_pyarrow().to_pandas()
+    else:
+        table = expr.limit(max_rows + 1).to_pyarrow()
+        if table.num_rows > max_rows:
+            raise CrmError(
+                f"a query would fetch more than {max_rows:,} rows into pandas; aggregate it "
+                "in the engine first (see crmlib.warehouse.MAX_FETCH_ROWS)"
+            )
+        frame = table.to_pandas()
+    if kept is not None and len(frame) <= KEEP_ROWS:
+        kept[key] = frame.copy()  # (the caller may change its frame)
+    return frame
 
 
-#: Attribute of a connection opened read-only by :func:`_open_duckdb`: the answers of
-#: :func:`fetch_unchanging` it has given, by expression.
+#: Attribute of a connection opened read-only by :func:`_open_duckdb`: the answers
+#: :func:`fetch` has given it, by expression (:func:`_kept_answers`).
 _KEPT_ANSWERS = "_crm_kept_answers"
+#: Answers of at most this many rows are kept (every table a report shows is smaller).
+KEEP_ROWS = 20_000
 
 
-def fetch_unchanging(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
-    """Return :func:`fetch` of ``expr``, asked of the engine once per connection when the
-    answer cannot change.
+def _kept_answers(con: ibis.BaseBackend, expr: ir.Table) -> dict | None:
+    """The answers kept on ``con`` when ``expr``'s answer cannot change, else None.
 
     On a warehouse file opened read-only (every report kernel's connection) nothing can
     write the stored tables while the connection is open, so a query that reads only them
-    has one answer for the connection's life: the first is kept on the connection (and goes
-    with it) and returned again. Anything else (a writable connection, Spark, PostgreSQL, an
-    expression over in-memory or temporary tables) is fetched every time.
-
-    Small answers only (the kept frames live as long as the connection): the distinct
-    spellings of a code, which every metric over the orders asks for, were one full scan of
-    the orders per call, 9 s of a 1M-customer render.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy of the kept answer (the caller may change it).
+    has one answer for the connection's life. Anything else (a writable connection, Spark,
+    PostgreSQL, an expression over in-memory or temporary tables) is asked every time.
     """
-    con = expr._find_backend(use_default=True)
     kept = getattr(con, _KEPT_ANSWERS, None)
     if kept is None or not _reads_stored_tables_only(con, expr):
-        return fetch(expr, max_rows=max_rows)
-    key = (expr.op(), max_rows)
-    if key not in kept:
-        kept[key] = fetch(expr, max_rows=max_rows)
-    return kept[key].copy()
+        return None
+    return kept
 
 
 def _reads_stored_tables_only(con: ibis.BaseBackend, expr: ir.Table) -> bool:

@@ -56,6 +56,16 @@ def write_tables(folder: Path, tables: dict[str, str]) -> Path:
     return folder
 
 
+def engine_calls(monkeypatch: pytest.MonkeyPatch, con) -> list:
+    """The expressions the engine of ``con`` (ibis) executes through Arrow from now on."""
+    asked = []
+    real = type(con).to_pyarrow
+    monkeypatch.setattr(
+        type(con), "to_pyarrow", lambda b, e, **k: asked.append(e) or real(b, e, **k)
+    )
+    return asked
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     """A folder holding the :data:`TINY` tables."""

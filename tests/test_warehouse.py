@@ -16,7 +16,7 @@ from crmlib.warehouse import (
     period_bounds,
     resolve_as_of,
 )
-from tests.conftest import TINY, write_tables
+from tests.conftest import TINY, engine_calls, write_tables
 
 
 def test_cache_is_reused_until_a_file_changes(tiny_data):
@@ -461,31 +461,41 @@ def test_engine_threads_come_from_the_environment(tmp_path, monkeypatch):
             crmlib.config.engine_threads()
 
 
-def test_an_unchanging_answer_is_asked_once_per_read_only_connection(tiny_data, monkeypatch):
-    from crmlib import warehouse
-
+def test_an_answer_is_asked_once_per_read_only_connection(tiny_data, monkeypatch):
     con = crmlib.connect(str(tiny_data))  # a report's connection: the warehouse, read-only
-    asked = []
-    real = warehouse.fetch
-    monkeypatch.setattr(warehouse, "fetch", lambda e, **k: asked.append(e) or real(e, **k))
+    asked = engine_calls(monkeypatch, con)
     o = con.table("orders")
     per_customer = o.group_by("customer_id").aggregate(n=o.count()).order_by("customer_id")
-    first = warehouse.fetch_unchanging(per_customer)
+    first = fetch(per_customer)
     first.loc[0, "n"] = 99  # the caller's copy: the kept answer does not change
-    again = warehouse.fetch_unchanging(per_customer)
+    again = fetch(per_customer)
+    again.loc[1, "n"] = 99
     # loaded by hand (tests/conftest.py): C1 O1 O2 O8, C2 O3 O4
-    assert again.n.tolist() == [3, 2] and len(asked) == 1
+    assert fetch(per_customer).n.tolist() == [3, 2] and len(asked) == 1
+    assert fetch(per_customer, max_rows=1_000).n.tolist() == [3, 2] and len(asked) == 2
 
     # a temporary table can be replaced on a read-only connection: asked every time
     con.raw_sql("CREATE TEMP TABLE scratch AS SELECT 1 AS a")
-    assert warehouse.fetch_unchanging(con.table("scratch")).a.tolist() == [1]
+    assert fetch(con.table("scratch")).a.tolist() == [1]
     con.raw_sql("CREATE OR REPLACE TEMP TABLE scratch AS SELECT 2 AS a")
-    assert warehouse.fetch_unchanging(con.table("scratch")).a.tolist() == [2]
+    assert fetch(con.table("scratch")).a.tolist() == [2]
 
     # a writable database can change under the connection: asked every time
     writable = ibis.duckdb.connect()
     writable.raw_sql("CREATE TABLE t AS SELECT 1 AS a")
-    assert warehouse.fetch_unchanging(writable.table("t")).a.tolist() == [1]
+    assert fetch(writable.table("t")).a.tolist() == [1]
     writable.raw_sql("INSERT INTO t VALUES (2)")
-    assert warehouse.fetch_unchanging(writable.table("t").order_by("a")).a.tolist() == [1, 2]
-    assert warehouse.fetch_unchanging(writable.table("t")).a.sum() == 3
+    assert fetch(writable.table("t")).a.sum() == 3
+
+
+def test_a_large_answer_is_not_kept(tiny_data, monkeypatch):
+    from crmlib import warehouse
+
+    con = crmlib.connect(str(tiny_data))
+    asked = engine_calls(monkeypatch, con)
+    monkeypatch.setattr(warehouse, "KEEP_ROWS", 1)
+    o = con.table("orders")
+    one, two = o.aggregate(n=o.count()), o.group_by("customer_id").aggregate(n=o.count())
+    for _ in range(2):
+        fetch(one), fetch(two)
+    assert len(asked) == 3  # one row kept, two rows asked twice

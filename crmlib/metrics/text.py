@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 
 from crmlib.contract import WHITESPACE
-from crmlib.warehouse import fetch_unchanging
+from crmlib.warehouse import fetch
 
 __all__ = ["WHITESPACE", "clean_code", "cleaned", "code_in", "label", "spellings_of"]
 
@@ -70,7 +70,7 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     with :func:`clean_code`). Filtering on ``column.isin(spellings_of(...))`` then selects
     the same rows as cleaning every row in the engine, at the cost of a comparison with
     literals. Asked once per read-only warehouse connection
-    (:func:`crmlib.warehouse.fetch_unchanging`).
+    (:func:`crmlib.warehouse.fetch`).
 
     Returns
     -------
@@ -81,7 +81,7 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     wanted = {clean_code(c) for c in codes}
     distinct = table.select(v=table[column].cast("string")).distinct()
     distinct = distinct.mutate(c=cleaned(distinct.v))
-    values = fetch_unchanging(distinct.limit(_MAX_SPELLINGS + 1), max_rows=None)
+    values = fetch(distinct.limit(_MAX_SPELLINGS + 1), max_rows=None)
     if len(values) > _MAX_SPELLINGS:
         return None
     return sorted(v for v, c in zip(values.v, values.c, strict=True) if c in wanted)
