@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import ibis
 import ibis.common.exceptions as ibis_errors
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from crmlib.contract import TABLES
@@ -481,3 +482,51 @@ def _backend_name(expr: ir.Expr) -> str:
         return expr._find_backend(use_default=True).name
     except ibis_errors.IbisError:  # no single backend: ibis's portable form
         return ""
+
+
+#: Attribute of a connection whose stored tables cannot change while it is open
+#: (:func:`keep_answers`): the answers :func:`crmlib.warehouse.fetch` has given it.
+_KEPT_ANSWERS = "_crm_kept_answers"
+
+
+def keep_answers(con: ibis.BaseBackend) -> None:
+    """Mark ``con`` (DuckDB, its database file opened read-only) as a connection whose
+    stored tables cannot change while it is open, so that answers over them may be kept on
+    it (:func:`kept_answers`); they go with the connection."""
+    setattr(con, _KEPT_ANSWERS, {})
+
+
+def kept_answers(con: ibis.BaseBackend, expr: ir.Table) -> dict | None:
+    """The answers kept on ``con`` when ``expr``'s answer cannot change, else None.
+
+    On a warehouse file opened read-only (every report kernel's connection,
+    :func:`keep_answers`) nothing can write the stored tables while the connection is open,
+    so a query that reads only them has one answer for the connection's life. Anything
+    else (a writable connection, Spark, PostgreSQL, an expression over in-memory or
+    temporary tables) is asked every time.
+    """
+    kept = getattr(con, _KEPT_ANSWERS, None)
+    if kept is None or not _reads_stored_tables_only(con, expr):
+        return None
+    return kept
+
+
+def _reads_stored_tables_only(con: ibis.BaseBackend, expr: ir.Table) -> bool:
+    """Whether ``expr``'s answer depends on ``con``'s stored tables (DuckDB) alone: every
+    table it reads is stored (none in memory, none temporary: a temporary table can be
+    replaced, and shadows a stored one of its name), no SQL text (``con.sql``) hides what
+    it reads, and no value is impure (the clock, random numbers, user functions)."""
+    node = expr.op()
+    if node.find((ops.SQLQueryResult, ops.SQLStringView, ops.Impure)):
+        return False
+    tables = node.find(ops.PhysicalTable)
+    if not all(isinstance(t, ops.DatabaseTable) for t in tables):
+        return False
+    temporary = {
+        row[0]
+        for row in con.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary"
+        ).fetchall()
+    }
+    return not any(t.name in temporary for t in tables)

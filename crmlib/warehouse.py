@@ -23,13 +23,19 @@ from pathlib import Path
 
 import duckdb
 import ibis
-import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
 from crmlib import config
 from crmlib.contract import TABLES
-from crmlib.engines import ENV_NAME, connect_url, declared_numbers, share_cores
+from crmlib.engines import (
+    ENV_NAME,
+    connect_url,
+    declared_numbers,
+    keep_answers,
+    kept_answers,
+    share_cores,
+)
 from crmlib.errors import CrmError, DataContractError, ParameterError
 from crmlib.formats import WHY_EMPTY
 from crmlib.ingest import IngestReport, read_ingest_report
@@ -218,7 +224,7 @@ def _open_duckdb(path: Path, *, trusted: bool = False) -> ibis.BaseBackend:
     if not trusted:
         _check_foreign(con, path)
     # read-only: a query over its tables gives the same answer for the connection's life
-    setattr(con, _KEPT_ANSWERS, {})
+    keep_answers(con)
     return con
 
 
@@ -613,7 +619,7 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     """
     expr = declared_numbers(expr)
     con = expr._find_backend(use_default=True)
-    kept = _kept_answers(con, expr)
+    kept = kept_answers(con, expr)
     key = (expr.op(), max_rows)
     if kept is not None and key in kept:
         return kept[key].copy()
@@ -633,42 +639,8 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     return frame
 
 
-#: Attribute of a connection opened read-only by :func:`_open_duckdb`: the answers
-#: :func:`fetch` has given it, by expression (:func:`_kept_answers`).
-_KEPT_ANSWERS = "_crm_kept_answers"
 #: Answers of at most this many rows are kept (every table a report shows is smaller).
 KEEP_ROWS = 20_000
-
-
-def _kept_answers(con: ibis.BaseBackend, expr: ir.Table) -> dict | None:
-    """The answers kept on ``con`` when ``expr``'s answer cannot change, else None.
-
-    On a warehouse file opened read-only (every report kernel's connection) nothing can
-    write the stored tables while the connection is open, so a query that reads only them
-    has one answer for the connection's life. Anything else (a writable connection, Spark,
-    PostgreSQL, an expression over in-memory or temporary tables) is asked every time.
-    """
-    kept = getattr(con, _KEPT_ANSWERS, None)
-    if kept is None or not _reads_stored_tables_only(con, expr):
-        return None
-    return kept
-
-
-def _reads_stored_tables_only(con: ibis.BaseBackend, expr: ir.Table) -> bool:
-    """Whether every table ``expr`` reads is a stored table of ``con`` (DuckDB): none in
-    memory, none temporary (a temporary table can be replaced, and shadows a stored one
-    of its name)."""
-    tables = expr.op().find(ops.PhysicalTable)
-    if not all(isinstance(t, ops.DatabaseTable) for t in tables):
-        return False
-    temporary = {
-        row[0]
-        for row in con.con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary "
-            "UNION ALL SELECT view_name FROM duckdb_views() WHERE temporary"
-        ).fetchall()
-    }
-    return not any(t.name in temporary for t in tables)
 
 
 def fetch_sample(

@@ -480,6 +480,14 @@ def test_an_answer_is_asked_once_per_read_only_connection(tiny_data, monkeypatch
     con.raw_sql("CREATE OR REPLACE TEMP TABLE scratch AS SELECT 2 AS a")
     assert fetch(con.table("scratch")).a.tolist() == [2]
 
+    # SQL text may read anything, impure values change: asked every time
+    asked.clear()
+    o = con.table("orders")
+    for _ in range(2):
+        fetch(con.sql("SELECT count(*) AS n FROM orders"))
+        fetch(o.aggregate(n=o.count()).mutate(r=ibis.random()))
+    assert len(asked) == 4
+
     # a writable database can change under the connection: asked every time
     writable = ibis.duckdb.connect()
     writable.raw_sql("CREATE TABLE t AS SELECT 1 AS a")
