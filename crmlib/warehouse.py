@@ -619,11 +619,11 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     """
     expr = declared_numbers(expr)
     con = expr._find_backend(use_default=True)
+    share_cores(con)
     kept = kept_answers(con, expr)
     key = (expr.op(), max_rows)
     if kept is not None and key in kept:
         return kept[key].copy()
-    share_cores(con)
     if max_rows is None:
         frame = expr.to_pyarrow().to_pandas()
     else:

@@ -480,13 +480,34 @@ def test_an_answer_is_asked_once_per_read_only_connection(tiny_data, monkeypatch
     con.raw_sql("CREATE OR REPLACE TEMP TABLE scratch AS SELECT 2 AS a")
     assert fetch(con.table("scratch")).a.tolist() == [2]
 
+    # questions of the same shape that differ in one value each get their own answer
+    def upto(day):
+        seen = o.filter(o.order_date <= day)
+        return seen.aggregate(n=seen.count())
+
+    for _ in range(2):
+        got = [fetch(upto(dt.datetime(2025, 3, d))).n.iloc[0] for d in (9, 10, 16)]
+        assert got == [2, 3, 4]  # by hand: O8 O1 | + O2 on 03-10 | + O3 on 03-15
+
+    # a temporary view, or one created later that hides a stored table: asked every time
+    con.raw_sql("CREATE TEMP VIEW recent AS SELECT * FROM orders WHERE order_id = 'O4'")
+    assert fetch(con.table("recent").count().as_table()).iloc[0, 0] == 1
+    con.raw_sql("CREATE OR REPLACE TEMP VIEW recent AS SELECT * FROM orders")
+    assert fetch(con.table("recent").count().as_table()).iloc[0, 0] == 5
+    customers = con.table("customers")
+    assert fetch(customers.count().as_table()).iloc[0, 0] == 3
+    con.raw_sql("CREATE TEMP TABLE customers AS SELECT * FROM main.customers LIMIT 1")
+    assert con.table("customers").equals(customers)  # the same question, another table
+    assert fetch(customers.count().as_table()).iloc[0, 0] == 1
+
     # SQL text may read anything, impure values change: asked every time
     asked.clear()
-    o = con.table("orders")
     for _ in range(2):
         fetch(con.sql("SELECT count(*) AS n FROM orders"))
+        fetch(o.sql("SELECT count(*) AS n FROM orders"))
         fetch(o.aggregate(n=o.count()).mutate(r=ibis.random()))
-    assert len(asked) == 4
+        fetch(o.aggregate(n=o.count(), t=ibis.now()))
+    assert len(asked) == 8
 
     # a writable database can change under the connection: asked every time
     writable = ibis.duckdb.connect()
