@@ -528,3 +528,22 @@ def test_a_large_answer_is_not_kept(tiny_data, monkeypatch):
     for _ in range(2):
         fetch(one), fetch(two)
     assert len(asked) == 3  # one row kept, two rows asked twice
+
+
+def test_a_connection_with_kept_answers_is_freed_when_dropped(tiny_data):
+    """Kept answers must not hold their connection: a cycle waits for the garbage collector,
+    which a forked render worker ran on the pytest process's DuckDB connections (abort)."""
+    import gc
+    import weakref
+
+    con = crmlib.connect(str(tiny_data))
+    o = con.table("orders")
+    fetch(o.aggregate(n=o.count()))
+    fetch(o.aggregate(n=o.count()))  # answered from the kept one
+    gone = weakref.ref(con)
+    gc.disable()
+    try:
+        del con, o
+        assert gone() is None
+    finally:
+        gc.enable()
