@@ -621,12 +621,13 @@ def fetch(expr: ir.Table, *, max_rows: int = MAX_FETCH_ROWS) -> pd.DataFrame:
     con = expr._find_backend(use_default=True)
     share_cores(con)
     kept = kept_answers(con, expr)
-    # keyed by the SQL, which names no object: a key holding the expression would hold the
-    # connection, and the connection's kept answers would form a cycle that only the
-    # garbage collector frees (in a forked render worker, DuckDB aborted on freeing it)
-    key = (str(con.compile(expr)), max_rows) if kept is not None else None
-    if kept is not None and key in kept:
-        return kept[key].copy()
+    if kept is not None:
+        # keyed by the SQL, which names no object: a key holding the expression would hold
+        # the connection, and the connection's kept answers would form a cycle that only
+        # the garbage collector frees (in a forked render worker, DuckDB aborted on it)
+        key = (str(con.compile(expr)), max_rows)
+        if key in kept:
+            return kept[key].copy()
     if max_rows is None:
         frame = expr.to_pyarrow().to_pandas()
     else:

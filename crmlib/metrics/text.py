@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from crmlib.contract import WHITESPACE
@@ -69,8 +70,11 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     would); a value is kept when its cleaned form is one of ``codes`` (themselves cleaned
     with :func:`clean_code`). Filtering on ``column.isin(spellings_of(...))`` then selects
     the same rows as cleaning every row in the engine, at the cost of a comparison with
-    literals. Asked once per read-only warehouse connection
-    (:func:`crmlib.warehouse.fetch`).
+    literals. A table filtered from a stored table is read as that stored table: the same
+    rows match (a spelling found only in rows filtered out matches nothing), and the
+    stored table's spellings are asked once per read-only warehouse connection
+    (:func:`crmlib.warehouse.fetch`), whatever the filter (the contacts are filtered to
+    a different day by each campaign metric).
 
     Returns
     -------
@@ -79,6 +83,7 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
         holds more than 10,000 distinct values (not a code: clean it in the engine).
     """
     wanted = {clean_code(c) for c in codes}
+    table = _unfiltered(table)
     distinct = table.select(v=table[column].cast("string")).distinct()
     distinct = distinct.mutate(c=cleaned(distinct.v))
     values = fetch(distinct.limit(_MAX_SPELLINGS + 1), max_rows=None)
@@ -87,27 +92,22 @@ def spellings_of(table: ir.Table, column: str, codes: Collection[str]) -> list[s
     return sorted(v for v, c in zip(values.v, values.c, strict=True) if c in wanted)
 
 
-def code_in(
-    table: ir.Table,
-    column: str,
-    codes: Collection[str],
-    *,
-    spellings_from: ir.Table | None = None,
-) -> ir.BooleanValue:
+def _unfiltered(table: ir.Table) -> ir.Table:
+    """The stored table ``table`` only filters, else ``table`` itself."""
+    node = table.op()
+    while isinstance(node, ops.Filter):
+        node = node.parent
+    return node.to_expr() if isinstance(node, ops.DatabaseTable) else table
+
+
+def code_in(table: ir.Table, column: str, codes: Collection[str]) -> ir.BooleanValue:
     """Return whether ``column``, trimmed and lower-cased, is one of ``codes``.
 
     False for a missing value. Uses :func:`spellings_of`, so the per-row test is a
     comparison with the raw spellings present in the data.
-
-    Parameters
-    ----------
-    spellings_from : ibis.expr.types.Table, optional
-        The table ``table`` was filtered from, whose spellings are read instead: the same
-        rows match (a spelling found only in rows filtered out matches nothing), and the
-        stored table's spellings are read once per report connection, whatever the filter.
     """
     col = table[column].cast("string")
-    spellings = spellings_of(table if spellings_from is None else spellings_from, column, codes)
+    spellings = spellings_of(table, column, codes)
     if spellings is None:
         return cleaned(col).isin(sorted({clean_code(c) for c in codes})).fill_null(False)
     if not spellings:

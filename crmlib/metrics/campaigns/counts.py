@@ -84,7 +84,7 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     ``clicked``, ``converted`` (booleans, false when the column is absent) and
     ``revenue`` (decimal, 0 when absent or not converted by ``as_of``).
     """
-    c = stored = require_table(con, "campaign_contacts")
+    c = require_table(con, "campaign_contacts")
     end = ibis.timestamp(day_end(as_of))
     if has_columns(c, "sent_at"):  # a contact without a send time is kept
         c = c.filter(event_window(c, "campaign_contacts", as_of, keep_null=True))
@@ -97,7 +97,7 @@ def _contacts(con: ibis.BaseBackend, as_of: dt.date) -> tuple[ir.Table, dict[str
     }
     false = ibis.literal(False)
     if has_columns(c, "group"):
-        is_control = code_in(c, "group", CONTROL_GROUPS, spellings_from=stored)
+        is_control = code_in(c, "group", CONTROL_GROUPS)
     else:
         is_control = false
     if has_columns(c, "converted"):
