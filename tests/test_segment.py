@@ -548,9 +548,11 @@ def _segments_by_ranking_every_day(daily, pairs, days):
 @pytest.mark.parametrize("rows_per", ["day", "period"])
 @pytest.mark.parametrize("spends", ["spread", "one bucket"])
 @pytest.mark.parametrize("states", ["as-of join", "portable window"])
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("seed", "per_e"), [(1, None), (2, None), (3, None), (1, 1000), (4, 2)]
+)
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
-    seed, states, spends, rows_per, monkeypatch
+    seed, per_e, states, spends, rows_per, monkeypatch
 ):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
@@ -561,12 +563,17 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     statistics are found among many customers inside the same few buckets, where the
     customers leaving a bucket (their earlier spend) count as much as those entering.
     rows_per="period": the input summed per customer and scoring period first
-    (orders_per_period, what segments_at_campaign_start passes), with the same segments."""
+    (orders_per_period, what segments_at_campaign_start passes), with the same segments.
+    per_e: spend buckets per factor e, whatever the size of the data; 2 puts nearly every
+    spend in a handful of buckets (the search inside a bucket does all the work), 1000 is
+    what 10M customers get."""
     from crmlib.segment import history
     from crmlib.segment.history import orders_per_period, segments_as_of_days
 
     if states == "portable window":
         monkeypatch.setattr(history, "_backend_name", lambda expr: "")
+    if per_e is not None:
+        monkeypatch.setattr(history, "SPEND_BUCKETS_PER_E", (per_e, per_e))
 
     rng = np.random.default_rng(seed)
     start = dt.date(2025, 1, 1)
