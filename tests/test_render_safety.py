@@ -252,3 +252,98 @@ def test_a_cell_that_runs_too_long_fails_its_notebook_with_a_clear_message(
     (failed,) = result.failed
     assert "cell time limit of 3 s" in failed.error and "--cell-timeout" in failed.error
     assert "cell 2" in failed.error
+
+
+def _kernel_says(km, code: str) -> str:
+    """Run ``code`` in the kernel of started manager ``km``; return what it printed."""
+    from jupyter_core.utils import run_sync
+
+    kc = km.client()  # (an asynchronous client, as the render's manager is)
+    kc.start_channels()
+    try:
+        run_sync(kc.wait_for_ready)(timeout=120)
+        said: list[str] = []
+        run_sync(kc.execute_interactive)(
+            code,
+            timeout=120,
+            output_hook=lambda msg: said.append(msg["content"].get("text", "")),
+        )
+        return "".join(said).strip()
+    finally:
+        kc.stop_channels()
+
+
+def test_a_renders_kernels_are_forks_of_a_server_that_imported_their_libraries(
+    tmp_path, monkeypatch
+):
+    """The kernel a render starts is a child of its fork server, with the report libraries
+    already imported, the environment of its own request (not the server's), the
+    notebook's working folder and a session of its own; it stops with its shutdown and
+    the server reaps it; a command that is not a kernel is refused (started directly)."""
+    import json
+
+    from jupyter_core.utils import run_sync
+
+    from crmlib.report.kernels import fork_kernel, ipc_kernel_manager, start_zygote, stop_zygote
+    from crmlib.report.run import _ensure_kernel
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))
+    _ensure_kernel()  # the render's kernelspec: this interpreter, ipykernel's launcher
+    monkeypatch.setenv("CRM_ONLY_THE_SERVER_HAS_THIS", "1")
+    zygote = start_zygote(tmp_path)
+    assert zygote is not None
+    monkeypatch.delenv("CRM_ONLY_THE_SERVER_HAS_THIS")
+    work = tmp_path / "nb"
+    work.mkdir()
+    try:
+        km = ipc_kernel_manager((("CRM_TEST_SETTING", "yes"),), zygote.socket_path)(
+            kernel_name="python3"
+        )
+        run_sync(km.start_kernel)(cwd=str(work))
+        try:
+            said = _kernel_says(
+                km,
+                "import json, os, sys\n"
+                "print(json.dumps([os.getppid(), 'seaborn' in sys.modules,\n"
+                "    os.environ.get('CRM_TEST_SETTING'),\n"
+                "    'CRM_ONLY_THE_SERVER_HAS_THIS' in os.environ, os.getcwd(),\n"
+                "    os.getsid(0) == os.getpid()]))",
+            )
+            parent, preloaded, setting, leaked, cwd, own_session = json.loads(said)
+            assert parent == zygote.pid and preloaded  # forked after the imports
+            assert setting == "yes" and not leaked and cwd == str(work) and own_session
+            pid = km.provisioner.pid
+        finally:
+            run_sync(km.shutdown_kernel)(now=False)
+        assert km.provisioner is None or not km.has_kernel
+        import psutil
+
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() != "zombie"
+        # anything but ipykernel's launcher is refused: the caller starts it itself
+        assert fork_kernel(zygote.socket_path, [sys.executable, "-c", "pass"], {}, None) is None
+        assert zygote.poll() is None  # the server goes on
+    finally:
+        stop_zygote(zygote)
+    assert zygote.poll() is not None
+
+
+def test_without_a_fork_server_kernels_start_as_their_own_processes(tmp_path, monkeypatch):
+    """No server (switched off, or gone): the render's kernels start as Jupyter starts
+    them, and still run."""
+    import json
+
+    from jupyter_core.utils import run_sync
+
+    from crmlib.report.kernels import FORK_ENV, ipc_kernel_manager, start_zygote
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "rt"))
+    monkeypatch.setenv(FORK_ENV, "0")
+    assert start_zygote(tmp_path) is None
+    km = ipc_kernel_manager((), str(tmp_path / "no-such.sock"))(kernel_name="python3")
+    run_sync(km.start_kernel)()
+    try:
+        said = _kernel_says(km, "import os, json; print(json.dumps(os.getppid()))")
+        assert json.loads(said) == os.getpid()
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)

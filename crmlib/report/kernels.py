@@ -3,7 +3,10 @@
 Each notebook of a render runs in its own Jupyter kernel, started by
 :func:`ipc_kernel_manager`'s manager with the render's settings added to its environment
 (:func:`kernel_env`): the warehouse the render validated, and where the kernels running side
-by side are marked so that they share the cores.
+by side are marked so that they share the cores. With a fork server
+(:func:`start_zygote`, :mod:`crmlib.report.zygote`) the kernels are forks of a process that
+has imported the libraries once; without one, or when it cannot answer, each kernel is
+started as its own process, as Jupyter does.
 """
 
 from __future__ import annotations
@@ -11,17 +14,210 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from crmlib import config
 
-__all__ = ["ipc_kernel_manager", "kernel_env"]
+__all__ = ["die_with_parent", "ipc_kernel_manager", "kernel_env", "start_zygote", "stop_zygote"]
+
+#: Set to ``0`` to start every kernel as its own process (no fork server).
+FORK_ENV = "CRM_FORK_KERNELS"
+#: Seconds a kernel request waits for the fork server's answer (it answers once its
+#: imports are done, about 3 s after it starts) before the kernel is started directly.
+ZYGOTE_TIMEOUT = 60.0
+
+
+#: The only command the server runs: ipykernel's launcher with a connection file.
+KERNEL_MODULE = "ipykernel_launcher"
+
+
+def kernel_args(argv: list[str]) -> list[str] | None:
+    """The arguments after ``python -m ipykernel_launcher`` in ``argv``, or None when
+    ``argv`` is another command (the server refuses it; the client starts it itself)."""
+    if len(argv) < 3 or argv[1:3] != ["-m", KERNEL_MODULE]:
+        return None
+    return argv[3:]
+
+
+def die_with_parent() -> None:
+    """Have the kernel send SIGKILL to this process when its parent dies (the render's
+    workers and its fork server).
+
+    Without it a killed ``crm-report render`` leaves its workers (and their kernels)
+    running forever under PID 1. The kernels themselves stop when their parent is gone
+    (ipykernel watches its parent process).
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: nothing to arm
+        return
+    if os.getppid() == 1:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def start_zygote(folder: Path) -> subprocess.Popen | None:
+    """Start the render's fork server (:mod:`crmlib.report.zygote`) on a socket in
+    ``folder`` (private to the render); None when :data:`FORK_ENV` is ``0`` or it cannot
+    start (each kernel is then started as its own process).
+
+    The server imports the kernels' libraries while the render validates the data; each
+    kernel's environment comes with its request. Stop it with :func:`stop_zygote` (it also
+    stops when this process dies).
+    """
+    if os.environ.get(FORK_ENV, "1") == "0":
+        return None
+    path = folder / "zygote.sock"
+    if len(str(path).encode()) >= 100:  # too long for a Unix socket name
+        return None
+    # bound and listening here, before the server starts: a kernel asked for while the
+    # server still imports waits in the backlog (the server inherits the socket)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+        listener.listen(16)
+        proc = subprocess.Popen(
+            # -P: not the working folder first on the module path (whatever folder the
+            # render runs in, crmlib is the installed one, as for the render itself)
+            [sys.executable, "-P", "-m", "crmlib.report.zygote", str(listener.fileno())],
+            stdin=subprocess.DEVNULL,
+            pass_fds=[listener.fileno()],
+        )
+    except OSError:
+        return None
+    finally:
+        listener.close()  # the server's copy stays open
+    proc.socket_path = str(path)  # type: ignore[attr-defined]
+    return proc
+
+
+def stop_zygote(proc: subprocess.Popen | None) -> None:
+    """Stop a fork server started by :func:`start_zygote` (its kernels have ended)."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class ForkedKernel:
+    """The part of :class:`subprocess.Popen` jupyter_client's local provisioner uses, for a
+    kernel forked by the fork server: its pid, its exit status (read from the server's
+    connection), signals."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, conn: socket.socket, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._conn = conn
+        self._got = b""
+
+    def _read_status(self, timeout: float | None) -> None:
+        """Read the exit status if the server has sent it (``timeout`` 0: do not wait)."""
+        self._conn.settimeout(timeout)
+        while not self._got.endswith(b"\n"):
+            try:
+                chunk = self._conn.recv(64)
+            except (BlockingIOError, InterruptedError, TimeoutError):
+                return  # still running
+            except OSError:
+                chunk = b""
+            if not chunk:  # the server stopped without a status: its kernels stop too
+                break
+            self._got += chunk
+        self.returncode = int(self._got) if self._got.strip() else -signal.SIGKILL
+        self._conn.close()
+
+    def poll(self) -> int | None:
+        """The exit status, or None while the kernel runs."""
+        if self.returncode is None:
+            self._read_status(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the kernel to exit and return its status."""
+        if self.returncode is None:
+            self._read_status(timeout)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def fork_kernel(path: str, cmd: list[str], env: dict, cwd: str | None) -> ForkedKernel | None:
+    """Ask the fork server on socket ``path`` for a kernel running ``cmd``; None when it
+    does not answer (no server, another command, too slow): start the kernel directly."""
+    if kernel_args(list(cmd)) is None or os.path.realpath(cmd[0]) != os.path.realpath(
+        sys.executable
+    ):
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(ZYGOTE_TIMEOUT)
+        conn.connect(path)
+        request = {"argv": list(cmd), "env": dict(env), "cwd": str(cwd or os.getcwd())}
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = conn.recv(1)
+            if not chunk:
+                raise OSError("the fork server closed the connection")
+            line += chunk
+        pid = int(line)
+    except (OSError, ValueError):
+        conn.close()
+        return None
+    conn.settimeout(None)
+    return ForkedKernel(conn, pid)
+
+
+def _forking_provisioner(path: str) -> type:
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ForkingProvisioner(LocalProvisioner):
+        """jupyter_client's local provisioner, launching by a fork of the render's server."""
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: object):  # type: ignore[override]
+            env = kwargs.get("env") or os.environ
+            cwd = kwargs.get("cwd")
+            proc = fork_kernel(path, cmd, dict(env), None if cwd is None else str(cwd))
+            if proc is None:
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process = proc
+            self.pid = proc.pid
+            self.pgid = proc.pid  # the child started a session of its own
+            self.cwd = cwd
+            return self.connection_info
+
+    return ForkingProvisioner
 
 
 @functools.cache
-def ipc_kernel_manager(env: tuple[tuple[str, str], ...] = ()) -> type:
+def ipc_kernel_manager(env: tuple[tuple[str, str], ...] = (), zygote: str = "") -> type:
     """A kernel manager whose kernels talk over Unix sockets instead of localhost TCP, and
-    start with the variables ``env`` added to this process's environment.
+    start with the variables ``env`` added to this process's environment; forked by the
+    fork server on socket ``zygote`` when given (:func:`start_zygote`).
 
     The sockets get a name of their own in Jupyter's runtime folder (private to the user;
     jupyter_client removes them when the kernel stops). On TCP any local process can reach
@@ -48,6 +244,13 @@ def ipc_kernel_manager(env: tuple[tuple[str, str], ...] = ()) -> type:
                 self.ip = path
 
         async def _async_pre_start_kernel(self, **kw: object):  # type: ignore[override]
+            if zygote and self.provisioner is None:
+                import uuid as _uuid
+
+                self.kernel_id = self.kernel_id or str(kw.pop("kernel_id", _uuid.uuid4()))
+                self.provisioner = _forking_provisioner(zygote)(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
             if env:  # the kernel's environment: this process's plus the render's settings
                 kw["env"] = {**(kw.get("env") or os.environ), **dict(env)}  # type: ignore[dict-item]
             return await super()._async_pre_start_kernel(**kw)

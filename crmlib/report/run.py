@@ -26,7 +26,7 @@ from crmlib import config
 from crmlib.errors import ParameterError, redact
 from crmlib.record import recorded_previous, recorded_specs
 from crmlib.report.index import build_index
-from crmlib.report.kernels import ipc_kernel_manager
+from crmlib.report.kernels import die_with_parent, ipc_kernel_manager, start_zygote, stop_zygote
 from crmlib.report.kernels import kernel_env as make_kernel_env
 from crmlib.report.page import export_html, harvest_kpis
 from crmlib.report.progress import progress_engine
@@ -166,13 +166,15 @@ def _run_one(
     cell_timeout: int | None = DEFAULT_CELL_TIMEOUT,
     banner: Sequence[str] = (),
     kernel_env: Mapping[str, str] | None = None,
+    zygote: str = "",
     say: Callable[[str], None] | None = None,
 ) -> NotebookResult:
     """Execute one notebook into ``out_dir``; never raises for a failing notebook.
 
     A cell running longer than ``cell_timeout`` seconds is stopped and the notebook fails
     with a message naming the cell and the limit. The kernel starts with ``kernel_env``
-    added to the environment (:func:`crmlib.report.kernels.kernel_env`). Each section
+    added to the environment (:func:`crmlib.report.kernels.kernel_env`), forked by the fork
+    server listening on socket ``zygote`` when given. Each section
     that starts is said with ``say`` (default: a line on stderr, as from a worker
     process).
     """
@@ -200,7 +202,9 @@ def _run_one(
             cwd=str(path.parent),
             progress_bar=False,
             log_output=False,
-            kernel_manager_class=ipc_kernel_manager(tuple(sorted((kernel_env or {}).items()))),
+            kernel_manager_class=ipc_kernel_manager(
+                tuple(sorted((kernel_env or {}).items())), zygote
+            ),
             execution_timeout=cell_timeout,
             engine_name=progress_engine(path.stem, say),
         )
@@ -401,21 +405,26 @@ def render(
     _check_meanings(params)
     check_as_of(as_of)
     out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
-    say(f"validating data: {data or 'bundled sample'}")
-    con = connect(data, encoding=encoding, revalidate=True)
-    as_of_date = resolve_as_of(con, as_of)
-    banner = as_of_warnings(con, as_of_date)  # raises when as_of is before the data
-    for warning in [*ingest_report(con).attrs["alerts"], *banner]:
-        say(f"WARNING: {warning}")
-    tables = set(con.list_tables())
-    _remove_stale_temporaries(out_root)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.tmp-{os.getpid()}-", dir=out_root))
-    os.chmod(tmp, _dir_mode())
-    target = out_root / as_of_date.isoformat()
-    mask = bool(params.get("mask_pii", True))
-    kernels = Path(tempfile.mkdtemp(prefix="crm-kernels-"))  # one file per running kernel
+    # the kernels' fork server imports their libraries while the data is validated
+    fork_dir = Path(tempfile.mkdtemp(prefix="crm-fork-"))
+    zygote = start_zygote(fork_dir)
+    tmp = kernels = None
     try:
+        say(f"validating data: {data or 'bundled sample'}")
+        con = connect(data, encoding=encoding, revalidate=True)
+        as_of_date = resolve_as_of(con, as_of)
+        banner = as_of_warnings(con, as_of_date)  # raises when as_of is before the data
+        for warning in [*ingest_report(con).attrs["alerts"], *banner]:
+            say(f"WARNING: {warning}")
+        tables = set(con.list_tables())
+        _remove_stale_temporaries(out_root)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{as_of_date}.tmp-{os.getpid()}-", dir=out_root))
+        os.chmod(tmp, _dir_mode())
+        target = out_root / as_of_date.isoformat()
+        mask = bool(params.get("mask_pii", True))
+        kernels = Path(tempfile.mkdtemp(prefix="crm-kernels-"))  # one file per running kernel
         kernel_env = make_kernel_env(data, min(jobs, len(books)), kernels)
+        socket = "" if zygote is None else zygote.socket_path
         quarantined = export_quarantine(con, tmp / "quarantine", mask=mask)
         if quarantined:
             say(f"quarantined rows: {', '.join(f'{t} {n:,}' for t, n in quarantined.items())}")
@@ -433,11 +442,11 @@ def render(
             p = {"data": data_param, "as_of": as_of_date.isoformat()}
             p.update({k: v for k, v in params.items() if k in declared[book]})
             missing = [t for t in required_tables(book) if t not in tables]
-            jobs_params.append((book, tmp, p, missing, cell_timeout, banner, kernel_env))
+            jobs_params.append((book, tmp, p, missing, cell_timeout, banner, kernel_env, socket))
         results: list[NotebookResult] = []
         if jobs > 1 and len(books) > 1:
             with ProcessPoolExecutor(
-                max_workers=min(jobs, len(books)), initializer=_die_with_parent
+                max_workers=min(jobs, len(books)), initializer=die_with_parent
             ) as pool:
                 futures = [pool.submit(_run_one, *a) for a in jobs_params]
                 for i, fut in enumerate(futures, 1):
@@ -462,8 +471,12 @@ def render(
             _replace_dir(tmp, target)
             index = build_index(out_root)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(kernels, ignore_errors=True)
+        stop_zygote(zygote)
+        shutil.rmtree(fork_dir, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if kernels is not None:
+            shutil.rmtree(kernels, ignore_errors=True)
     say(f"index: {index}")
     return RenderResult(as_of_date.isoformat(), target, index, results)
 
@@ -515,26 +528,6 @@ def _remove_stale_temporaries(out_root: Path) -> None:
         if pid == os.getpid() or config.pid_running(pid):
             continue
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _die_with_parent() -> None:
-    """Worker initializer: the kernel sends SIGKILL to a worker when the render dies.
-
-    Without it a killed ``crm-report render`` leaves its workers (and their kernels)
-    running forever under PID 1. The kernels themselves stop when their parent is gone
-    (ipykernel watches its parent process).
-    """
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: nothing to arm
-        return
-    if os.getppid() == 1:  # the parent died before the signal was armed
-        os._exit(1)
 
 
 def _merge_previous(
