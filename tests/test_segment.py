@@ -548,9 +548,7 @@ def _segments_by_ranking_every_day(daily, pairs, days):
 @pytest.mark.parametrize("rows_per", ["day", "period"])
 @pytest.mark.parametrize("spends", ["spread", "one bucket"])
 @pytest.mark.parametrize("states", ["as-of join", "portable window"])
-@pytest.mark.parametrize(
-    ("seed", "per_e"), [(1, None), (2, None), (3, None), (1, 1000), (4, 2)]
-)
+@pytest.mark.parametrize(("seed", "per_e"), [(1, None), (2, None), (3, None), (1, 1000), (4, 2)])
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     seed, per_e, states, spends, rows_per, monkeypatch
 ):
