@@ -304,19 +304,22 @@ def test_a_renders_kernels_are_forks_of_a_server_that_imported_their_libraries(
         try:
             said = _kernel_says(
                 km,
-                "import json, os, sys\n"
+                "import atexit, json, os, sys\n"
+                "atexit.register(lambda: open('bye', 'w').close())\n"
                 "print(json.dumps([os.getppid(), 'seaborn' in sys.modules,\n"
                 "    os.environ.get('CRM_TEST_SETTING'),\n"
                 "    'CRM_ONLY_THE_SERVER_HAS_THIS' in os.environ, os.getcwd(),\n"
-                "    os.getsid(0) == os.getpid()]))",
+                "    os.getsid(0) == os.getpid(), sys.path[0]]))",
             )
-            parent, preloaded, setting, leaked, cwd, own_session = json.loads(said)
+            parent, preloaded, setting, leaked, cwd, own_session, path0 = json.loads(said)
             assert parent == zygote.pid and preloaded  # forked after the imports
             assert setting == "yes" and not leaked and cwd == str(work) and own_session
+            assert path0 == str(work)  # as `python -m ipykernel_launcher` run there
             pid = km.provisioner.pid
         finally:
             run_sync(km.shutdown_kernel)(now=False)
         assert km.provisioner is None or not km.has_kernel
+        assert (work / "bye").exists()  # it exited as a kernel does: exit handlers ran
         import psutil
 
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() != "zombie"

@@ -21,8 +21,17 @@ import sys
 from pathlib import Path
 
 from crmlib import config
+from crmlib.report.zygote import KERNEL_MODULE, die_with_parent, kernel_args
 
-__all__ = ["die_with_parent", "ipc_kernel_manager", "kernel_env", "start_zygote", "stop_zygote"]
+__all__ = [
+    "KERNEL_MODULE",
+    "die_with_parent",
+    "ipc_kernel_manager",
+    "kernel_args",
+    "kernel_env",
+    "start_zygote",
+    "stop_zygote",
+]
 
 #: Set to ``0`` to start every kernel as its own process (no fork server).
 FORK_ENV = "CRM_FORK_KERNELS"
@@ -31,47 +40,19 @@ FORK_ENV = "CRM_FORK_KERNELS"
 ZYGOTE_TIMEOUT = 60.0
 
 
-#: The only command the server runs: ipykernel's launcher with a connection file.
-KERNEL_MODULE = "ipykernel_launcher"
-
-
-def kernel_args(argv: list[str]) -> list[str] | None:
-    """The arguments after ``python -m ipykernel_launcher`` in ``argv``, or None when
-    ``argv`` is another command (the server refuses it; the client starts it itself)."""
-    if len(argv) < 3 or argv[1:3] != ["-m", KERNEL_MODULE]:
-        return None
-    return argv[3:]
-
-
-def die_with_parent() -> None:
-    """Have the kernel send SIGKILL to this process when its parent dies (the render's
-    workers and its fork server).
-
-    Without it a killed ``crm-report render`` leaves its workers (and their kernels)
-    running forever under PID 1. The kernels themselves stop when their parent is gone
-    (ipykernel watches its parent process).
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: nothing to arm
-        return
-    if os.getppid() == 1:  # the parent died before the signal was armed
-        os._exit(1)
-
-
-def start_zygote(folder: Path) -> subprocess.Popen | None:
+def start_zygote(folder: Path, cwd: Path | None = None) -> subprocess.Popen | None:
     """Start the render's fork server (:mod:`crmlib.report.zygote`) on a socket in
-    ``folder`` (private to the render); None when :data:`FORK_ENV` is ``0`` or it cannot
-    start (each kernel is then started as its own process).
+    ``folder`` (private to the render), working in ``cwd`` (the notebooks' folder: where
+    its imports look, as a kernel's would, e.g. for a ``matplotlibrc``); None when
+    :data:`FORK_ENV` is ``0`` or it cannot start (each kernel is then started as its own
+    process).
 
     The server imports the kernels' libraries while the render validates the data; each
     kernel's environment comes with its request. Stop it with :func:`stop_zygote` (it also
     stops when this process dies).
     """
+    from crmlib.report import zygote
+
     if os.environ.get(FORK_ENV, "1") == "0":
         return None
     path = folder / "zygote.sock"
@@ -84,11 +65,20 @@ def start_zygote(folder: Path) -> subprocess.Popen | None:
         listener.bind(str(path))
         listener.listen(16)
         proc = subprocess.Popen(
-            # -P: not the working folder first on the module path (whatever folder the
-            # render runs in, crmlib is the installed one, as for the render itself)
-            [sys.executable, "-P", "-m", "crmlib.report.zygote", str(listener.fileno())],
+            [
+                sys.executable,
+                "-c",
+                # the file run as a script, not imported as crmlib.report.zygote: importing
+                # the crmlib package would declare KPIs and defaults in every kernel
+                "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+                zygote.__file__,
+                str(listener.fileno()),
+                str(os.getpid()),
+            ],
             stdin=subprocess.DEVNULL,
             pass_fds=[listener.fileno()],
+            cwd=cwd or config.NOTEBOOKS_DIR,
+            start_new_session=True,  # Ctrl-C reaches the render, which stops it
         )
     except OSError:
         return None

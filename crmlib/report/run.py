@@ -407,7 +407,7 @@ def render(
     out_root = _writable_folder(Path(out) if out else config.REPORTS_DIR)
     # the kernels' fork server imports their libraries while the data is validated
     fork_dir = Path(tempfile.mkdtemp(prefix="crm-fork-"))
-    zygote = start_zygote(fork_dir)
+    zygote = start_zygote(fork_dir, books[0].parent)
     tmp = kernels = None
     try:
         say(f"validating data: {data or 'bundled sample'}")
