@@ -350,3 +350,12 @@ def test_without_a_fork_server_kernels_start_as_their_own_processes(tmp_path, mo
         assert json.loads(said) == os.getpid()
     finally:
         run_sync(km.shutdown_kernel)(now=True)
+
+
+def test_no_fork_server_off_linux(tmp_path, monkeypatch):
+    """macOS and Windows start every kernel as its own process: no fork after the imports
+    (system frameworks there are not fork-safe), as Python's multiprocessing on macOS."""
+    from crmlib.report import kernels
+
+    monkeypatch.setattr(kernels.sys, "platform", "darwin")
+    assert kernels.start_zygote(tmp_path) is None

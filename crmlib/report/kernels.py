@@ -44,8 +44,8 @@ def start_zygote(folder: Path, cwd: Path | None = None) -> subprocess.Popen | No
     """Start the render's fork server (:mod:`crmlib.report.zygote`) on a socket in
     ``folder`` (private to the render), working in ``cwd`` (the notebooks' folder: where
     its imports look, as a kernel's would, e.g. for a ``matplotlibrc``); None when
-    :data:`FORK_ENV` is ``0`` or it cannot start (each kernel is then started as its own
-    process).
+    :data:`FORK_ENV` is ``0``, off Linux, or when it cannot start (each kernel is then
+    started as its own process).
 
     The server imports the kernels' libraries while the render validates the data; each
     kernel's environment comes with its request. Stop it with :func:`stop_zygote` (it also
@@ -53,7 +53,9 @@ def start_zygote(folder: Path, cwd: Path | None = None) -> subprocess.Popen | No
     """
     from crmlib.report import zygote
 
-    if os.environ.get(FORK_ENV, "1") == "0":
+    if os.environ.get(FORK_ENV, "1") == "0" or not sys.platform.startswith("linux"):
+        # elsewhere, as Python's multiprocessing does on macOS, no fork after the imports:
+        # system frameworks there (Accelerate, which numpy may use) are not fork-safe
         return None
     path = folder / "zygote.sock"
     if len(str(path).encode()) >= 100:  # too long for a Unix socket name
