@@ -21,17 +21,9 @@ import sys
 from pathlib import Path
 
 from crmlib import config
-from crmlib.report.zygote import KERNEL_MODULE, die_with_parent, kernel_args
+from crmlib.report.zygote import die_with_parent, kernel_args
 
-__all__ = [
-    "KERNEL_MODULE",
-    "die_with_parent",
-    "ipc_kernel_manager",
-    "kernel_args",
-    "kernel_env",
-    "start_zygote",
-    "stop_zygote",
-]
+__all__ = ["die_with_parent", "ipc_kernel_manager", "kernel_env", "start_zygote", "stop_zygote"]
 
 #: Set to ``0`` to start every kernel as its own process (no fork server).
 FORK_ENV = "CRM_FORK_KERNELS"

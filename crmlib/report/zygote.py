@@ -72,8 +72,8 @@ def kernel_args(argv: list[str]) -> list[str] | None:
 
 
 def die_with_parent() -> None:
-    """Have the kernel send SIGKILL to this process when its parent dies (the render's
-    workers and its fork server).
+    """Have Linux send SIGKILL to this process when its parent dies (the render's workers
+    and its fork server; ``prctl(PR_SET_PDEATHSIG)``).
 
     Without it a killed ``crm-report render`` leaves its workers (and their kernels)
     running forever under PID 1. The kernels themselves stop when their parent is gone
