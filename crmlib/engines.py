@@ -477,6 +477,52 @@ def value_at_min(arg: ir.Column, key: ir.Column) -> ir.Scalar:
     return udf(arg, key)
 
 
+#: Integers below this magnitude are exact in float64, and so are sums of them while every
+#: partial sum stays below it.
+EXACT_FLOAT_INTEGERS = 2**53
+
+
+def integer_units(value: ir.NumericColumn, abs_total: object) -> tuple[ir.FloatingColumn, int]:
+    """Return ``value`` counted in its last decimal place as float64, and how many of those
+    make one (``10 ** scale``), when sums of it are exact; else ``value`` itself and 1.
+
+    DuckDB sums a decimal column in a 128-bit integer state. Grouping ten million
+    customers' purchase days with four such sums spilled out of a report's engine memory:
+    93 s on one thread, 50 s with the sums in float64 (:mod:`crmlib.clv.summary`). A
+    decimal with ``scale`` places times ``10 ** scale`` is an integer, and integers and
+    their sums are exact in float64 below :data:`EXACT_FLOAT_INTEGERS`: whatever the order
+    of the additions, the sums are the decimal sums, and a sum ``s`` divided by the unit
+    gives the very float64 that casting the decimal sum to float64 gives (DuckDB casts
+    ``c / 10 ** scale``).
+
+    Parameters
+    ----------
+    value : ibis numeric column
+        The column to be summed.
+    abs_total : number
+        The sum of ``|value|`` over every row any sum will add (for values that are never
+        negative, their total), from the caller's own pass over the rows: it bounds every
+        partial sum. None or NaN: no bound is known.
+
+    Returns
+    -------
+    tuple
+        The column and its unit. Integer units on DuckDB only, for a decimal column whose
+        bound allows them; otherwise the column unchanged and 1, to be summed as it is.
+    """
+    dtype = value.type()
+    if _backend_name(value) != "duckdb" or not dtype.is_decimal() or abs_total is None:
+        return value, 1
+    unit = 10 ** int(dtype.scale or 0)
+    try:
+        bound = float(abs_total) * unit
+    except (TypeError, ValueError):
+        return value, 1
+    if not bound < EXACT_FLOAT_INTEGERS:  # (NaN too)
+        return value, 1
+    return (value * unit).cast("int64").cast("float64"), unit
+
+
 def _backend_name(expr: ir.Expr) -> str:
     try:
         return expr._find_backend(use_default=True).name

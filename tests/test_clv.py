@@ -153,6 +153,66 @@ def test_the_whole_summary_after_the_split_reads_the_kept_statistics(monkeypatch
     assert len(checks) == 4
 
 
+def _decimal_orders(rows: list[tuple[str, str, str]]) -> ibis.Table:
+    con = ibis.duckdb.connect()
+    values = ", ".join(
+        f"('{c}', TIMESTAMP '{d}', CAST('{v}' AS DECIMAL(18,2)))" for c, d, v in rows
+    )
+    con.raw_sql(
+        "CREATE TABLE orders AS SELECT * FROM "
+        f"(VALUES {values}) t(customer_id, order_date, revenue)"
+    )
+    return con.table("orders")
+
+
+def test_decimal_values_are_summed_exactly_as_decimals():
+    # 0.2 + 0.7 and 0.1 + 0.2 are not exact in float64 (0.8999999999999999 and
+    # 0.30000000000000004): the summary sums the decimals, then divides
+    orders = _decimal_orders(
+        [
+            ("A", "2025-01-01", "0.10"),
+            ("A", "2025-01-02", "0.20"),
+            ("A", "2025-01-03", "0.70"),
+            ("A", "2025-01-10", "0.10"),
+            ("A", "2025-01-11", "0.10"),
+            ("A", "2025-01-11", "0.10"),  # one purchase day of 0.20
+        ]
+    )
+    whole = clv.summary_table(orders, observation_end="2025-01-20").to_pandas().iloc[0]
+    # repeat purchases 0.20 + 0.70 + 0.10 + 0.20 = 1.20 over 4 repeat days
+    assert (whole.frequency, whole.monetary) == (4, 1.2 / 4)
+    split = (
+        clv.summary_table(orders, observation_end="2025-01-20", calibration_end="2025-01-05")
+        .to_pandas()
+        .iloc[0]
+    )
+    # calibration: repeats 0.20 + 0.70 = 0.90 over 2 days; holdout 0.10 + 0.20 = 0.30 over 2
+    assert (split.frequency, split.monetary) == (2, 0.9 / 2)
+    assert (split.frequency_holdout, split.monetary_holdout) == (2, 0.3 / 2)
+
+
+def test_values_too_large_for_exact_float_sums_are_summed_as_decimals():
+    from crmlib.engines import EXACT_FLOAT_INTEGERS, integer_units
+
+    # 91,000,000,000,000.00 is 9.1e15 cents, past 2**53: a float64 sum would lose the cents
+    orders = _decimal_orders(
+        [
+            ("A", "2025-01-01", "91000000000000.00"),
+            ("A", "2025-01-02", "0.01"),
+            ("A", "2025-01-03", "0.02"),
+        ]
+    )
+    whole = clv.summary_table(orders, observation_end="2025-01-20").to_pandas().iloc[0]
+    assert (whole.frequency, whole.monetary) == (2, 0.03 / 2)
+    # the bound: integer units while every partial sum is an exact float64 integer
+    below = (EXACT_FLOAT_INTEGERS - 1) / 100
+    assert integer_units(orders.revenue, below)[1] == 100
+    assert integer_units(orders.revenue, EXACT_FLOAT_INTEGERS / 100)[1] == 1
+    assert integer_units(orders.revenue, None)[1] == 1
+    assert integer_units(orders.revenue, float("nan"))[1] == 1
+    assert integer_units(orders.revenue.cast("float64"), 1.0)[1] == 1  # not a decimal
+
+
 def test_a_writable_connection_never_reads_kept_statistics():
     # a table named by an expression can change between two calls: the second sees E
     con = ibis.duckdb.connect()
