@@ -557,6 +557,33 @@ def kept_answers(con: ibis.BaseBackend, expr: ir.Table) -> dict | None:
     return kept
 
 
+def kept_table(expr: ir.Table) -> ir.Table:
+    """Return ``expr`` computed once and kept in the engine: for the connection's life when
+    its answer cannot change (:func:`kept_answers`: a report kernel's read-only warehouse),
+    else while the returned table is held (:func:`cached`).
+
+    For a per-customer table that several metrics of a report read at different times:
+    :func:`cached` alone keeps it only while one of them holds it, and the next computes it
+    again. Each kept table takes engine memory (or spill space) until the connection
+    closes: keep only what is read again.
+    """
+    from ibis import util
+
+    con = expr.get_backend()
+    kept = kept_answers(con, expr)
+    if kept is None:
+        return cached(expr)
+    # the key and the value are text: an expression kept on its connection would refer to
+    # the connection, a cycle only the garbage collector frees (crmlib.warehouse.fetch)
+    key = ("table", str(con.compile(expr)))
+    if key not in kept:
+        name = util.gen_name("crm_kept")
+        share_cores(con)
+        con.create_table(name, expr, temp=True)  # dropped with the connection
+        kept[key] = name
+    return con.table(kept[key])
+
+
 def _reads_stored_tables_only(con: ibis.BaseBackend, expr: ir.Table) -> bool:
     """Whether ``expr``'s answer depends on ``con``'s stored tables (DuckDB) alone: every
     table it reads is stored (none in memory, none temporary: a temporary table can be

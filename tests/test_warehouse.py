@@ -547,3 +547,41 @@ def test_a_connection_with_kept_answers_is_freed_when_dropped(tiny_data):
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_a_kept_table_is_computed_once_per_read_only_connection(tiny_data, monkeypatch):
+    from crmlib.engines import kept_table
+
+    con = crmlib.connect(str(tiny_data))  # a report's connection: the warehouse, read-only
+    created = []
+    real = type(con).create_table
+    monkeypatch.setattr(
+        type(con),
+        "create_table",
+        lambda b, name, *a, **k: (
+            (created.append(name) if "crm_kept" in name else None) or real(b, name, *a, **k)
+        ),
+    )
+    o = con.table("orders")
+
+    def per_customer():
+        return o.group_by("customer_id").aggregate(n=o.count())
+
+    first = kept_table(per_customer())
+    import gc
+
+    gc.collect()  # nothing holds the first table: a kept table stays all the same
+    again = kept_table(per_customer())
+    # loaded by hand (tests/conftest.py): C1 O1 O2 O8, C2 O3 O4
+    assert sorted(fetch(again).n.tolist()) == [2, 3] and len(created) == 1
+    assert again.get_name() == first.get_name()
+    c2 = o.filter(o.customer_id == "C2")
+    kept_table(c2.group_by("customer_id").aggregate(n=c2.count()))
+    assert len(created) == 2  # another question, another table
+
+    # a writable database can change under the connection: computed again every time
+    writable = ibis.duckdb.connect()
+    writable.raw_sql("CREATE TABLE t AS SELECT 1 AS a")
+    assert fetch(kept_table(writable.table("t"))).a.tolist() == [1]
+    writable.raw_sql("INSERT INTO t VALUES (2)")
+    assert fetch(kept_table(writable.table("t"))).a.sum() == 3

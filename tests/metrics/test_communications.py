@@ -234,6 +234,29 @@ def test_bad_cap_and_window_are_named(con):
         ctm.weekly_communications(con, AS_OF, window=1.5)
 
 
+def test_the_last_contacts_are_grouped_once_per_day_and_connection(con, monkeypatch):
+    # the headline KPIs, the not-contacted summary and the top list each read every
+    # customer's last contact: on a report's read-only warehouse they share one table
+    created = []
+    real = type(con).create_table
+    monkeypatch.setattr(
+        type(con),
+        "create_table",
+        lambda b, name, *a, **k: (
+            (created.append(name) if "crm_kept" in name else None) or real(b, name, *a, **k)
+        ),
+    )
+    day = AS_OF - dt.timedelta(days=1)  # a day no other test asks about
+    k = ctm.communication_kpis(con, day, DAYS, not_contacted_days=DAYS)
+    s = ctm.not_contacted_summary(con, day, DAYS).iloc[0]
+    top = ctm.top_not_contacted(con, day, DAYS, n=3)
+    assert len(created) == 1
+    assert k["customers_not_contacted"] == s.customers_not_contacted == 2  # C and D, by hand
+    assert set(top.customer_id) <= {"C", "D"}
+    ctm.not_contacted_summary(con, day - dt.timedelta(days=1), DAYS)
+    assert len(created) == 2  # another day, another table
+
+
 def test_not_contacted_summary_with_value(con):
     s = ctm.not_contacted_summary(con, AS_OF, DAYS).iloc[0]
     assert (s.customers_total, s.customers_not_contacted, s.never_contacted) == (5, 2, 1)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from crmlib.config import DEFAULT_LOOKBACK_DAYS
-from crmlib.engines import cached
+from crmlib.engines import kept_table
 from crmlib.formats import MONEY, RATE, attach, number
 from crmlib.metrics.communications.base import (
     DEFAULT_NOT_CONTACTED_DAYS,
@@ -172,17 +172,28 @@ def contacts_histogram(
 def _last_contacts(con: ibis.BaseBackend, as_of: dt.date, days: int) -> ir.Table:
     """Customers signed up by ``as_of`` with no communication in the ``days`` ending at as_of."""
     days = _positive_int("not_contacted_days", days)
+    every = _last_contact_of_everyone(con, as_of)
+    cutoff = ibis.timestamp(day_end(as_of) - dt.timedelta(days=days))
+    return every.filter(every.last_contact.isnull() | (every.last_contact < cutoff))
+
+
+def _last_contact_of_everyone(con: ibis.BaseBackend, as_of: dt.date) -> ir.Table:
+    """Every customer signed up by ``as_of`` with their last communication up to it
+    (``last_contact``, null when never contacted), kept
+    (:func:`crmlib.engines.kept_table`): the headline KPIs, the not-contacted summary and
+    the most valuable customers not contacted read it at different times, and at 10M
+    customers each computed it again from 52M communications (about 8 s on one thread)."""
     c = communications_as_of(con, as_of)
     last = c.group_by("customer_id").aggregate(last_contact=c.occurred_at.max())
     cust = customers_as_of(con, as_of)
     joined = cust.left_join(last, "customer_id")
-    cutoff = ibis.timestamp(day_end(as_of) - dt.timedelta(days=days))
-    joined = joined.select(
-        customer_id=joined.customer_id,
-        signup_date=joined.signup_date,
-        last_contact=joined.last_contact,
+    return kept_table(
+        joined.select(
+            customer_id=joined.customer_id,
+            signup_date=joined.signup_date,
+            last_contact=joined.last_contact,
+        )
     )
-    return joined.filter(joined.last_contact.isnull() | (joined.last_contact < cutoff))
 
 
 def _value_table(
@@ -231,9 +242,9 @@ def not_contacted_summary(
         (their revenue up to ``as_of``), ``revenue_share`` (of all customers' revenue up to
         ``as_of``, 0-1).
     """
-    # kept while both the counts and the value query read it: one group by of every
-    # communication per customer instead of two (52M communications at 10M customers)
-    nc = cached(_last_contacts(con, as_of, days))
+    # over a kept table (_last_contact_of_everyone): the counts and the value query filter
+    # it, without grouping the communications per customer again
+    nc = _last_contacts(con, as_of, days)
     cust = customers_as_of(con, as_of)
     counts = fetch(nc.aggregate(n=nc.count(), never=nc.last_contact.isnull().sum()))
     total = int(fetch(cust.aggregate(n=cust.count())).n.iloc[0])
