@@ -585,3 +585,35 @@ def test_a_kept_table_is_computed_once_per_read_only_connection(tiny_data, monke
     assert fetch(kept_table(writable.table("t"))).a.tolist() == [1]
     writable.raw_sql("INSERT INTO t VALUES (2)")
     assert fetch(kept_table(writable.table("t"))).a.sum() == 3
+
+
+def test_the_outlier_count_never_hides_what_the_quantile_shows():
+    # the count that spares the quantile must say "maybe" whenever the 99.9 % quantile lies
+    # more than OUTLIER_DAYS before the latest day: random columns, many near the cut
+    import numpy as np
+    import pandas as pd
+
+    from crmlib.warehouse import OUTLIER_DAYS, _may_be_outlier
+
+    rng = np.random.default_rng(7)
+    con = ibis.duckdb.connect()
+    shown = spared = 0
+    for i in range(300):
+        n = int(rng.integers(1, 3000))
+        last = dt.date(2030, 1, 1)
+        cut = last - dt.timedelta(days=OUTLIER_DAYS)
+        # most rows in the days before the cut, a share around 0.1 % on or after it
+        seconds = pd.Timestamp(cut).timestamp() - rng.integers(1, 4 * 86400, size=n)
+        after = min(n, int(round(rng.choice([0, 0.0005, 0.001, 0.002]) * n + rng.integers(0, 3))))
+        seconds[:after] = pd.Timestamp(cut).timestamp() + rng.integers(0, 2 * 86400, size=after)
+        seconds[-1] = pd.Timestamp(last).timestamp()  # the latest day
+        t = con.create_table(
+            f"t{i}", pd.DataFrame({"at": pd.to_datetime(seconds, unit="s")}), overwrite=True
+        )
+        q = t.at.epoch_seconds().quantile(0.999).execute()
+        outlier = (last - pd.Timestamp(float(q), unit="s").date()).days > OUTLIER_DAYS
+        maybe = _may_be_outlier(t.at, last, n)
+        assert maybe or not outlier, (i, n, after)
+        shown += outlier
+        spared += not maybe
+    assert shown > 20 and spared > 20  # both cases were met
