@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,7 +46,12 @@ def _fingerprint(files: dict[str, Path]) -> str:
     code = hashlib.sha256()
     for path in [here / "contract.py", *sorted((here / "ingest").glob("*.py"))]:
         code.update(path.read_bytes())  # the code that decides what is loaded
-    items = [[name, p.name, _file_digest(p)] for name, p in sorted(files.items())]
+    named = sorted(files.items())
+    # hashlib lets other threads run while it hashes: the files are read side by side
+    # (at 10M customers 3.2 s in a row, the orders' file alone 1.8 s)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(_file_digest, [p for _, p in named]))
+    items = [[name, p.name, d] for (name, p), d in zip(named, digests)]
     return json.dumps({"v": _SCHEMA_VERSION, "code": code.hexdigest()[:16], "files": items})
 
 

@@ -268,6 +268,11 @@ def contact_conversion(
         o = o.filter(o.order_date > ibis.timestamp(start))
     e = c.filter(c._eligible == 1)
     seen = communications_as_of(con, as_of, None).select("customer_id", "occurred_at")
+    if lookback_days is not None:
+        # implied too: a contact touches orders at most window_days later, and the orders
+        # are after start; the older contacts (most of them) need not be probed
+        earliest = ibis.timestamp(start - dt.timedelta(days=window_days))
+        seen = seen.filter(seen.occurred_at > earliest)
     pairs = seen.join(
         o,
         [
