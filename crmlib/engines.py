@@ -507,11 +507,14 @@ def integer_units(value: ir.NumericColumn, abs_total: object) -> tuple[ir.Floati
     Returns
     -------
     tuple
-        The column and its unit. Integer units on DuckDB only, for a decimal column whose
-        bound allows them; otherwise the column unchanged and 1, to be summed as it is.
+        The column and its unit. Integer units on DuckDB only, for a decimal column of at
+        most 18 places whose bound allows them; otherwise the column unchanged and 1, to be
+        summed as it is.
     """
     dtype = value.type()
     if _backend_name(value) != "duckdb" or not dtype.is_decimal() or abs_total is None:
+        return value, 1
+    if int(dtype.scale or 0) > 18:  # 10 ** scale would not be an int64
         return value, 1
     unit = 10 ** int(dtype.scale or 0)
     try:

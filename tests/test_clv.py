@@ -191,6 +191,37 @@ def test_decimal_values_are_summed_exactly_as_decimals():
     assert (split.frequency_holdout, split.monetary_holdout) == (2, 0.3 / 2)
 
 
+def test_the_whole_summary_from_kept_decimal_statistics_is_exact(tmp_path):
+    # on a read-only warehouse the whole summary reads the split's kept statistics: the
+    # total is the calibration's plus the holdout's, in the same integer units
+    path = str(tmp_path / "w.duckdb")
+    rows = [
+        ("A", "2025-01-01", "0.10"),
+        ("A", "2025-01-02", "0.20"),  # calibration repeat
+        ("A", "2025-01-10", "0.70"),  # holdout
+        ("B", "2025-01-01", "0.30"),
+        ("B", "2025-01-03", "0.60"),  # no holdout purchase: the holdout sum is missing
+        ("C", "2025-01-08", "0.10"),  # first purchase after the calibration end
+        ("C", "2025-01-09", "0.20"),
+    ]
+    values = ", ".join(
+        f"('{c}', TIMESTAMP '{d}', CAST('{v}' AS DECIMAL(18,2)))" for c, d, v in rows
+    )
+    writable = ibis.duckdb.connect(path)
+    writable.raw_sql(
+        "CREATE TABLE orders AS SELECT * FROM "
+        f"(VALUES {values}) t(customer_id, order_date, revenue)"
+    )
+    writable.disconnect()
+    orders = ibis.duckdb.connect(path, read_only=True).table("orders")
+    clv.summary_table(orders, observation_end="2025-01-20", calibration_end="2025-01-05")
+    whole = clv.summary_table(orders, observation_end="2025-01-20").to_pandas()
+    whole = whole.set_index("customer_id").sort_index()
+    # repeats: A 0.20 + 0.70 = 0.90 over 2, B 0.60 over 1, C 0.20 over 1
+    assert whole.monetary.tolist() == [0.9 / 2, 0.6, 0.2]
+    assert whole.frequency.tolist() == [2, 1, 1]
+
+
 def test_values_too_large_for_exact_float_sums_are_summed_as_decimals():
     from crmlib.engines import EXACT_FLOAT_INTEGERS, integer_units
 
@@ -211,6 +242,7 @@ def test_values_too_large_for_exact_float_sums_are_summed_as_decimals():
     assert integer_units(orders.revenue, None)[1] == 1
     assert integer_units(orders.revenue, float("nan"))[1] == 1
     assert integer_units(orders.revenue.cast("float64"), 1.0)[1] == 1  # not a decimal
+    assert integer_units(orders.revenue.cast("decimal(38, 20)"), 0.0)[1] == 1  # 10**20
 
 
 def test_a_writable_connection_never_reads_kept_statistics():

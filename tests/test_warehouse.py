@@ -617,3 +617,26 @@ def test_the_outlier_count_never_hides_what_the_quantile_shows():
         shown += outlier
         spared += not maybe
     assert shown > 20 and spared > 20  # both cases were met
+
+
+@pytest.mark.parametrize("n", [1002, 1301, 1401])
+def test_an_outlier_at_the_interpolation_boundary_is_warned(n):
+    # ceil(h) values before the cut, one exactly at it and the latest day: the 99.9 %
+    # quantile interpolates between the last value before the cut and the one at it, so it
+    # lies before the cut; a count compared with round(h) or ceil(h) would hide it
+    import math
+
+    import pandas as pd
+
+    from crmlib.warehouse import OUTLIER_DAYS, _may_be_outlier
+
+    last = dt.date(2030, 1, 1)
+    cut = pd.Timestamp(last - dt.timedelta(days=OUTLIER_DAYS))
+    h = 0.999 * (n - 1)
+    before = math.ceil(h)
+    at = [cut - pd.Timedelta(days=30)] * before + [cut] * (n - before - 1) + [pd.Timestamp(last)]
+    con = ibis.duckdb.connect()
+    t = con.create_table("t", pd.DataFrame({"at": at}))
+    q = t.at.epoch_seconds().quantile(0.999).execute()
+    assert (last - pd.Timestamp(float(q), unit="s").date()).days > OUTLIER_DAYS
+    assert _may_be_outlier(t.at, last, n)
