@@ -560,6 +560,10 @@ def kept_answers(con: ibis.BaseBackend, expr: ir.Table) -> dict | None:
     return kept
 
 
+#: What the names of :func:`kept_table`'s temporary tables contain.
+KEPT_TABLE_PREFIX = "crm_kept"
+
+
 def kept_table(expr: ir.Table) -> ir.Table:
     """Return ``expr`` computed once and kept in the engine: for the connection's life when
     its answer cannot change (:func:`kept_answers`: a report kernel's read-only warehouse),
@@ -580,7 +584,7 @@ def kept_table(expr: ir.Table) -> ir.Table:
     # the connection, a cycle only the garbage collector frees (crmlib.warehouse.fetch)
     key = ("table", str(con.compile(expr)))
     if key not in kept:
-        name = util.gen_name("crm_kept")
+        name = util.gen_name(KEPT_TABLE_PREFIX)
         share_cores(con)
         con.create_table(name, expr, temp=True)  # dropped with the connection
         kept[key] = name

@@ -467,6 +467,9 @@ def latest_event_date(con: ibis.BaseBackend) -> dt.date:
     return max(latest)
 
 
+#: The share of a table's events that dates its bulk (the outlier warning's quantile).
+_BULK = 0.999
+
 #: An event more than this many days after 99.9 % of its table's events is an outlier that
 #: must not move the default ``as_of`` silently.
 OUTLIER_DAYS: int = 365
@@ -516,7 +519,7 @@ def as_of_warnings(con: ibis.BaseBackend, as_of: dt.date) -> list[str]:
         lasts.append(last)
         if last < as_of or not _may_be_outlier(col, last, int(row["n"])):
             continue
-        q = col.cast("timestamp").epoch_seconds().quantile(0.999).execute()
+        q = col.cast("timestamp").epoch_seconds().quantile(_BULK).execute()
         bulk = pd.Timestamp(float(q), unit="s").date()
         if (last - bulk).days > OUTLIER_DAYS and last >= as_of:
             late = bulk + dt.timedelta(days=OUTLIER_DAYS)
@@ -553,7 +556,7 @@ def _may_be_outlier(col: ir.Column, last: dt.date, n: int) -> bool:
     cut = pd.Timestamp(last - dt.timedelta(days=OUTLIER_DAYS)).timestamp()
     before = col.cast("timestamp").epoch_seconds() < int(cut)
     c = int(before.sum().fill_null(0).execute())
-    return c > math.floor(0.999 * (n - 1))
+    return c > math.floor(_BULK * (n - 1))
 
 
 def resolve_as_of(con: ibis.BaseBackend, as_of: str | dt.date | None) -> dt.date:

@@ -56,6 +56,23 @@ def write_tables(folder: Path, tables: dict[str, str]) -> Path:
     return folder
 
 
+def kept_tables_created(monkeypatch: pytest.MonkeyPatch, con) -> list:
+    """The names of the tables :func:`crmlib.engines.kept_table` creates on ``con``'s
+    backend from now on."""
+    from crmlib.engines import KEPT_TABLE_PREFIX
+
+    created = []
+    real = type(con).create_table
+
+    def create(backend, name, *args, **kwargs):
+        if KEPT_TABLE_PREFIX in name:
+            created.append(name)
+        return real(backend, name, *args, **kwargs)
+
+    monkeypatch.setattr(type(con), "create_table", create)
+    return created
+
+
 def engine_calls(monkeypatch: pytest.MonkeyPatch, con) -> list:
     """The expressions the engine of ``con`` (ibis) executes through Arrow from now on."""
     asked = []

@@ -16,7 +16,7 @@ from crmlib.warehouse import (
     period_bounds,
     resolve_as_of,
 )
-from tests.conftest import TINY, engine_calls, write_tables
+from tests.conftest import TINY, engine_calls, kept_tables_created, write_tables
 
 
 def test_cache_is_reused_until_a_file_changes(tiny_data):
@@ -553,15 +553,7 @@ def test_a_kept_table_is_computed_once_per_read_only_connection(tiny_data, monke
     from crmlib.engines import kept_table
 
     con = crmlib.connect(str(tiny_data))  # a report's connection: the warehouse, read-only
-    created = []
-    real = type(con).create_table
-    monkeypatch.setattr(
-        type(con),
-        "create_table",
-        lambda b, name, *a, **k: (
-            (created.append(name) if "crm_kept" in name else None) or real(b, name, *a, **k)
-        ),
-    )
+    created = kept_tables_created(monkeypatch, con)
     o = con.table("orders")
 
     def per_customer():

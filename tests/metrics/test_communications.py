@@ -19,7 +19,7 @@ import crmlib
 from crmlib.engines import keep_answers
 from crmlib.errors import DataContractError, ParameterError
 from crmlib.metrics import communications as ctm
-from tests.conftest import write_tables
+from tests.conftest import kept_tables_created, write_tables
 
 AS_OF = dt.date(2025, 3, 31)  # a Monday; the period of 30 days starts on 2025-03-02
 DAYS = 30
@@ -237,15 +237,7 @@ def test_bad_cap_and_window_are_named(con):
 def test_the_last_contacts_are_grouped_once_per_day_and_connection(con, monkeypatch):
     # the headline KPIs, the not-contacted summary and the top list each read every
     # customer's last contact: on a report's read-only warehouse they share one table
-    created = []
-    real = type(con).create_table
-    monkeypatch.setattr(
-        type(con),
-        "create_table",
-        lambda b, name, *a, **k: (
-            (created.append(name) if "crm_kept" in name else None) or real(b, name, *a, **k)
-        ),
-    )
+    created = kept_tables_created(monkeypatch, con)
     day = AS_OF - dt.timedelta(days=1)  # a day no other test asks about
     k = ctm.communication_kpis(con, day, DAYS, not_contacted_days=DAYS)
     s = ctm.not_contacted_summary(con, day, DAYS).iloc[0]
