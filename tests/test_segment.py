@@ -547,19 +547,19 @@ def _segments_by_ranking_every_day(daily, pairs, days):
 
 @pytest.mark.parametrize("rows_per", ["day", "period"])
 @pytest.mark.parametrize("spends", ["spread", "one bucket"])
-@pytest.mark.parametrize("states", ["as-of join", "portable window"])
 @pytest.mark.parametrize(("seed", "per_e"), [(1, None), (2, None), (3, None), (1, 1000), (4, 2)])
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
-    seed, per_e, states, spends, rows_per, monkeypatch
+    seed, per_e, spends, rows_per, monkeypatch
 ):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
     spends, equal counts, equal last days, zero spend), a day before any order and a day
-    with a single buyer, its segments equal the per-day ranking's exactly. Both ways of
-    finding a contact's state run here: DuckDB's as-of join and the window the other
-    engines use. "one bucket": every spend within about 0.3% of 1,000, so the spend order
-    statistics are found among many customers inside the same few buckets, where the
-    customers leaving a bucket (their earlier spend) count as much as those entering.
+    with a single buyer, its segments equal the per-day ranking's exactly. A contact's
+    state is found by one join that every engine runs (on the day itself, between two
+    order days, before the first and after the last). "one bucket": every spend within
+    about 0.3% of 1,000, so the spend order statistics are found among many customers
+    inside the same few buckets, where the customers leaving a bucket (their earlier
+    spend) count as much as those entering.
     rows_per="period": the input summed per customer and scoring period first
     (orders_per_period, what segments_at_campaign_start passes), with the same segments.
     per_e: spend buckets per factor e, whatever the size of the data; 2 puts nearly every
@@ -568,8 +568,6 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     from crmlib.segment import history
     from crmlib.segment.history import orders_per_period, segments_as_of_days
 
-    if states == "portable window":
-        monkeypatch.setattr(history, "_backend_name", lambda expr: "")
     if per_e is not None:
         monkeypatch.setattr(history, "SPEND_BUCKETS_PER_E", (per_e, per_e))
 
@@ -636,13 +634,6 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
                 }  # fmt: skip
             ),
         )
-    if states == "as-of join":  # the path taken is the one named
-        sql = ibis.to_sql(
-            history._states_at(
-                history._running_totals(daily, pairs.select(period=pairs.day).distinct()), pairs
-            )
-        )
-        assert "ASOF" in sql
     rows = daily
     if rows_per == "period":
         rows = orders_per_period(daily, pairs.select(period=pairs.day).distinct())
