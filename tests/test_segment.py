@@ -553,7 +553,8 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
 ):
     """segments_as_of_days finds each day's quintile thresholds from the customers' state
     changes instead of ranking everyone per day; on small tables full of ties (equal
-    spends, equal counts, equal last days, zero spend), a day before any order and a day
+    spends, equal counts, equal last days, zero spend; "spread" also has refunds, so some
+    running spends fall below zero), a day before any order and a day
     with a single buyer, its segments equal the per-day ranking's exactly. A contact's
     state is found by one join that every engine runs (on the day itself, between two
     order days, before the first and after the last). "one bucket": every spend within
@@ -578,7 +579,7 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
         customer = f"C{rng.integers(0, 80):03d}"
         day = start + dt.timedelta(days=int(rng.integers(2, 60)))
         n, spend = rows.get((customer, day), (0, 0))
-        cents = [0, 999, 1999, 2500, 123456] if spends == "spread" else [0, 1, 5, 10, 37]
+        cents = [0, 999, 1999, 2500, 123456, -3000] if spends == "spread" else [0, 1, 5, 10, 37]
         rows[(customer, day)] = (n + 1, spend + int(rng.choice(cents)))
     if spends == "one bucket":  # everyone's first spend is 1,000.00, then cents at a time
         for customer in sorted({c for c, _ in rows}):
