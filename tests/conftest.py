@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,9 +13,13 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = TESTS_DIR.parent
 
-# One warehouse cache for the whole run (including nbval's kernels, which inherit it),
-# outside the checkout so tests never write into the repository.
-os.environ.setdefault("CRM_CACHE_DIR", tempfile.mkdtemp(prefix="crm-test-cache-"))
+# One warehouse cache for the whole run (including nbval's kernels and pytest-xdist's
+# workers, which inherit it), outside the checkout so tests never write into the
+# repository; removed when the process that made it exits (each run left about 360 MB in
+# the temporary folder before).
+if "CRM_CACHE_DIR" not in os.environ:
+    os.environ["CRM_CACHE_DIR"] = tempfile.mkdtemp(prefix="crm-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["CRM_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 TINY = {
