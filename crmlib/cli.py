@@ -288,7 +288,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("validate", help="validate a data folder against the contract")
+    p = sub.add_parser(
+        "validate",
+        help="validate a data folder against the contract and rebuild its cached warehouse",
+        description=(
+            "Validate every file of a data folder against the contract and load it into the "
+            "folder's cached warehouse, rebuilt every time (minutes at 10M customers). A "
+            "render validates only when the files changed since the last build."
+        ),
+    )
     p.add_argument("data", help="folder of CSV/Parquet files")
     _encoding_option(p)
     p.set_defaults(func=_cmd_validate)
