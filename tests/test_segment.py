@@ -546,7 +546,7 @@ def _segments_by_ranking_every_day(daily, pairs, days):
 
 
 @pytest.mark.parametrize("rows_per", ["day", "period"])
-@pytest.mark.parametrize("spends", ["spread", "one bucket"])
+@pytest.mark.parametrize("spends", ["spread", "one bucket", "missing"])
 @pytest.mark.parametrize(("seed", "per_e"), [(1, None), (2, None), (3, None), (1, 1000), (4, 2)])
 def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     seed, per_e, spends, rows_per, monkeypatch
@@ -565,7 +565,14 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     (orders_per_period, what segments_at_campaign_start passes), with the same segments.
     per_e: spend buckets per factor e, whatever the size of the data; 2 puts nearly every
     spend in a handful of buckets (the search inside a bucket does all the work), 1000 is
-    what 10M customers get."""
+    what 10M customers get.
+    "missing": as "spread", but many orders have no revenue (null, in a database used as it
+    is): a day with none leaves the running spend as it was, and a customer whose every
+    revenue so far is missing has a missing spend, which the ranking counts above every
+    present one (before, a missing day made the customer's old spend leave as null, so
+    the customer was counted twice among the day's spends). Without a missing revenue,
+    the running totals that leave out the count of rows with a revenue
+    (``revenue_complete``, what a validated warehouse gets) give the same segments."""
     from crmlib.segment import history
     from crmlib.segment.history import orders_per_period, segments_as_of_days
 
@@ -578,9 +585,12 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     for _ in range(400):
         customer = f"C{rng.integers(0, 80):03d}"
         day = start + dt.timedelta(days=int(rng.integers(2, 60)))
-        n, spend = rows.get((customer, day), (0, 0))
-        cents = [0, 999, 1999, 2500, 123456, -3000] if spends == "spread" else [0, 1, 5, 10, 37]
-        rows[(customer, day)] = (n + 1, spend + int(rng.choice(cents)))
+        n, spend = rows.get((customer, day), (0, None))
+        cents = [0, 1, 5, 10, 37] if spends == "one bucket" else [0, 999, 1999, 2500, 123456, -3000]
+        if spends == "missing":
+            cents += [None] * 4  # an order without a revenue; a day of only those: null
+        cent = rng.choice(np.array(cents, dtype=object))
+        rows[(customer, day)] = (n + 1, spend if cent is None else (spend or 0) + int(cent))
     if spends == "one bucket":  # everyone's first spend is 1,000.00, then cents at a time
         for customer in sorted({c for c, _ in rows}):
             first = min(d for c, d in rows if c == customer)
@@ -588,7 +598,7 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
             rows[(customer, first)] = (n, spend + 100_000)
     rows[("C999", start + dt.timedelta(days=1))] = (1, 500)  # alone on day 1
     daily_df = pd.DataFrame(
-        [(c, d, n, s / 100) for (c, d), (n, s) in rows.items()],
+        [(c, d, n, None if s is None else s / 100) for (c, d), (n, s) in rows.items()],
         columns=["customer_id", "day", "orders", "revenue"],
     )
     con = ibis.duckdb.connect()
@@ -639,13 +649,15 @@ def test_segments_as_of_many_days_equal_a_ranking_of_every_customer_per_day(
     if rows_per == "period":
         rows = orders_per_period(daily, pairs.select(period=pairs.day).distinct())
         assert rows.count().to_pyarrow().as_py() < daily.count().to_pyarrow().as_py()
-    got = segments_as_of_days(rows, pairs).to_pandas()
     want = _segments_by_ranking_every_day(daily, pairs, days)
     want["campaign_id"] = want.campaign_id.astype(str)  # the ids come back as strings
     key = ["campaign_id", "customer_id"]
-    got = got.sort_values(key, ignore_index=True)
     want = want.sort_values(key, ignore_index=True)
-    pd.testing.assert_frame_equal(got, want)
+    # without a missing revenue, the cheaper running totals (revenue_complete) too
+    for complete in (False, True) if spends != "missing" else (False,):
+        got = segments_as_of_days(rows, pairs, revenue_complete=complete).to_pandas()
+        got = got.sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(got, want)
     assert got.segment.nunique() >= 5  # the scores are exercised, not all "No orders"
     assert (got.segment[got.customer_id == "NOBODY"] == segment.NO_ORDERS_SEGMENT).all()
 
