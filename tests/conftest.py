@@ -15,8 +15,8 @@ PROJECT_ROOT = TESTS_DIR.parent
 
 # One warehouse cache for the whole run (including nbval's kernels and pytest-xdist's
 # workers, which inherit it), outside the checkout so tests never write into the
-# repository; removed when the process that made it exits (each run left about 360 MB in
-# the temporary folder before).
+# repository; removed when the process that made it exits (before, every run left its
+# folder in the temporary folder: up to 360 MB each, 5.4 GB from 144 runs on one machine).
 if "CRM_CACHE_DIR" not in os.environ:
     os.environ["CRM_CACHE_DIR"] = tempfile.mkdtemp(prefix="crm-test-cache-")
     atexit.register(shutil.rmtree, os.environ["CRM_CACHE_DIR"], ignore_errors=True)

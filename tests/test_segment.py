@@ -495,15 +495,40 @@ def test_features_of_an_earlier_day_from_the_daily_table_equal_a_fresh_computati
         pd.testing.assert_frame_equal(got[want.columns], want, check_exact=True)
 
 
-def test_segments_at_campaign_start_equal_a_ranking_of_every_customer_on_each_eve(sample_con):
+@pytest.mark.parametrize("revenues", ["validated", "some missing"])
+def test_segments_at_campaign_start_equal_a_ranking_of_every_customer_on_each_eve(
+    sample_con, revenues, monkeypatch
+):
     """On the bundled sample, the eve segments (orders summed per customer and campaign eve,
     every contact kept without a join back) equal the definition, rfm_segment_table over
     every customer's features of that eve, for eight campaigns spread over the history; the
-    contacts without an order before their campaign are "No orders yet"."""
+    contacts without an order before their campaign are "No orders yet".
+    "some missing": the same tables in a database used as it is, with every fifth order's
+    revenue null (cancelled orders among them): the null-safe running totals are chosen,
+    and the segments still equal the definition's."""
+    from crmlib.segment import history
     from crmlib.segment.features import daily_orders
 
     as_of = crmlib.resolve_as_of(sample_con, "")
+    if revenues == "some missing":
+        copy = ibis.duckdb.connect()
+        for name in ("customers", "campaigns", "campaign_contacts", "orders"):
+            copy.create_table(name, sample_con.table(name).to_pyarrow())
+        copy.raw_sql("UPDATE orders SET revenue = NULL WHERE hash(order_id) % 5 = 0")
+        orders = copy.table("orders").to_pandas()
+        assert orders.revenue.isna().sum() > 1000
+        assert orders[orders.revenue.isna()].status.str.lower().eq("cancelled").any()
+        sample_con = copy
+    chosen_paths = []
+    running_totals = history._running_totals
+
+    def spy(daily, days, revenue_complete):
+        chosen_paths.append(revenue_complete)
+        return running_totals(daily, days, revenue_complete)
+
+    monkeypatch.setattr(history, "_running_totals", spy)
     got = segment.segments_at_campaign_start(sample_con, as_of).to_pandas()
+    assert chosen_paths == [revenues == "validated"]
     camps = sample_con.table("campaigns").to_pandas().sort_values(["start_date", "campaign_id"])
     chosen = camps.iloc[np.linspace(0, len(camps) - 1, 8).astype(int)]
     eves = {str(c): (pd.Timestamp(d) - pd.Timedelta(days=1)).date()

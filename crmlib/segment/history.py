@@ -96,7 +96,7 @@ def segments_as_of_days(
     # statement holding the running totals' windows, the thresholds and the contacts' states at
     # once ran out of the report's engine memory (2 GB); kept, each spills on its own.
     running = _running_totals(daily, days, revenue_complete)
-    wide = cached(_thresholds_per_day(running, days))
+    wide = cached(_thresholds_per_day(running, days, revenue_complete))
     state = _states_at(running, pairs)  # every pair; no state without an order up to its day
     state = state.mutate(
         r=state.last.delta(_EPOCH, unit="day").cast("float64"),
@@ -295,7 +295,7 @@ def _moves(running: ir.Table, feature: str) -> list[ir.Table]:
     ]
 
 
-def _changes(running: ir.Table, per_e: int) -> ir.Table:
+def _changes(running: ir.Table, per_e: int, revenue_complete: bool) -> ir.Table:
     """The moves of every feature (:func:`_moves`) summed per scoring ``period``,
     ``feature`` and value ``key`` (:func:`_key`): ``dlt``, how many customers entered the
     key less how many left it in the period.
@@ -307,7 +307,7 @@ def _changes(running: ir.Table, per_e: int) -> ir.Table:
     parts = []
     for feature in _FEATURES:
         for side in _moves(running, feature):
-            side = side.mutate(key=_key(side.v, feature, per_e))
+            side = side.mutate(key=_key(side.v, feature, per_e, revenue_complete))
             parts.append(
                 side.group_by(["period", "key"])
                 .aggregate(dlt=side.delta.sum())
@@ -332,13 +332,17 @@ def _spend_buckets_per_e(running: ir.Table) -> int:
     return min(high, max(low, rows // _ROWS_PER_BUCKET))
 
 
-def _key(v: ir.NumericValue, feature: str, per_e: int) -> ir.NumericValue:
+def _key(v: ir.NumericValue, feature: str, per_e: int, revenue_complete: bool) -> ir.NumericValue:
     """The value itself for 'r' and 'f'; for spend ('m') a logarithmic bucket, monotone in
-    it (``per_e`` buckets per factor e of ``1 + |spend|``), as float64."""
+    it (``per_e`` buckets per factor e of ``1 + |spend|``), as float64. Unless
+    ``revenue_complete``, a missing spend (+inf, :func:`_running_totals`) has a bucket of
+    its own, above all."""
     if feature != "m":
         return v
-    # a missing spend (+inf, :func:`_running_totals`) has a bucket of its own, above all;
-    # compared with the literal (ibis 12 compiles isinf() to FALSE on Spark)
+    if revenue_complete:  # every spend is present (and finite)
+        bucket = ((v.abs() + 1).ln() * per_e).floor()
+        return ibis.ifelse(v < 0, -bucket, bucket).cast("float64")
+    # compared with the literal: ibis 12 compiles isinf() to FALSE on Spark
     missing = v == _MISSING
     finite = ibis.ifelse(missing, 0.0, v)
     bucket = ((finite.abs() + 1).ln() * per_e).floor()
@@ -346,12 +350,12 @@ def _key(v: ir.NumericValue, feature: str, per_e: int) -> ir.NumericValue:
     return ibis.ifelse(missing, _MISSING, key)
 
 
-def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
+def _thresholds_per_day(running: ir.Table, days: ir.Table, revenue_complete: bool) -> ir.Table:
     """One row per scoring day ``period``: ``r1``..``r4``, ``f1``..``f4``, ``m1``..``m4``,
     the order statistics ``ceil(k n / 5)`` of the day's last order days, order counts and
     spends, from :func:`_running_totals`."""
     per_e = _spend_buckets_per_e(running)
-    changes = cached(_changes(running, per_e))
+    changes = cached(_changes(running, per_e, revenue_complete))
     keys = changes.select("feature", "key").distinct()
     grid = keys.cross_join(days)
     grid = grid.left_join(changes, ["period", "feature", "key"]).select(
@@ -397,7 +401,7 @@ def _thresholds_per_day(running: ir.Table, days: ir.Table) -> ir.Table:
     # spend: the need-th smallest spend inside the bucket, from the bucket's own events
     target = at.filter(at.feature == "m")
     spend = ibis.union(*_moves(running, "m"), distinct=False)
-    spend = spend.mutate(key=_key(spend.v, "m", per_e))
+    spend = spend.mutate(key=_key(spend.v, "m", per_e, revenue_complete))
     spend = spend.semi_join(target, spend.key == target.key)  # only the buckets searched
     spend = spend.select(t="period", key="key", v="v", dlt="delta")
     inside = target.join(spend, [target.key == spend.key, spend.t <= target.period])
