@@ -223,40 +223,28 @@ def _running_totals(daily: ir.Table, days: ir.Table, revenue_complete: bool) -> 
         daily = daily.join(period, daily.day == period.t).drop("t")
     order = ibis.window(group_by="customer_id", order_by="day")
     upto = ibis.cumulative_window(group_by="customer_id", order_by="day")
-    if revenue_complete:
-        running = daily.mutate(
-            prev_day=daily.day.lag().over(order),
-            next_day=daily.day.lead().over(order),
-            freq=daily.orders.sum().over(upto),
-            spend=daily.revenue.sum().over(upto),
-        )
-        return cached(
-            running.select(
-                "customer_id",
-                "day",
-                "period",
-                "prev_day",
-                "next_day",
-                "freq",
-                old_freq=running.freq - running.orders,
-                spend=running.spend.cast("float64"),
-                old_spend=(running.spend - running.revenue).cast("float64"),
-            )
-        )
     paid = daily.revenue.notnull()
+    # the running order count; unless every revenue is present, above it in the same sum
+    # the running count of rows with a revenue (one sum, no second window)
+    counts = daily.orders if revenue_complete else daily.orders + ibis.ifelse(paid, _PAID, 0)
     running = daily.mutate(
         prev_day=daily.day.lag().over(order),
         next_day=daily.day.lead().over(order),
-        # the running order count, and above it in the same sum the running count of rows
-        # with a revenue (one sum, no second window)
-        counts=(daily.orders + ibis.ifelse(paid, _PAID, 0)).sum().over(upto),
+        **{"freq" if revenue_complete else "counts": counts.sum().over(upto)},
         spend=daily.revenue.sum().over(upto),
     )
-    freq = (running.counts % _PAID).cast("int64")
-    paid_upto = running.counts >= _PAID  # a revenue up to and including the row
-    paid_before = running.counts - ibis.ifelse(paid, _PAID, 0) >= _PAID
-    # a row without a revenue (null) leaves the running spend as it was
-    old_spend = (running.spend - running.revenue.fill_null(0)).cast("float64")
+    spend = running.spend.cast("float64")
+    if revenue_complete:
+        freq = running.freq
+        old_spend = (running.spend - running.revenue).cast("float64")
+    else:
+        freq = (running.counts % _PAID).cast("int64")
+        paid_upto = running.counts >= _PAID  # a revenue up to and including the row
+        paid_before = running.counts - ibis.ifelse(paid, _PAID, 0) >= _PAID
+        spend = ibis.ifelse(paid_upto, spend, _MISSING)
+        # a row without a revenue (null) leaves the running spend as it was
+        before = (running.spend - running.revenue.fill_null(0)).cast("float64")
+        old_spend = ibis.ifelse(paid_before, before, _MISSING)
     return cached(
         running.select(
             "customer_id",
@@ -266,8 +254,8 @@ def _running_totals(daily: ir.Table, days: ir.Table, revenue_complete: bool) -> 
             "next_day",
             freq=freq,
             old_freq=freq - running.orders,
-            spend=ibis.ifelse(paid_upto, running.spend.cast("float64"), _MISSING),
-            old_spend=ibis.ifelse(paid_before, old_spend, _MISSING),
+            spend=spend,
+            old_spend=old_spend,
         )
     )
 
